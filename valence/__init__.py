@@ -1,0 +1,1 @@
+"""valence: a Python workflow orchestrator with Covalent's API and provably safe redispatch."""

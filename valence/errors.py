@@ -1,0 +1,85 @@
+"""Every error valence raises on purpose derives from :class:`ValenceError`.
+
+Messages say what is wrong and how to fix it. The tree::
+
+    ValenceError
+    ├── TracingError (also TypeError)      forbidden operation on a task output inside a lattice
+    ├── SerializationError                 a value or function cannot be pickled / unpickled
+    ├── StoreError
+    │   ├── SchemaVersionError             the database was written by a newer valence
+    │   ├── DispatchNotFoundError          (also KeyError) unknown dispatch id
+    │   └── BlobMissingError               a stored value is gone from the blob store
+    ├── ExecutorError
+    │   ├── UnknownExecutorError           an executor name with no registered plugin
+    │   └── WorkerDiedError                the worker process running a task died
+    ├── TaskFailedError                    a dispatch ended FAILED (raised only on request)
+    ├── DispatchTimeoutError (TimeoutError) get_result(wait=True, timeout=...) ran out
+    └── RedispatchError
+        ├── ReplacementError               replace_electrons names/signatures do not fit
+        └── CodeUnavailableError           stored code imports a module this process lacks
+"""
+
+from __future__ import annotations
+
+
+class ValenceError(Exception):
+    """Root of every error raised by valence."""
+
+
+class TracingError(ValenceError, TypeError):
+    """An operation on a task output that cannot be recorded in a static graph."""
+
+
+class SerializationError(ValenceError):
+    """A value or function cannot be serialized or deserialized."""
+
+
+class StoreError(ValenceError):
+    """The store cannot do what was asked."""
+
+
+class SchemaVersionError(StoreError):
+    """The database schema is newer than this valence understands."""
+
+
+class DispatchNotFoundError(StoreError, KeyError):
+    """No dispatch has the given id."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else "dispatch not found"
+
+
+class BlobMissingError(StoreError):
+    """A value referenced by the store is missing from the blob store."""
+
+
+class ExecutorError(ValenceError):
+    """An executor cannot run a task."""
+
+
+class UnknownExecutorError(ExecutorError, ValueError):
+    """No executor is registered under the given name."""
+
+
+class WorkerDiedError(ExecutorError):
+    """The worker process running a task died before reporting back."""
+
+
+class TaskFailedError(ValenceError):
+    """A dispatch ended FAILED."""
+
+
+class DispatchTimeoutError(ValenceError, TimeoutError):
+    """Waiting for a dispatch took longer than the caller allowed."""
+
+
+class RedispatchError(ValenceError):
+    """A redispatch request cannot be honoured."""
+
+
+class ReplacementError(RedispatchError, ValueError):
+    """``replace_electrons`` names an unknown task or a mismatched signature."""
+
+
+class CodeUnavailableError(RedispatchError, ImportError):
+    """Stored code needs a module this process cannot import."""

@@ -1,0 +1,68 @@
+"""The executor seam: ``submit(TaskSpec) -> Future[Outcome]``.
+
+An executor runs one task's function somewhere (a thread, a process, a Dask
+worker) and reports an :class:`Outcome`. Task errors never raise out of the
+future: they come back as ``Outcome(ok=False, ...)`` with the traceback.
+Executors are chosen per electron by name or instance; names resolve through
+the ``valence.executors`` entry-point group on first use.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+
+@dataclass
+class TaskSpec:
+    """Everything a worker needs to run one node's function."""
+
+    dispatch_id: str
+    node_id: int
+    name: str
+    fn: Callable[..., Any] | None  # the function itself (in-process executors)
+    fn_bytes: bytes | None  # the function pickled by value (out-of-process executors)
+    fn_digest: str  # sha256 of fn_bytes: workers cache loaded functions by it
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)  # retries, timeout, deps, hooks
+
+
+@dataclass
+class Outcome:
+    """What happened when a task ran."""
+
+    ok: bool
+    start_time: datetime
+    end_time: datetime
+    output: Any = None  # the value itself, when it did not cross a process boundary
+    output_bytes: bytes | None = None  # serialized output; always set when ok
+    output_digest: str | None = None  # sha256 of output_bytes
+    error: str | None = None  # "ExceptionType: message"
+    traceback: str | None = None
+    stdout: str = ""
+    stderr: str = ""
+    attempts: int = 1
+    has_output: bool = False  # True when ``output`` holds the live value
+
+
+class Executor(ABC):
+    """Runs tasks; one instance may serve many dispatches concurrently."""
+
+    name: ClassVar[str] = "base"
+    in_process: ClassVar[bool] = False  # True: TaskSpec.fn is enough, no bytes needed
+
+    @abstractmethod
+    def submit(self, task: TaskSpec) -> Future[Outcome]:
+        """Start ``task``; the future resolves to its Outcome and never raises."""
+
+    def cancel(self, future: Future[Outcome]) -> bool:
+        """Try to stop a submitted task; True if it will not run to completion."""
+        return future.cancel()
+
+    def shutdown(self, wait: bool = True) -> None:  # noqa: B027 - optional hook
+        """Release pools and connections."""
