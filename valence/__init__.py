@@ -1,1 +1,36 @@
-"""valence: a Python workflow orchestrator with Covalent's API and provably safe redispatch."""
+"""valence: a Python workflow orchestrator with Covalent's API and provably safe redispatch.
+
+``import valence as ct`` runs Covalent workflow code unchanged.
+"""
+
+from __future__ import annotations
+
+from valence import status
+from valence.client import cancel, dispatch, dispatch_sync, get_result, redispatch
+from valence.errors import ValenceError
+from valence.executors.worker import get_context
+from valence.results import Result
+from valence.transportable import TransportableObject
+from valence.workflow.electron import Electron, electron
+from valence.workflow.lattice import Lattice, lattice
+from valence.workflow.tracing import wait
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Electron",
+    "Lattice",
+    "Result",
+    "TransportableObject",
+    "ValenceError",
+    "cancel",
+    "dispatch",
+    "dispatch_sync",
+    "electron",
+    "get_context",
+    "get_result",
+    "lattice",
+    "redispatch",
+    "status",
+    "wait",
+]

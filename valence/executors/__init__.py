@@ -1,0 +1,93 @@
+"""Executors and the registry that resolves them by name or instance.
+
+Names resolve through the ``valence.executors`` entry-point group (``local``,
+``thread``, ``inline`` built in; plugins add their own) on first use. Every
+executor this module hands out is shared per process: one instance per name,
+and instances deduplicated by equality, so two unpickled copies of
+``ThreadExecutor(workers=4)`` use one pool.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from valence.errors import ExecutorError, UnknownExecutorError
+from valence.executors.base import Executor, Outcome, TaskSpec
+
+__all__ = ["Executor", "Outcome", "TaskSpec", "get_executor", "registered_names", "shutdown_all"]
+
+ENTRY_POINT_GROUP = "valence.executors"
+
+_lock = threading.RLock()
+_by_name: dict[str, Executor] = {}
+_by_config: dict[Executor, Executor] = {}
+_unhashable: list[Executor] = []  # plugin instances that define __eq__ but not __hash__
+
+
+def registered_names() -> list[str]:
+    """The executor names installed in this environment, sorted."""
+    from importlib.metadata import entry_points
+
+    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def get_executor(spec: str | Executor | None, default: str = "local") -> Executor:
+    """The shared executor for a name, an instance, or None (meaning ``default``)."""
+    if spec is None:
+        spec = default
+    if isinstance(spec, Executor):
+        return _intern(spec)
+    if not isinstance(spec, str):
+        raise TypeError(f"an executor is a name or an Executor instance, not {type(spec).__name__}")
+    executor = _by_name.get(spec)
+    if executor is None:
+        with _lock:
+            executor = _by_name.get(spec)
+            if executor is None:
+                executor = _by_name[spec] = _intern(_load(spec)())
+    return executor
+
+
+def _load(name: str) -> type[Executor]:
+    """The executor class registered under ``name``."""
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+    if not found:
+        names = ", ".join(registered_names()) or "none"
+        raise UnknownExecutorError(
+            f"no executor is registered under the name {name!r} (registered: {names}); "
+            f"check the spelling, install the plugin that provides it, or pass an Executor "
+            f"instance"
+        )
+    cls = found[0].load()
+    if not (isinstance(cls, type) and issubclass(cls, Executor)):
+        raise ExecutorError(
+            f"the entry point {found[0].value!r} registered as executor {name!r} is not an "
+            f"Executor subclass"
+        )
+    return cls
+
+
+def _intern(executor: Executor) -> Executor:
+    """The first-seen instance equal to ``executor`` (``executor`` itself if new)."""
+    with _lock:
+        try:
+            return _by_config.setdefault(executor, executor)
+        except TypeError:  # unhashable: compare by equality, linearly
+            for known in _unhashable:
+                if known == executor:
+                    return known
+            _unhashable.append(executor)
+            return executor
+
+
+def shutdown_all(wait: bool = True) -> None:
+    """Shut down every shared executor and forget them (tests, interpreter exit)."""
+    with _lock:
+        executors = {id(e): e for e in [*_by_name.values(), *_by_config, *_unhashable]}
+        _by_name.clear()
+        _by_config.clear()
+        _unhashable.clear()
+    for executor in executors.values():
+        executor.shutdown(wait=wait)

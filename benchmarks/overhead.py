@@ -1,0 +1,147 @@
+"""Orchestration overhead per task: valence vs raw Dask, measured in one run.
+
+Each measurement runs in a fresh subprocess (so peak RSS is its own) on two
+graph shapes of trivial tasks: a chain and a fan-out/fan-in. Printed: wall
+time, ms per task, peak RSS, RSS growth per node, and valence/Dask ratios.
+
+    python benchmarks/overhead.py            # N = 1,000 and 10,000
+    python benchmarks/overhead.py --quick    # N = 1,000 only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def inc(x):
+    return x + 1
+
+
+def total(xs):
+    return sum(xs)
+
+
+def run_valence(shape: str, n: int, executor: str) -> float:
+    import valence as ct
+
+    task = ct.electron(inc, executor=executor)
+    gather = ct.electron(total, executor=executor)
+
+    @ct.lattice
+    def chain(n):
+        x = 0
+        for _ in range(n):
+            x = task(x)
+        return x
+
+    @ct.lattice
+    def fan(n):
+        return gather([task(i) for i in range(n)])
+
+    lattice = chain if shape == "chain" else fan
+    start = time.perf_counter()
+    result = ct.get_result(ct.dispatch(lattice)(n), wait=True)
+    elapsed = time.perf_counter() - start
+    assert result.status == "COMPLETED", result.error
+    return elapsed
+
+
+def run_dask_threaded(shape: str, n: int) -> float:
+    import dask
+
+    start = time.perf_counter()
+    if shape == "chain":
+        x = 0
+        for _ in range(n):
+            x = dask.delayed(inc)(x)
+        out = x.compute(scheduler="threads")
+    else:
+        out = dask.delayed(total)([dask.delayed(inc)(i) for i in range(n)]).compute(scheduler="threads")
+    elapsed = time.perf_counter() - start
+    assert out is not None
+    return elapsed
+
+
+def run_dask_distributed(shape: str, n: int) -> float:
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            client.submit(inc, 0).result()  # warm up: workers started
+            start = time.perf_counter()
+            if shape == "chain":
+                x = client.submit(inc, 0, pure=False)
+                for _ in range(n - 1):
+                    x = client.submit(inc, x, pure=False)
+                x.result()
+            else:
+                parts = [client.submit(inc, i, pure=False) for i in range(n)]
+                client.submit(total, parts).result()
+            return time.perf_counter() - start
+
+
+def one(system: str, shape: str, n: int) -> None:
+    """Run one measurement in this process and print it as JSON."""
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if system.startswith("valence-"):
+        with tempfile.TemporaryDirectory() as home:
+            os.environ["VALENCE_HOME"] = home
+            elapsed = run_valence(shape, n, system.removeprefix("valence-"))
+    elif system == "dask-threads":
+        elapsed = run_dask_threaded(shape, n)
+    else:
+        elapsed = run_dask_distributed(shape, n)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": elapsed, "peak_kb": peak, "base_kb": rss_before}))
+
+
+def measure(system: str, shape: str, n: int) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", system, shape, str(n)],
+        capture_output=True, text=True, check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--one", nargs=3)
+    args = parser.parse_args()
+    if args.one:
+        one(args.one[0], args.one[1], int(args.one[2]))
+        return
+    sizes = [1000] if args.quick else [1000, 10000]
+    systems = ["valence-thread", "valence-local", "dask-threads", "dask-distributed"]
+    print(f"{'system':<18} {'shape':<6} {'N':>6} {'wall s':>8} {'ms/task':>8} {'peak MB':>8} {'KB/node':>8}")
+    for n in sizes:
+        for shape in ("chain", "fan"):
+            rows = {}
+            for system in systems:
+                if system == "dask-distributed" and n > 1000 and shape == "chain" and args.quick:
+                    continue
+                small = measure(system, shape, 10)
+                row = measure(system, shape, n)
+                growth = (row["peak_kb"] - small["peak_kb"]) / n
+                rows[system] = row
+                print(
+                    f"{system:<18} {shape:<6} {n:>6} {row['seconds']:>8.3f} "
+                    f"{1000 * row['seconds'] / n:>8.3f} {row['peak_kb'] / 1024:>8.1f} {growth:>8.2f}",
+                    flush=True,
+                )
+            for ours in ("valence-thread", "valence-local"):
+                for base in ("dask-threads", "dask-distributed"):
+                    if ours in rows and base in rows:
+                        ratio = rows[ours]["seconds"] / rows[base]["seconds"]
+                        print(f"  ratio {ours}/{base} ({shape}, N={n}): {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""get_executor: names through entry points, instances deduplicated by equality."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+
+import pytest
+
+from valence.errors import UnknownExecutorError
+from valence.executors import get_executor, registered_names, shutdown_all
+from valence.executors.local import InlineExecutor, LocalExecutor, ThreadExecutor
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry() -> Iterator[None]:
+    shutdown_all()
+    yield
+    shutdown_all()
+
+
+def test_builtin_names_are_registered() -> None:
+    assert {"inline", "local", "thread"} <= set(registered_names())
+
+
+def test_a_name_resolves_to_one_shared_instance() -> None:
+    thread = get_executor("thread")
+    assert isinstance(thread, ThreadExecutor)
+    assert get_executor("thread") is thread
+    assert isinstance(get_executor("inline"), InlineExecutor)
+
+
+def test_none_means_the_default() -> None:
+    assert isinstance(get_executor(None), LocalExecutor)
+    assert isinstance(get_executor(None, default="inline"), InlineExecutor)
+
+
+def test_equal_instances_share_one_executor() -> None:
+    first = get_executor(ThreadExecutor(workers=4))
+    copy = pickle.loads(pickle.dumps(ThreadExecutor(workers=4)))
+    assert get_executor(copy) is first
+    assert get_executor(ThreadExecutor(workers=2)) is not first
+    assert get_executor(ThreadExecutor()) is get_executor("thread")
+
+
+def test_unknown_name_lists_the_registered_ones() -> None:
+    with pytest.raises(UnknownExecutorError, match="'slurm'") as caught:
+        get_executor("slurm")
+    for name in ("inline", "local", "thread"):
+        assert name in str(caught.value)
+
+
+def test_other_types_are_rejected() -> None:
+    with pytest.raises(TypeError, match="int"):
+        get_executor(3)  # type: ignore[arg-type]
+
+
+def test_shutdown_all_forgets_instances() -> None:
+    thread = get_executor("thread")
+    shutdown_all()
+    assert get_executor("thread") is not thread

@@ -1,0 +1,474 @@
+"""The dispatcher: one loop thread that owns all scheduling state and all writes.
+
+Executor callbacks only enqueue; the loop drains whatever has arrived, applies
+the transitions in ``engine.state``, starts newly ready nodes (helper nodes are
+resolved inline, tasks go to their executor, sublattices become child
+dispatches) and then writes every change of that round to the store in one
+batch. Waiters are woken only after their dispatch's final state is durable.
+``step()`` runs one round, so tests can drive the loop without a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from valence import serialize
+from valence import status as st
+from valence.engine import state as transitions
+from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
+from valence.engine.state import DispatchState
+from valence.executors.base import Outcome, TaskSpec
+from valence.store import Store
+from valence.workflow.graph import Node, NodeKind
+from valence.workflow.tracing import OPERATORS, from_template
+
+log = logging.getLogger("valence.dispatcher")
+
+
+@dataclass
+class _Lazy:
+    """Serialized output not yet needed as a value."""
+
+    data: bytes
+
+
+@dataclass
+class Run:
+    """A dispatch being executed by this dispatcher."""
+
+    prepared: Prepared
+    state: DispatchState
+    done: threading.Event = field(default_factory=threading.Event)
+    futures: dict[int, tuple[Any, Future[Outcome]]] = field(default_factory=dict)
+    children: dict[int, str] = field(default_factory=dict)  # node id -> sub-dispatch id
+    parent: tuple[str, int] | None = None
+    errors: dict[int, tuple[str, str | None]] = field(default_factory=dict)
+
+    @property
+    def dispatch_id(self) -> str:
+        return self.prepared.record.dispatch_id
+
+
+@dataclass
+class _Batch:
+    nodes: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    dispatches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+
+    def node(self, dispatch_id: str, node_id: int, **fields: Any) -> None:
+        self.nodes.setdefault((dispatch_id, node_id), {}).update(fields)
+
+    def dispatch(self, dispatch_id: str, **fields: Any) -> None:
+        self.dispatches.setdefault(dispatch_id, {}).update(fields)
+
+    def __bool__(self) -> bool:
+        return bool(self.nodes or self.dispatches or self.blobs)
+
+
+class Dispatcher:
+    """Runs dispatches on executors, recording every transition in ``store``."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        default_executor: str = "local",
+        executors: Callable[..., Any] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        if executors is None:
+            from valence.executors import get_executor
+
+            executors = get_executor
+        self.store = store
+        self.default_executor = default_executor
+        self._executors = executors
+        self._clock = clock
+        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._runs: dict[str, Run] = {}
+        self._events: dict[str, threading.Event] = {}
+        self._batch = _Batch()
+        self._touched: set[str] = set()
+        self._finished: list[str] = []
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # ---- public, thread-safe ----------------------------------------------------
+    def submit(self, prepared: Prepared, *, record: bool = True) -> None:
+        """Record ``prepared`` durably, then schedule it."""
+        if record:
+            self.store.record_dispatch(prepared.record, prepared.nodes, prepared.edges, prepared.blobs)
+        did = prepared.record.dispatch_id
+        with self._lock:
+            self._events[did] = threading.Event()
+        self._queue.put(("start", prepared, None))
+        self._ensure_thread()
+
+    def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> None:
+        self._queue.put(("cancel", dispatch_id, task_ids))
+
+    def owns(self, dispatch_id: str) -> bool:
+        with self._lock:
+            return dispatch_id in self._events
+
+    def wait(self, dispatch_id: str, timeout: float | None = None) -> bool:
+        """Block until this dispatcher finished ``dispatch_id``; False on timeout."""
+        with self._lock:
+            event = self._events.get(dispatch_id)
+        return True if event is None else event.wait(timeout)
+
+    def active(self) -> list[str]:
+        with self._lock:
+            return [d for d, e in self._events.items() if not e.is_set()]
+
+    def wait_all(self, timeout: float | None = None) -> bool:
+        for dispatch_id in self.active():
+            if not self.wait(dispatch_id, timeout):
+                return False
+        return True
+
+    # ---- the loop --------------------------------------------------------------
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="valence-dispatcher", daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.step(timeout=None)
+            except Exception:  # the loop must survive a bug in one dispatch
+                log.exception("valence dispatcher loop error")
+
+    def step(self, timeout: float | None = 0.0) -> int:
+        """Apply queued events, start ready work, write one batch; return events seen."""
+        try:
+            events = [self._queue.get(timeout=timeout) if timeout != 0.0 else self._queue.get_nowait()]
+        except queue.Empty:
+            return 0
+        while len(events) < 50_000:
+            try:
+                events.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        for kind, a, b in events:
+            self._apply(kind, a, b)
+        self._pump_and_flush()
+        return len(events)
+
+    def _apply(self, kind: str, a: Any, b: Any) -> None:
+        try:
+            if kind == "start":
+                self._start(a)
+            elif kind == "outcome":
+                self._on_outcome(*a, b)
+            elif kind == "cancel":
+                self._on_cancel(a, b)
+        except Exception as exc:
+            did = a.record.dispatch_id if kind == "start" else (a[0] if kind == "outcome" else a)
+            self._crash(did, exc)
+
+    def _pump_and_flush(self) -> None:
+        while self._touched:
+            touched, self._touched = self._touched, set()
+            for did in touched:
+                run = self._runs.get(did)
+                if run is not None:
+                    self._guarded(run, self._pump)
+            self._flush()
+            for did in touched:
+                run = self._runs.get(did)
+                if run is not None and transitions.is_finished(run.state):
+                    self._guarded(run, self._finish)
+            self._flush()
+            self._signal()
+
+    def _guarded(self, run: Run, action: Callable[[Run], None]) -> None:
+        try:
+            action(run)
+        except Exception as exc:
+            self._crash(run.dispatch_id, exc)
+
+    def _crash(self, dispatch_id: str, exc: BaseException) -> None:
+        """An internal error: fail the dispatch loudly instead of hanging waiters."""
+        log.exception("valence internal error in dispatch %s", dispatch_id)
+        run = self._runs.get(dispatch_id)
+        if run is None:
+            return
+        run.state.ready.clear()
+        run.state.running.clear()
+        run.state.failed.append(-1)
+        text = "".join(traceback.format_exception(exc))
+        self._batch.dispatch(dispatch_id, error=f"valence internal error: {exc}\n{text}")
+        self._touched.add(dispatch_id)
+
+    # ---- transitions with side effects -------------------------------------
+    def _start(self, prepared: Prepared, parent: tuple[str, int] | None = None) -> None:
+        did = prepared.record.dispatch_id
+        state = transitions.start_state(did, prepared.graph, dict(prepared.done))
+        run = Run(prepared, state, parent=parent)
+        self._runs[did] = run
+        now = self._clock()
+        self._batch.dispatch(did, status=st.RUNNING, start_time=now)
+        self._touched.add(did)
+
+    def _pump(self, run: Run) -> None:
+        state = run.state
+        while state.ready:
+            node = state.graph.nodes[state.ready.popleft()]
+            if node.kind.is_helper:
+                self._resolve_helper(run, node)
+            elif node.kind is NodeKind.SUBLATTICE:
+                self._start_sublattice(run, node)
+            else:
+                self._submit_task(run, node)
+
+    def _resolve_helper(self, run: Run, node: Node) -> None:
+        now = self._clock()
+        try:
+            if node.kind is NodeKind.PARAMETER:
+                value = node.value
+                digest = run.prepared.nodes[node.id].value_digest
+                assert digest is not None
+            else:
+                args, kwargs = self._inputs(run, node)
+                value = _helper_value(node, args, kwargs)
+                data = serialize.dumps(value)
+                digest = serialize.digest(data)
+                self._batch.blobs[digest] = data
+        except Exception as exc:
+            self._fail(run, node, f"{type(exc).__name__}: {exc}", _format(exc), now, now)
+            return
+        transitions.complete(run.state, node.id, digest, value)
+        self._batch.node(run.dispatch_id, node.id, status=st.COMPLETED, start_time=now, end_time=now, output_digest=digest)
+
+    def _submit_task(self, run: Run, node: Node) -> None:
+        now = self._clock()
+        try:
+            executor = self._executors(node.electron.metadata.get("executor") or self._lattice_executor(run), default=self.default_executor)
+            args, kwargs = self._inputs(run, node)
+            fn_digest = run.prepared.fn_blobs[node.id]
+            fn_bytes = None if executor.in_process else self._blob(run, fn_digest)
+            spec = TaskSpec(
+                run.dispatch_id, node.id, node.name, node.electron.function, fn_bytes, fn_digest,
+                tuple(args), kwargs, dict(node.electron.metadata),
+            )
+            future = executor.submit(spec)
+        except Exception as exc:
+            self._fail(run, node, f"{type(exc).__name__}: {exc}", _format(exc), now, now)
+            return
+        transitions.mark_running(run.state, node.id)
+        run.futures[node.id] = (executor, future)
+        self._batch.node(run.dispatch_id, node.id, status=st.RUNNING, start_time=now, executor=executor.name)
+        key = (run.dispatch_id, node.id)
+        future.add_done_callback(lambda f, key=key: self._queue.put(("outcome", key, f)))
+
+    def _lattice_executor(self, run: Run) -> Any:
+        return run.prepared.lattice.metadata.get("executor")
+
+    def _on_outcome(self, dispatch_id: str, node_id: int, future: Future[Outcome]) -> None:
+        run = self._runs.get(dispatch_id)
+        if run is None:
+            return
+        run.futures.pop(node_id, None)
+        node = run.state.graph.nodes[node_id]
+        self._touched.add(dispatch_id)
+        if future.cancelled():
+            run.state.running.discard(node_id)
+            run.state.status[node_id] = st.CANCELLED
+            self._batch.node(dispatch_id, node_id, status=st.CANCELLED, end_time=self._clock())
+            return
+        outcome = future.result()
+        common = dict(
+            start_time=outcome.start_time, end_time=outcome.end_time, stdout=outcome.stdout,
+            stderr=outcome.stderr, attempts=outcome.attempts,
+        )
+        if not outcome.ok:
+            self._fail(run, node, outcome.error or "task failed", outcome.traceback, **common)
+            return
+        assert outcome.output_bytes is not None and outcome.output_digest is not None
+        value = outcome.output if outcome.has_output else _Lazy(outcome.output_bytes)
+        self._batch.blobs[outcome.output_digest] = outcome.output_bytes
+        transitions.complete(run.state, node_id, outcome.output_digest, value)
+        self._batch.node(dispatch_id, node_id, status=st.COMPLETED, output_digest=outcome.output_digest, **common)
+
+    def _fail(self, run: Run, node: Node, error: str, tb: str | None, start_time=None, end_time=None, **extra: Any) -> None:
+        transitions.fail(run.state, node.id)
+        run.errors[node.id] = (error, tb)
+        self._batch.node(
+            run.dispatch_id, node.id, status=st.FAILED, error=error, traceback=tb,
+            start_time=start_time, end_time=end_time or self._clock(), **extra,
+        )
+        self._touched.add(run.dispatch_id)
+
+    def _on_cancel(self, dispatch_id: str, task_ids: list[int] | None) -> None:
+        run = self._runs.get(dispatch_id)
+        if run is None:
+            return
+        for node_id in transitions.cancel(run.state, task_ids):
+            self._batch.node(dispatch_id, node_id, status=st.CANCELLED)
+        targets = run.futures if task_ids is None else {i: run.futures[i] for i in task_ids if i in run.futures}
+        for executor, future in list(targets.values()):
+            executor.cancel(future)
+        for node_id, child in run.children.items():
+            if task_ids is None or node_id in task_ids:
+                self._on_cancel(child, None)
+        self._touched.add(dispatch_id)
+
+    # ---- sublattices ----------------------------------------------------------
+    def _start_sublattice(self, run: Run, node: Node) -> None:
+        now = self._clock()
+        try:
+            args, kwargs = self._inputs(run, node)
+            record = run.prepared.record
+            child = prepare_dispatch(
+                node.electron.function, tuple(args[2:]), kwargs,
+                replacements=run.prepared.replacements,
+                root_dispatch_id=record.root_dispatch_id,
+                parent=(record.dispatch_id, node.id),
+            )
+            self.store.record_dispatch(child.record, child.nodes, child.edges, child.blobs)
+        except Exception as exc:
+            self._fail(run, node, f"{type(exc).__name__}: {exc}", _format(exc), now, now)
+            return
+        child_id = child.record.dispatch_id
+        transitions.mark_running(run.state, node.id)
+        run.children[node.id] = child_id
+        self._batch.node(run.dispatch_id, node.id, status=st.RUNNING, start_time=now, sub_dispatch_id=child_id)
+        with self._lock:
+            self._events[child_id] = threading.Event()
+        self._start(child, parent=(run.dispatch_id, node.id))
+
+    def _child_finished(self, child: Run, status: str, digest: str | None, value: Any, error: str | None) -> None:
+        assert child.parent is not None
+        parent_id, node_id = child.parent
+        parent = self._runs.get(parent_id)
+        if parent is None:
+            return
+        parent.children.pop(node_id, None)
+        node = parent.state.graph.nodes[node_id]
+        now = self._clock()
+        self._touched.add(parent_id)
+        if status == st.COMPLETED and digest is not None:
+            transitions.complete(parent.state, node_id, digest, value)
+            self._batch.node(parent_id, node_id, status=st.COMPLETED, end_time=now, output_digest=digest)
+        elif status == st.CANCELLED:
+            parent.state.running.discard(node_id)
+            parent.state.status[node_id] = st.CANCELLED
+            self._batch.node(parent_id, node_id, status=st.CANCELLED, end_time=now)
+        else:
+            self._fail(parent, node, f"sublattice {child.prepared.record.name} failed: {error}", None, None, now)
+
+    # ---- finishing -------------------------------------------------------------
+    def _finish(self, run: Run) -> None:
+        state = run.state
+        did = run.dispatch_id
+        status = transitions.final_status(state)
+        fields: dict[str, Any] = {"end_time": self._clock()}
+        value, digest, error = None, None, None
+        if status == st.COMPLETED:
+            try:
+                value = from_template(state.graph.output, lambda i: self._value(run, i))
+                data = serialize.dumps(value)
+                digest = serialize.digest(data)
+                self._batch.blobs[digest] = data
+                fields["result_digest"] = digest
+            except Exception as exc:
+                status, error = st.FAILED, f"the lattice's return value could not be stored: {exc}"
+        if status == st.FAILED:
+            error = error or self._batch.dispatches.get(did, {}).get("error") or self._failure_text(run)
+            fields["error"] = error
+        for node_id, node_status in enumerate(state.status):
+            if node_status == st.NEW_OBJECT and status == st.CANCELLED:
+                state.status[node_id] = st.CANCELLED
+                self._batch.node(did, node_id, status=st.CANCELLED)
+        self._batch.dispatch(did, status=status, **fields)
+        del self._runs[did]
+        if run.parent is not None:
+            self._child_finished(run, status, digest, value, error)
+        self._finished.append(did)
+
+    def _failure_text(self, run: Run) -> str:
+        lines = []
+        for node_id in run.state.failed:
+            node = run.state.graph.nodes[node_id]
+            error, tb = run.errors.get(node_id, ("failed", None))
+            tb = tb or ""
+            lines.append(f"Node {node_id} ({node.name}) failed: {error}\n{tb}".rstrip())
+        return "\n\n".join(lines)
+
+    def _signal(self) -> None:
+        finished, self._finished = self._finished, []
+        with self._lock:
+            for did in finished:
+                event = self._events.pop(did, None)
+                if event is not None:
+                    event.set()
+
+    def _flush(self) -> None:
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, _Batch()
+        self.store.record_transitions(
+            nodes=[(d, n, f) for (d, n), f in batch.nodes.items()],
+            dispatches=list(batch.dispatches.items()),
+            blobs=batch.blobs,
+        )
+
+    # ---- values -------------------------------------------------------------------
+    def _inputs(self, run: Run, node: Node) -> tuple[list[Any], dict[str, Any]]:
+        positional: list[tuple[int, Any]] = []
+        kwargs: dict[str, Any] = {}
+        for edge in run.state.incoming[node.id]:
+            if edge.param_type == "wait":
+                continue
+            value = self._value(run, edge.parent)
+            transitions.consumed(run.state, edge.parent)
+            if edge.param_type == "arg" or node.kind is NodeKind.COLLECTION:
+                positional.append((edge.arg_index or 0, value))
+            else:
+                kwargs[edge.name] = value
+        positional.sort(key=lambda pair: pair[0])
+        return [v for _, v in positional], kwargs
+
+    def _value(self, run: Run, node_id: int) -> Any:
+        values = run.state.values
+        if node_id in values:
+            value = values[node_id]
+            if isinstance(value, _Lazy):
+                value = values[node_id] = serialize.loads(value.data)
+            return value
+        value = serialize.loads(self.store.get_blob(run.state.digests[node_id]))
+        if run.state.consumers[node_id] > 1:
+            values[node_id] = value
+        return value
+
+    def _blob(self, run: Run, digest: str) -> bytes:
+        data = run.prepared.blobs.get(digest)
+        return data if data is not None else self.store.get_blob(digest)
+
+
+def _helper_value(node: Node, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    kind = node.kind
+    if kind is NodeKind.GETITEM:
+        return args[0][args[1]]
+    if kind is NodeKind.GETATTR:
+        return getattr(args[0], args[1])
+    if kind is NodeKind.OPERATOR:
+        return OPERATORS[node.op or "+"](kwargs["arg_1"], kwargs["arg_2"])
+    if node.op == "dict":
+        return dict(zip(node.keys, args))
+    return tuple(args) if node.op == "tuple" else args
+
+
+def _format(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc))

@@ -1,0 +1,90 @@
+"""The embedded mode: a dispatcher in a background thread of this process.
+
+Nothing has to be started: the first dispatch opens the store named by the
+settings and starts the loop. At interpreter exit, running dispatches are
+waited for (a line on stderr says so) before executor pools shut down.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from dataclasses import dataclass
+
+from valence.config import Settings, load_settings
+from valence.engine.dispatcher import Dispatcher
+from valence.store import Store
+
+
+@dataclass
+class Embedded:
+    """The process-wide store and dispatcher for one settings value."""
+
+    settings: Settings
+    store: Store
+    dispatcher: Dispatcher
+
+
+_lock = threading.Lock()
+_current: Embedded | None = None
+
+
+def get_embedded() -> Embedded:
+    """The embedded runtime for the current settings (reopened if they changed)."""
+    global _current
+    settings = load_settings()
+    with _lock:
+        if _current is not None and _current.settings == settings:
+            return _current
+        if _current is not None:
+            _close(_current)
+        store = Store.open(settings.database_url, settings.blob_dir)
+        dispatcher = Dispatcher(store, default_executor=settings.executor)
+        _current = Embedded(settings, store, dispatcher)
+        return _current
+
+
+def reset() -> None:
+    """Wait for running dispatches, then close the store (tests, exit)."""
+    global _current
+    with _lock:
+        if _current is not None:
+            _close(_current)
+            _current = None
+
+
+def _close(embedded: Embedded) -> None:
+    embedded.dispatcher.wait_all()
+    embedded.store.close()
+
+
+def _wait_at_exit() -> None:
+    current = _current
+    if current is None:
+        return
+    active = current.dispatcher.active()
+    if active:
+        print(
+            f"valence: waiting for {len(active)} running dispatch(es) to finish before exit "
+            "(interrupt to abandon; they can be resumed later)",
+            file=sys.stderr,
+        )
+        current.dispatcher.wait_all()
+
+
+def _register_exit_hook() -> None:
+    # Executor pools refuse new work once interpreter shutdown starts; threading's
+    # exit hooks run before that and in reverse order, so ours runs first.
+    import concurrent.futures.process  # noqa: F401
+    import concurrent.futures.thread  # noqa: F401
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        register(_wait_at_exit)
+    else:  # pragma: no cover - very old Pythons
+        import atexit
+
+        atexit.register(_wait_at_exit)
+
+
+_register_exit_hook()

@@ -1,0 +1,241 @@
+"""Turn (lattice, inputs) into the records of a new dispatch, writing nothing.
+
+Everything that can be wrong with the user's input (arguments that do not
+bind, values that cannot be pickled) is found here, before the store is
+touched. The result is written in one transaction by the caller.
+"""
+
+from __future__ import annotations
+
+import inspect
+import platform
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any
+
+from valence import serialize
+from valence import status as st
+from valence.errors import SerializationError
+from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
+from valence.workflow.graph import NodeKind, TransportGraph
+from valence.workflow.keys import NodeKey, compute_keys
+from valence.workflow.lattice import Lattice
+
+
+@dataclass
+class Prepared:
+    """A dispatch ready to be recorded and run."""
+
+    record: DispatchRecord
+    nodes: list[NodeRecord]
+    edges: list[EdgeRecord]
+    blobs: dict[str, bytes]
+    graph: TransportGraph
+    lattice: Lattice
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    keys: list[NodeKey]
+    fn_blobs: dict[int, str] = field(default_factory=dict)  # node id -> function digest
+    done: dict[int, str] = field(default_factory=dict)  # node id -> output digest (reused)
+    replacements: dict[str, Any] = field(default_factory=dict)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_dispatch_id() -> str:
+    return str(uuid.uuid4())
+
+
+def prepare_dispatch(
+    lattice: Lattice,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    replacements: dict[str, Any] | None = None,
+    dispatch_id: str | None = None,
+    root_dispatch_id: str | None = None,
+    parent: tuple[str, int] | None = None,
+    redispatched_from: str | None = None,
+    lattice_digest: str | None = None,
+) -> Prepared:
+    """Bind, trace, fingerprint and serialize; raise before anything is written."""
+    if not isinstance(lattice, Lattice):
+        raise TypeError(
+            f"ct.dispatch needs a @ct.lattice workflow, got {type(lattice).__name__}; "
+            "decorate the workflow function with @ct.lattice"
+        )
+    lattice.bind_inputs(args, kwargs)
+    blobs: dict[str, bytes] = {}
+    inputs_digest = _put(blobs, _dump_inputs(lattice, args, kwargs))
+    if lattice_digest is None:
+        lattice_digest = _put(blobs, _dump(lattice, f"lattice {lattice.name}"))
+    graph = lattice.build_graph(*args, replacements=replacements, **kwargs)
+    keys = compute_keys(graph, replacements)
+    dispatch_id = dispatch_id or new_dispatch_id()
+    nodes, fn_blobs = _node_records(dispatch_id, graph, keys, blobs)
+    edges = [
+        EdgeRecord(dispatch_id, e.parent, e.child, e.name, e.param_type, e.arg_index)
+        for e in graph.edges
+    ]
+    graph_info = {"output_digest": _put(blobs, _dump(graph.output, "the lattice's return value"))}
+    metadata: dict[str, Any] = {"lattice": _json_metadata(lattice.metadata)}
+    if replacements:
+        metadata["replacements_digest"] = _put(blobs, _dump(replacements, "replace_electrons"))
+        metadata["replaced"] = sorted(replacements)
+    record = DispatchRecord(
+        dispatch_id=dispatch_id,
+        name=lattice.name,
+        status=st.NEW_OBJECT,
+        root_dispatch_id=root_dispatch_id or dispatch_id,
+        created_at=utcnow(),
+        lattice_digest=lattice_digest,
+        lattice_source=_source(lattice.function),
+        inputs_digest=inputs_digest,
+        graph=graph_info,
+        parent_dispatch_id=parent[0] if parent else None,
+        parent_node_id=parent[1] if parent else None,
+        redispatched_from=redispatched_from,
+        python_version=platform.python_version(),
+        environment=environment(),
+        metadata=metadata,
+    )
+    return Prepared(
+        record, nodes, edges, blobs, graph, lattice, tuple(args), dict(kwargs), keys, fn_blobs,
+        replacements=dict(replacements or {}),
+    )
+
+
+def _node_records(
+    dispatch_id: str, graph: TransportGraph, keys: list[NodeKey], blobs: dict[str, bytes]
+) -> tuple[list[NodeRecord], dict[int, str]]:
+    records: list[NodeRecord] = []
+    fn_blobs: dict[int, str] = {}
+    fn_cache: dict[int, tuple[str, str]] = {}
+    for node, key in zip(graph.nodes, keys):
+        record = NodeRecord(
+            dispatch_id=dispatch_id,
+            node_id=node.id,
+            name=node.name,
+            kind=node.kind.value,
+            status=st.NEW_OBJECT,
+            key=key.key,
+            not_reusable=key.reason,
+            metadata=_node_metadata(node, key),
+        )
+        if node.kind is NodeKind.PARAMETER:
+            record.value_digest = _put(blobs, _dump(node.value, f"argument {node.name[11:]!r}"))
+        elif node.electron is not None:
+            fn_digest, src_digest = _function_blobs(node, fn_cache, blobs)
+            record.function_digest, record.source_digest = fn_digest, src_digest
+            fn_blobs[node.id] = fn_digest
+        records.append(record)
+    return records, fn_blobs
+
+
+def _function_blobs(node: Any, cache: dict[int, tuple[str, str]], blobs: dict[str, bytes]):
+    electron = node.electron
+    found = cache.get(id(electron))
+    if found is None:
+        target = electron if node.kind is NodeKind.SUBLATTICE else electron.function
+        fn_digest = _put(blobs, _dump(target, f"task {electron.name}"))
+        source = _source(electron.function.function if electron.is_sublattice else electron.function)
+        found = (fn_digest, _put(blobs, source.encode()))
+        cache[id(electron)] = found
+    return found
+
+
+def _node_metadata(node: Any, key: NodeKey) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    if node.op is not None:
+        meta["op"] = node.op
+    if node.electron is not None:
+        meta.update(_json_metadata(node.metadata))
+        meta.update(_signature_info(node.electron))
+        if key.code:
+            meta["code"] = key.code
+    return meta
+
+
+_SIGNATURES: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+
+def _signature_info(electron: Any) -> dict[str, Any]:
+    """The task's signature as text and as (name, kind, has default) rows."""
+    function = electron.function.function if electron.is_sublattice else electron.function
+    found = _SIGNATURES.get(id(function))
+    if found is None or found[0] is not function:
+        sig = inspect.signature(function)
+        params = [[p.name, p.kind.name, p.default is not p.empty] for p in sig.parameters.values()]
+        found = (function, {"signature": str(sig), "params": params})
+        _SIGNATURES[id(function)] = found
+    return found[1]
+
+
+def _json_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """A JSON-safe view of decorator options (objects shown by repr)."""
+    out: dict[str, Any] = {}
+    for name, value in metadata.items():
+        if value is None or isinstance(value, (bool, int, float, str)):
+            out[name] = value
+        else:
+            out[name] = repr(value)
+    return out
+
+
+def _dump_inputs(lattice: Lattice, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+    try:
+        return serialize.dumps({"args": tuple(args), "kwargs": dict(kwargs)})
+    except SerializationError:
+        bound = lattice.bind_inputs(args, kwargs)
+        for name, value in bound.arguments.items():
+            _dump(value, f"argument {name!r} of lattice {lattice.name}")
+        raise
+
+
+def _dump(value: Any, what: str) -> bytes:
+    try:
+        return serialize.dumps(value)
+    except SerializationError as exc:
+        raise SerializationError(f"{what} cannot be serialized: {exc}") from exc
+
+
+def _put(blobs: dict[str, bytes], data: bytes) -> str:
+    digest = serialize.digest(data)
+    blobs[digest] = data
+    return digest
+
+
+_SOURCES: dict[int, tuple[Any, str]] = {}
+
+
+def _source(function: Any) -> str:
+    found = _SOURCES.get(id(function))
+    if found is not None and found[0] is function:
+        return found[1]
+    try:
+        text = inspect.getsource(function)
+    except (OSError, TypeError):
+        text = ""
+    _SOURCES[id(function)] = (function, text)
+    return text
+
+
+@lru_cache(maxsize=1)
+def _environment() -> tuple[tuple[str, str], ...]:
+    from importlib import metadata
+
+    versions = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            versions[name.lower()] = dist.version
+    return tuple(sorted(versions.items()))
+
+
+def environment() -> dict[str, str]:
+    """Installed distributions and their versions (computed once per process)."""
+    return dict(_environment())

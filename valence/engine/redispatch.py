@@ -1,0 +1,336 @@
+"""Redispatch: a new dispatch derived from a stored one, reusing what is still valid.
+
+Everything comes from the store (the lattice and every electron travel by
+value), so the original source is not needed. The plan is computed before
+anything is written: bad inputs or replacements raise and leave the store as
+it was. A node is reused exactly when its Merkle key equals the key of a
+COMPLETED node of the parent dispatch; every node carries the reason.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from valence import serialize
+from valence import status as st
+from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
+from valence.errors import ReplacementError
+from valence.store import Store
+from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
+from valence.workflow.electron import Electron, as_electron
+from valence.workflow.graph import SUBLATTICE_PREFIX, NodeKind
+from valence.workflow.lattice import Lattice, bind_or_explain
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a redispatch does with one node, and why."""
+
+    node_id: int
+    name: str
+    kind: str
+    action: str  # "reuse" or "run"
+    code: str  # reused | reuse_off | forced | not_reusable | parent_not_completed | replaced
+    #            | new_code | changed_argument | upstream_changed | new_node | changed
+    text: str
+    reused_from: tuple[str, int] | None = None
+    source: NodeRecord | None = field(default=None, repr=False, compare=False)
+
+    def as_reason(self) -> dict[str, Any]:
+        return {"decision": self.action, "code": self.code, "text": self.text}
+
+
+@dataclass
+class Plan:
+    """The per-node decisions of a redispatch, before it runs."""
+
+    parent_id: str
+    decisions: list[Decision]
+    prepared: Prepared = field(repr=False)
+
+    @property
+    def reused(self) -> list[Decision]:
+        return [d for d in self.decisions if d.action == "reuse"]
+
+    @property
+    def to_run(self) -> list[Decision]:
+        return [d for d in self.decisions if d.action == "run"]
+
+    def tasks(self) -> list[Decision]:
+        """Decisions for task and sublattice nodes only (helpers hidden)."""
+        return [d for d in self.decisions if d.kind in ("electron", "sublattice")]
+
+    def __str__(self) -> str:
+        lines = [f"Redispatch of {self.parent_id}: {len(self.reused)} reused, {len(self.to_run)} to run"]
+        lines += [f"  {d.node_id:>4}  {d.name[:30]:<30} {d.action.upper():<5}  {d.text}" for d in self.tasks()]
+        return "\n".join(lines)
+
+
+@dataclass
+class Parent:
+    """What the store holds about the dispatch being redispatched."""
+
+    record: DispatchRecord
+    lattice: Lattice
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    replacements: dict[str, Electron]
+    nodes: list[NodeRecord]
+    edges: list[EdgeRecord]
+
+
+def load_parent(store: Store, dispatch_id: str) -> Parent:
+    """Load the parent dispatch; CodeUnavailableError if its code cannot load here."""
+    record = store.get_dispatch(dispatch_id)
+    lattice = serialize.loads(store.get_blob(record.lattice_digest or ""))
+    inputs = serialize.loads(store.get_blob(record.inputs_digest or ""))
+    digest = record.metadata.get("replacements_digest")
+    replacements = serialize.loads(store.get_blob(digest)) if digest else {}
+    return Parent(
+        record, lattice, tuple(inputs["args"]), dict(inputs["kwargs"]), replacements,
+        store.get_nodes(dispatch_id), store.get_edges(dispatch_id),
+    )
+
+
+def merge_inputs(
+    lattice: Lattice, old: tuple[tuple[Any, ...], dict[str, Any]], new_args: tuple[Any, ...], new_kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Bind new arguments over the original ones, parameter by parameter."""
+    if not new_args and not new_kwargs:
+        return old
+    original = lattice.bind_inputs(*old)
+    sig = original.signature
+    try:
+        update = sig.bind_partial(*new_args, **new_kwargs)
+    except TypeError:
+        bind_or_explain(lattice.function, lattice.name, new_args, new_kwargs, "lattice")
+        raise
+    merged = dict(original.arguments)
+    merged.update(update.arguments)
+    bound = inspect.BoundArguments(sig, merged)  # type: ignore[arg-type]
+    args, kwargs = bound.args, bound.kwargs
+    lattice.bind_inputs(args, kwargs)
+    return tuple(args), dict(kwargs)
+
+
+def signature_shape(function: Any) -> list[list[Any]]:
+    """Parameter names, kinds and which have defaults: what a replacement must match."""
+    sig = inspect.signature(function)
+    return [[p.name, p.kind.name, p.default is not p.empty] for p in sig.parameters.values()]
+
+
+def resolve_replacements(parent: Parent, store: Store, replace: dict[str, Any]) -> dict[str, Electron]:
+    """Merge new replacements with those the parent already ran with; check them."""
+    effective = dict(parent.replacements)
+    if not replace:
+        return effective
+    known = _task_metadata(parent, store)
+    current = {electron.name: original for original, electron in effective.items()}
+    for name, value in replace.items():
+        if name not in known:
+            raise ReplacementError(
+                f"replace_electrons names {name!r}, which is not a task of dispatch "
+                f"{parent.record.dispatch_id}; its tasks are: {', '.join(sorted(known))}"
+            )
+        new = as_electron(value, f"replace_electrons[{name!r}]")
+        _check_signature(name, known[name], new)
+        effective[current.get(name, name)] = new
+    return effective
+
+
+def _task_metadata(parent: Parent, store: Store) -> dict[str, dict[str, Any]]:
+    """Task name -> its stored metadata, in the parent and its sublattices."""
+    found: dict[str, dict[str, Any]] = {}
+    pending = [parent.nodes]
+    while pending:
+        for node in pending.pop():
+            if node.kind not in ("electron", "sublattice"):
+                continue
+            found.setdefault(node.name.removeprefix(SUBLATTICE_PREFIX), node.metadata)
+            if node.sub_dispatch_id:
+                pending.append(store.get_nodes(node.sub_dispatch_id))
+    return found
+
+
+def _check_signature(name: str, stored: dict[str, Any], new: Electron) -> None:
+    target = new.function.function if isinstance(new.function, Lattice) else new.function
+    if stored.get("params") is not None and stored["params"] != signature_shape(target):
+        raise ReplacementError(
+            f"replacement for {name!r} has signature {new.name}{inspect.signature(target)}, "
+            f"but the workflow calls {name}{stored.get('signature', '')}; give the replacement "
+            "the same parameters (names, kinds, and which have defaults)"
+        )
+
+
+def plan_redispatch(
+    store: Store,
+    dispatch_id: str,
+    *,
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
+    replace: dict[str, Any] | None = None,
+    reuse: bool = False,
+    force_rerun: tuple[str, ...] = (),
+) -> Plan:
+    """Everything a redispatch will do, computed without writing anything."""
+    parent = load_parent(store, store.resolve_id(dispatch_id))
+    args, kwargs = merge_inputs(parent.lattice, (parent.args, parent.kwargs), args, kwargs or {})
+    replacements = resolve_replacements(parent, store, replace or {})
+    known = _task_metadata(parent, store)
+    unknown = [name for name in force_rerun if name not in known and name not in _names(replacements)]
+    if unknown:
+        raise ReplacementError(
+            f"force_rerun names {unknown}, which are not tasks of dispatch "
+            f"{parent.record.dispatch_id}; its tasks are: {', '.join(sorted(known))}"
+        )
+    prepared = prepare_dispatch(
+        parent.lattice, args, kwargs, replacements=replacements,
+        redispatched_from=parent.record.dispatch_id, lattice_digest=parent.record.lattice_digest,
+    )
+    _share_function_blobs(prepared, parent)
+    decisions = decide(prepared, parent, reuse=reuse, force=set(force_rerun))
+    apply_decisions(prepared, decisions)
+    return Plan(parent.record.dispatch_id, decisions, prepared)
+
+
+def _names(replacements: dict[str, Electron]) -> set[str]:
+    return {electron.name for electron in replacements.values()}
+
+
+def _share_function_blobs(prepared: Prepared, parent: Parent) -> None:
+    """Point unchanged tasks at the parent's function blobs: no new bytes stored."""
+    known = {(n.name, n.metadata.get("code")): n for n in parent.nodes if n.function_digest}
+    for record in prepared.nodes:
+        old = known.get((record.name, record.metadata.get("code")))
+        if old is not None and record.metadata.get("code"):
+            record.function_digest, record.source_digest = old.function_digest, old.source_digest
+            prepared.fn_blobs[record.node_id] = old.function_digest or ""
+    used = _referenced(prepared)
+    for digest in [d for d in prepared.blobs if d not in used]:
+        del prepared.blobs[digest]
+
+
+def _referenced(prepared: Prepared) -> set[str]:
+    record = prepared.record
+    used = {record.inputs_digest, record.graph.get("output_digest"), record.metadata.get("replacements_digest")}
+    for node in prepared.nodes:
+        used.update((node.function_digest, node.source_digest, node.value_digest))
+    return {d for d in used if d}
+
+
+def decide(prepared: Prepared, parent: Parent, *, reuse: bool, force: set[str]) -> list[Decision]:
+    """Reuse by key equality with a COMPLETED parent node; explain everything else."""
+    completed: dict[str, NodeRecord] = {}
+    seen: dict[str, NodeRecord] = {}
+    for node in parent.nodes:
+        if node.key:
+            seen.setdefault(node.key, node)
+            if node.status == st.COMPLETED and node.output_digest:
+                completed.setdefault(node.key, node)
+    counterparts = _counterparts(prepared, parent)
+    incoming = prepared.graph.parents()
+    decisions: dict[int, Decision] = {}
+    forced: set[int] = set()
+    for node_id in prepared.graph.topological_order():
+        node, record = prepared.graph.nodes[node_id], prepared.nodes[node_id]
+        label = node.electron.name if node.electron is not None else node.name
+        if label in force or any(e.parent in forced for e in incoming[node.id]):
+            forced.add(node.id)
+        args = (node.id, record.name, record.kind)
+        match = completed.get(record.key or "")
+        if reuse and match is not None and node.id not in forced:
+            decisions[node_id] = _reuse(args, match, parent.record.dispatch_id)
+            continue
+        code, text = _why_run(node, record, reuse, forced, seen, counterparts, incoming, decisions, label in force)
+        decisions[node_id] = Decision(*args, "run", code, text)
+    return [decisions[i] for i in range(len(prepared.nodes))]
+
+
+def _reuse(args: tuple[int, str, str], match: NodeRecord, parent_id: str) -> Decision:
+    text = f"same key as node {match.node_id} of {parent_id[:8]}"
+    if match.reused_from_dispatch:
+        text += f" (computed in {match.reused_from_dispatch[:8]})"
+    return Decision(*args, "reuse", "reused", text, (parent_id, match.node_id), match)
+
+
+def _why_run(node, record, reuse, forced, seen, counterparts, incoming, decisions, named) -> tuple[str, str]:
+    if not reuse:
+        return "reuse_off", "reuse_previous_results=False"
+    if node.id in forced:
+        return "forced", "named in force_rerun" if named else "downstream of a task in force_rerun"
+    if record.key is None:
+        return "not_reusable", record.not_reusable or "no key"
+    if record.key in seen:
+        old = seen[record.key]
+        return "parent_not_completed", f"node {old.node_id} had this key but was {old.status}"
+    replaced = node.metadata.get("replaced")
+    if replaced:
+        return "replaced", f"{replaced} replaced by {record.name}"
+    old = counterparts.get(node.id)
+    if old is None:
+        return "new_node", "no matching task in the parent dispatch"
+    if record.metadata.get("code") != old.metadata.get("code"):
+        return "new_code", "the task's code (or a function/constant it uses) changed"
+    return _changed_inputs(node, incoming, decisions, counterparts)
+
+
+def _changed_inputs(node, incoming, decisions, counterparts) -> tuple[str, str]:
+    arguments, upstream = [], []
+    for edge in incoming[node.id]:
+        parent = decisions[edge.parent]
+        if parent.action == "reuse":
+            continue
+        if parent.kind == "parameter" or (parent.kind == "collection" and parent.code == "changed_argument"):
+            arguments.append(edge.name if edge.param_type != "wait" else "(wait)")
+        else:
+            upstream.append(f"{parent.node_id} ({parent.name})")
+    if node.kind is NodeKind.PARAMETER:
+        return "changed_argument", "new value"
+    if arguments:
+        return "changed_argument", "changed argument(s): " + ", ".join(dict.fromkeys(arguments))
+    if upstream:
+        return "upstream_changed", "upstream changed: " + ", ".join(upstream)
+    return "changed", "its inputs differ from the parent's (an argument was added or removed)"
+
+
+def _counterparts(prepared: Prepared, parent: Parent) -> dict[int, NodeRecord]:
+    """Pair nodes by (original task name, occurrence): for explanations only."""
+    def ident(name: str, metadata: dict[str, Any]) -> str:
+        return metadata.get("replaced") or name
+
+    old_by: dict[tuple[str, int], NodeRecord] = {}
+    counts: Counter[str] = Counter()
+    for node in parent.nodes:
+        name = ident(node.name, node.metadata)
+        old_by[(name, counts[name])] = node
+        counts[name] += 1
+    pairs: dict[int, NodeRecord] = {}
+    counts = Counter()
+    for node in prepared.graph.nodes:
+        name = ident(prepared.nodes[node.id].name, node.metadata)
+        found = old_by.get((name, counts[name]))
+        counts[name] += 1
+        if found is not None:
+            pairs[node.id] = found
+    return pairs
+
+
+def apply_decisions(prepared: Prepared, decisions: list[Decision]) -> None:
+    """Mark reused nodes COMPLETED with the parent's blob; record every reason."""
+    now = utcnow()
+    for decision, record in zip(decisions, prepared.nodes):
+        record.reason = decision.as_reason()
+        source = decision.source
+        if decision.action != "reuse" or source is None or decision.reused_from is None:
+            continue
+        record.status = st.COMPLETED
+        record.start_time = record.end_time = now
+        record.output_digest = source.output_digest
+        record.stdout, record.stderr = source.stdout, source.stderr
+        record.executor = source.executor
+        record.sub_dispatch_id = source.sub_dispatch_id
+        record.reused_from_dispatch, record.reused_from_node = decision.reused_from
+        prepared.done[record.node_id] = source.output_digest or ""

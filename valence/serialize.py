@@ -1,0 +1,186 @@
+"""Bytes for values and code: cloudpickle with the user's own modules pickled by value.
+
+A stored function must load in a process that lacks its source file (redispatch from a run id
+alone), so the modules of the user's project are pickled *by value*; installed packages, the
+stdlib and valence itself are pickled by reference and must be importable where the bytes are
+loaded (``loads`` says which module is missing).
+
+A user module is ``__main__`` or one whose file lies outside the stdlib and site-packages and
+whose top-level name no installed distribution provides (an editable install is installed).
+User modules are found while pickling: every function, class and module cloudpickle meets goes
+through ``_Pickler.reducer_override``, which registers its module with
+``cloudpickle.register_pickle_by_value`` the first time (registration is process-wide, and
+remembered here); ``functools.lru_cache`` wrappers of user functions, which pickle by name only,
+are rebuilt around the function pickled by value. Plain builtin values skip cloudpickle.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import io
+import os
+import pickle
+import site
+import sys
+import sysconfig
+import types
+from typing import Any
+
+import cloudpickle
+
+from valence.errors import CodeUnavailableError, SerializationError
+
+__all__ = ["digest", "dumps", "is_user_module", "loads"]
+
+_PROTOCOL = cloudpickle.DEFAULT_PROTOCOL
+_ATOMS = frozenset({type(None), bool, int, float, complex, str, bytes})
+_CONTAINERS = frozenset({list, tuple, set, frozenset, dict})
+
+
+def dumps(obj: Any) -> bytes:
+    """Pickle ``obj``; user code by value. Raises ``SerializationError`` naming the type."""
+    try:
+        if _plain(obj):
+            return pickle.dumps(obj, protocol=_PROTOCOL)
+        buffer = io.BytesIO()
+        _Pickler(buffer, protocol=_PROTOCOL).dump(obj)
+        return buffer.getvalue()
+    except Exception as exc:
+        raise SerializationError(
+            f"cannot serialize {_type_name(obj)}: {exc}. Return/pass a picklable value (plain "
+            "data, numpy/pandas objects, instances of module-level classes), or give the object "
+            "__getstate__/__reduce__; open files, locks, sockets and generators cannot be stored"
+        ) from exc
+
+
+def loads(data: bytes) -> Any:
+    """Unpickle ``data``; a missing module raises ``CodeUnavailableError`` naming it."""
+    try:
+        return cloudpickle.loads(data)
+    except ModuleNotFoundError as exc:
+        raise CodeUnavailableError(
+            f"stored code needs module {exc.name or exc!r}, which this environment cannot import; "
+            f"install it in this environment (the version the dispatch ran with) and retry",
+            name=exc.name,
+        ) from exc
+    except Exception as exc:
+        raise SerializationError(
+            f"cannot deserialize a stored value: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def digest(data: bytes) -> str:
+    """sha256 hex of ``data``: the content address of a blob."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _plain(obj: Any, depth: int = 0) -> bool:
+    """Builtin values (and small containers of them) that need no module discovery."""
+    cls = type(obj)
+    if cls in _ATOMS:
+        return True
+    if depth > 2 or cls not in _CONTAINERS or len(obj) > 32:
+        return False
+    items = [*obj.keys(), *obj.values()] if cls is dict else obj
+    return all(_plain(x, depth + 1) for x in items)
+
+
+def _type_name(obj: Any) -> str:
+    cls = type(obj)
+    return (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+
+
+class _Pickler(cloudpickle.Pickler):
+    """cloudpickle, registering the module of each function/class/module it meets."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, types.ModuleType):
+            _register(obj.__name__)
+        elif isinstance(obj, (types.FunctionType, type)):
+            _register(getattr(obj, "__module__", None))
+        elif type(obj) is _LRU_WRAPPER and is_user_module(str(obj.__module__)):
+            # lru_cache wrappers pickle by name only; rebuild them around the function by value
+            return _lru_cache, (obj.__wrapped__, obj.cache_parameters())
+        return super().reducer_override(obj)
+
+
+_LRU_WRAPPER = type(functools.lru_cache(maxsize=None)(len))
+
+
+def _lru_cache(function: Any, parameters: dict[str, Any]) -> Any:
+    return functools.lru_cache(maxsize=parameters["maxsize"], typed=parameters["typed"])(function)
+
+
+_SEEN: set[str] = set()  # module names already registered by value, or checked and not user
+
+
+def _register(name: str | None) -> None:
+    if not isinstance(name, str) or name in _SEEN:
+        return
+    module = sys.modules.get(name)
+    if module is None or name == "__main__":  # cloudpickle pickles both by value already
+        return
+    if is_user_module(module):
+        cloudpickle.register_pickle_by_value(module)
+    _SEEN.add(name)
+
+
+def is_user_module(module: str | types.ModuleType) -> bool:
+    """True for ``__main__`` and the user's own modules: not stdlib, site-packages, valence."""
+    name = module if isinstance(module, str) else module.__name__
+    if name == "__main__":
+        return True
+    if name.partition(".")[0] == "valence":
+        return False
+    obj = sys.modules.get(name) if isinstance(module, str) else module
+    if obj is None:
+        return False  # unknown here: nothing to pickle by value
+    if sys.modules.get(name) is not obj:
+        return _is_user(obj)  # not the imported module (e.g. loaded by value): do not cache
+    if name not in _USER:
+        _USER[name] = _is_user(obj)
+    return _USER[name]
+
+
+_USER: dict[str, bool] = {}
+
+
+def _is_user(module: types.ModuleType) -> bool:
+    path = _location(module)
+    if path is None:  # builtin, frozen or created at runtime
+        return (
+            module.__name__ not in sys.modules and module.__name__ not in sys.builtin_module_names
+        )
+    if path.startswith(_installed_dirs()):
+        return False
+    return module.__name__.partition(".")[0] not in _distributions()
+
+
+def _location(module: types.ModuleType) -> str | None:
+    path = getattr(module, "__file__", None)
+    if path is None:  # a namespace package: where its first portion lives
+        path = next(iter(getattr(module, "__path__", None) or ()), None)
+    return os.path.realpath(path) if isinstance(path, str) else None
+
+
+@functools.cache
+def _installed_dirs() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    dirs = [paths[key] for key in ("purelib", "platlib", "stdlib", "platstdlib") if key in paths]
+    dirs += getattr(site, "getsitepackages", list)()
+    dirs.append(site.getusersitepackages())
+    return tuple({os.path.join(os.path.realpath(d), "") for d in dirs})
+
+
+def _distributions() -> frozenset[str]:
+    """Import names of the installed distributions (rescanned when ``sys.path`` changes)."""
+    return _scan_distributions(tuple(sys.path))
+
+
+@functools.lru_cache(maxsize=4)
+def _scan_distributions(path: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(importlib.metadata.packages_distributions())

@@ -1,0 +1,423 @@
+"""The durable store: dispatch, node and edge rows plus content-addressed blobs.
+
+:class:`Store` speaks the domain (``record_dispatch``, ``record_transitions``,
+``get_nodes``, ...); nothing outside this package sees SQL. Each write method is
+one transaction, and the blobs handed to it are stored in the same call (files
+first, then rows), so rows and the values they name become durable together.
+Bad input raises before anything is written.
+
+One instance is meant to be shared by one writer thread and many readers; other
+processes may open the same database at the same time (SQLite in WAL mode).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, or_, select, update
+from sqlalchemy.exc import DBAPIError, StatementError
+
+from valence.errors import BlobMissingError, DispatchNotFoundError, StoreError
+from valence.status import TERMINAL
+from valence.store import bulk, migrate, rows
+from valence.store.blobs import INLINE_LIMIT, BlobFiles, check_digest, digest_of, stage_blobs
+from valence.store.connect import WRITE_OPTION, create_store_engine, describe
+from valence.store.records import (
+    DISPATCH_MUTABLE_FIELDS,
+    NODE_MUTABLE_FIELDS,
+    DispatchRecord,
+    EdgeRecord,
+    NodeRecord,
+)
+from valence.store.tables import NODE_FIELDS
+from valence.store.tables import blobs as blobs_t
+from valence.store.tables import dispatches as dispatches_t
+from valence.store.tables import edges as edges_t
+from valence.store.tables import nodes as nodes_t
+
+__all__ = ["INLINE_LIMIT", "NodeNotFoundError", "Store"]
+
+
+_NO_BLOBS: Mapping[str, bytes] = {}
+
+
+class NodeNotFoundError(StoreError, KeyError):
+    """A dispatch has no node with the given id."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else "node not found"
+
+
+class Store:
+    """Rows and blobs of every dispatch, in one SQL database and one blob directory.
+
+    ``where`` is the database URL as shown to users (no password); ``blob_dir``
+    the directory of large blobs.
+    """
+
+    def __init__(self, engine: Engine, blob_dir: Path) -> None:
+        """Wrap an engine whose schema is current; use :meth:`open` instead."""
+        self._engine = engine
+        self._writer = engine.execution_options(**{WRITE_OPTION: True})
+        self._files = BlobFiles(blob_dir)
+        self.where = describe(engine.url)
+        self.blob_dir = self._files.root
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str, blob_dir: Path) -> Store:
+        """Open (creating and migrating if needed) the store at ``url`` and ``blob_dir``."""
+        files = BlobFiles(blob_dir)
+        engine = create_store_engine(url)
+        try:
+            migrate.ensure_schema(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, files.root)
+
+    def close(self) -> None:
+        """Release every database connection. Closing twice is harmless."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.where!r}, blob_dir={str(self.blob_dir)!r})"
+
+    def schema_revision(self) -> str:
+        """The Alembic revision the database is at."""
+        with self._engine.connect() as conn:
+            return migrate.read_revision(conn) or ""
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction; a value SQLAlchemy could not bind raises as itself."""
+        try:
+            with self._writer.begin() as conn:
+                yield conn
+        except StatementError as exc:
+            if isinstance(exc, DBAPIError) or not isinstance(exc.orig, (ValueError, TypeError)):
+                raise
+            raise exc.orig from exc
+
+    # -- blobs -------------------------------------------------------------------------
+
+    def put_blob(self, data: bytes) -> str:
+        """Store ``data`` (a no-op if already stored) and return its digest."""
+        digest = digest_of(data)
+        self._put_blobs({digest: data})
+        return digest
+
+    def get_blob(self, digest: str) -> bytes:
+        """The bytes stored under ``digest``; BlobMissingError if there are none."""
+        check_digest(digest)
+        query = select(blobs_t.c.location, blobs_t.c.size, blobs_t.c.data)
+        with self._engine.connect() as conn:
+            row = conn.execute(query.where(blobs_t.c.digest == digest)).first()
+        if row is None:
+            raise BlobMissingError(
+                f"no blob {digest} in {self.where}; it was never stored or was garbage-collected"
+            )
+        if row.location == "file":
+            return self._files.read(digest, row.size)
+        return bytes(row.data)
+
+    def has_blob(self, digest: str) -> bool:
+        """Whether a blob with this digest is stored."""
+        check_digest(digest)
+        query = select(blobs_t.c.digest).where(blobs_t.c.digest == digest)
+        with self._engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
+    def _put_blobs(self, blobs: Mapping[str, bytes]) -> None:
+        blob_rows = stage_blobs(self._files, blobs)
+        with self._write() as conn:
+            rows.insert_blobs(conn, blob_rows)
+
+    # -- writes ------------------------------------------------------------------------
+
+    def record_dispatch(
+        self,
+        dispatch: DispatchRecord,
+        nodes: Sequence[NodeRecord],
+        edges: Sequence[EdgeRecord],
+        blobs: Mapping[str, bytes] = _NO_BLOBS,
+    ) -> None:
+        """Record a new dispatch with its whole graph and the blobs it needs."""
+        dispatch_id = dispatch.dispatch_id
+        records: Iterable[NodeRecord | EdgeRecord] = itertools.chain(nodes, edges)
+        for record in records:
+            if record.dispatch_id != dispatch_id:
+                raise ValueError(
+                    f"{type(record).__name__} of dispatch {record.dispatch_id!r} given "
+                    f"with dispatch {dispatch_id!r}"
+                )
+        blob_rows = stage_blobs(self._files, blobs)
+        with self._write() as conn:
+            if self._dispatch_exists(conn, dispatch_id):
+                raise StoreError(
+                    f"dispatch {dispatch_id!r} is already recorded in {self.where}; "
+                    "a new dispatch needs a new id"
+                )
+            rows.insert_blobs(conn, blob_rows)
+            conn.execute(dispatches_t.insert(), vars(dispatch))
+            bulk.insert_many(conn, rows.NODE_INSERT, NODE_FIELDS, map(vars, nodes))
+            edge_rows = ({**vars(edge), "edge_index": i} for i, edge in enumerate(edges))
+            bulk.insert_many(conn, rows.EDGE_INSERT, rows.EDGE_COLUMNS, edge_rows)
+
+    def record_transitions(
+        self,
+        *,
+        nodes: Sequence[tuple[str, int, dict[str, Any]]] = (),
+        dispatches: Sequence[tuple[str, dict[str, Any]]] = (),
+        blobs: Mapping[str, bytes] = _NO_BLOBS,
+    ) -> None:
+        """Apply field changes to nodes and dispatches, in order, in one transaction.
+
+        ``nodes`` holds ``(dispatch_id, node_id, {field: value})`` with fields from
+        ``NODE_MUTABLE_FIELDS``; ``dispatches`` holds ``(dispatch_id, {field: value})``
+        with fields from ``DISPATCH_MUTABLE_FIELDS``. Several changes to one target
+        are merged, later ones winning. Unknown fields raise ValueError and a target
+        that does not exist raises StoreError; either way nothing is written.
+        """
+        node_changes = rows.merge_changes(((d, n), c) for d, n, c in nodes)
+        dispatch_changes = rows.merge_changes(((d,), c) for d, c in dispatches)
+        rows.check_fields("node", node_changes, NODE_MUTABLE_FIELDS)
+        rows.check_fields("dispatch", dispatch_changes, DISPATCH_MUTABLE_FIELDS)
+        if not (node_changes or dispatch_changes or blobs):
+            return
+        blob_rows = stage_blobs(self._files, blobs)
+        with self._write() as conn:
+            rows.insert_blobs(conn, blob_rows)
+            missing = rows.apply_updates(conn, nodes_t, _NODE_KEY, node_changes)
+            missing += rows.apply_updates(conn, dispatches_t, _DISPATCH_KEY, dispatch_changes)
+            if missing:
+                shown = ", ".join(repr(target) for target in missing[:5])
+                raise StoreError(
+                    f"{len(missing)} transition(s) name no recorded node or dispatch "
+                    f"(e.g. {shown}) in {self.where}; nothing was written"
+                )
+
+    def claim_dispatch(
+        self, dispatch_id: str, owner: str | None, *, expected_owner: str | None
+    ) -> bool:
+        """Set the dispatch's owner to ``owner`` if it is ``expected_owner``; say if it was."""
+        current = dispatches_t.c.owner
+        condition = current.is_(None) if expected_owner is None else current == expected_owner
+        statement = (
+            update(dispatches_t)
+            .where(dispatches_t.c.dispatch_id == dispatch_id, condition)
+            .values(owner=owner)
+        )
+        with self._write() as conn:
+            if conn.execute(statement).rowcount == 1:
+                return True
+            if not self._dispatch_exists(conn, dispatch_id):
+                raise self._not_found(dispatch_id)
+            return False
+
+    def delete_dispatch(self, dispatch_id: str) -> None:
+        """Delete a dispatch with its nodes and edges (its blobs stay until collected)."""
+        with self._write() as conn:
+            conn.execute(delete(edges_t).where(edges_t.c.dispatch_id == dispatch_id))
+            conn.execute(delete(nodes_t).where(nodes_t.c.dispatch_id == dispatch_id))
+            where = dispatches_t.c.dispatch_id == dispatch_id
+            if conn.execute(delete(dispatches_t).where(where)).rowcount == 0:
+                raise self._not_found(dispatch_id)
+
+    def unreferenced_blobs(self) -> list[str]:
+        """Digests of stored blobs that no dispatch or node refers to, sorted."""
+        with self._engine.connect() as conn:
+            return sorted(rows.unreferenced_digests(conn))
+
+    def delete_blobs(self, digests: Iterable[str]) -> int:
+        """Delete those of ``digests`` that are stored and still unreferenced; count them.
+
+        Run it while no dispatch is being recorded: a blob that a concurrent
+        writer found already stored (and so did not rewrite) may be collected.
+        """
+        wanted = {check_digest(d) for d in digests}
+        if not wanted:
+            return 0
+        files: list[str] = []
+        with self._write() as conn:
+            doomed = sorted(rows.unreferenced_digests(conn, wanted))
+            for chunk in rows.chunks(doomed):
+                where = blobs_t.c.digest.in_(chunk)
+                located = select(blobs_t.c.digest).where(where, blobs_t.c.location == "file")
+                files += conn.execute(located).scalars()
+                conn.execute(delete(blobs_t).where(where))
+        for digest in files:  # after commit: a row never outlives its file
+            self._files.delete(digest)
+        return len(doomed)
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get_dispatch(self, dispatch_id: str) -> DispatchRecord:
+        """The dispatch with this id; DispatchNotFoundError if none."""
+        query = rows.DISPATCH_SELECT.where(dispatches_t.c.dispatch_id == dispatch_id)
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            raise self._not_found(dispatch_id)
+        return DispatchRecord(*row)
+
+    def get_status(self, dispatch_id: str) -> str:
+        """The dispatch's status; DispatchNotFoundError if none."""
+        query = select(dispatches_t.c.status).where(dispatches_t.c.dispatch_id == dispatch_id)
+        with self._engine.connect() as conn:
+            status = conn.execute(query).scalar()
+        if status is None:
+            raise self._not_found(dispatch_id)
+        return str(status)
+
+    def get_nodes(self, dispatch_id: str) -> list[NodeRecord]:
+        """Every node of the dispatch, ordered by node id."""
+        query = rows.NODE_SELECT.where(nodes_t.c.dispatch_id == dispatch_id)
+        with self._engine.connect() as conn:
+            found = [NodeRecord(*row) for row in conn.execute(query.order_by(nodes_t.c.node_id))]
+            if not found and not self._dispatch_exists(conn, dispatch_id):
+                raise self._not_found(dispatch_id)
+        return found
+
+    def get_node(self, dispatch_id: str, node_id: int) -> NodeRecord:
+        """One node; NodeNotFoundError (a StoreError and KeyError) if absent."""
+        query = rows.NODE_SELECT.where(
+            nodes_t.c.dispatch_id == dispatch_id, nodes_t.c.node_id == node_id
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+            if row is not None:
+                return NodeRecord(*row)
+            if not self._dispatch_exists(conn, dispatch_id):
+                raise self._not_found(dispatch_id)
+            count = conn.execute(
+                select(func.count()).where(nodes_t.c.dispatch_id == dispatch_id)
+            ).scalar_one()
+        known = f"its node ids are 0..{count - 1}" if count else "it has no nodes"
+        raise NodeNotFoundError(f"dispatch {dispatch_id!r} has no node {node_id} ({known})")
+
+    def get_edges(self, dispatch_id: str) -> list[EdgeRecord]:
+        """Every edge of the dispatch, in the order they were recorded."""
+        query = rows.EDGE_SELECT.where(edges_t.c.dispatch_id == dispatch_id)
+        with self._engine.connect() as conn:
+            found = [EdgeRecord(*row) for row in conn.execute(query.order_by(edges_t.c.edge_index))]
+            if not found and not self._dispatch_exists(conn, dispatch_id):
+                raise self._not_found(dispatch_id)
+        return found
+
+    def list_dispatches(
+        self,
+        *,
+        status: str | None = None,
+        name: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[DispatchRecord]:
+        """Dispatches newest first, by exact status and name, ``since <= created_at < until``."""
+        if limit < 0 or offset < 0:
+            raise ValueError(f"limit and offset must be >= 0, got limit={limit}, offset={offset}")
+        for bound in (since, until):
+            if bound is not None and bound.utcoffset() is None:
+                raise ValueError(f"naive datetime {bound!r}: give since/until with a timezone")
+        c = dispatches_t.c
+        query = rows.DISPATCH_SELECT
+        if status is not None:
+            query = query.where(c.status == status)
+        if name is not None:
+            query = query.where(c.name == name)
+        if since is not None:
+            query = query.where(c.created_at >= since)
+        if until is not None:
+            query = query.where(c.created_at < until)
+        query = (
+            query.order_by(c.created_at.desc(), c.dispatch_id.desc()).limit(limit).offset(offset)
+        )
+        return self._dispatches(query)
+
+    def node_counts(self, dispatch_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """For each dispatch id, how many of its nodes are in each status."""
+        counts: dict[str, dict[str, int]] = {d: {} for d in dispatch_ids}
+        c = nodes_t.c
+        with self._engine.connect() as conn:
+            for chunk in rows.chunks(list(counts)):
+                query = (
+                    select(c.dispatch_id, c.status, func.count())
+                    .where(c.dispatch_id.in_(chunk))
+                    .group_by(c.dispatch_id, c.status)
+                )
+                for dispatch_id, status, count in conn.execute(query):
+                    counts[dispatch_id][status] = count
+        return counts
+
+    def resolve_id(self, prefix: str) -> str:
+        """The one dispatch id starting with ``prefix``; errors if none or several."""
+        if not prefix:
+            raise ValueError("an empty prefix matches every dispatch; give a few characters")
+        c = dispatches_t.c
+        query = select(c.dispatch_id).where(c.dispatch_id.startswith(prefix, autoescape=True))
+        with self._engine.connect() as conn:
+            found = list(conn.execute(query.order_by(c.dispatch_id).limit(11)).scalars())
+        if prefix in found or len(found) == 1:
+            return prefix if prefix in found else found[0]
+        if not found:
+            raise self._not_found(prefix)
+        shown = ", ".join(found[:10]) + (", ..." if len(found) > 10 else "")
+        raise StoreError(
+            f"dispatch id prefix {prefix!r} is ambiguous: it matches {shown}; give more characters"
+        )
+
+    def children(self, dispatch_id: str) -> list[DispatchRecord]:
+        """Dispatches redispatched from this one or run as its sublattices, oldest first."""
+        c = dispatches_t.c
+        query = rows.DISPATCH_SELECT.where(
+            or_(c.redispatched_from == dispatch_id, c.parent_dispatch_id == dispatch_id)
+        )
+        return self._dispatches(query.order_by(c.created_at, c.dispatch_id))
+
+    def unfinished(self) -> list[DispatchRecord]:
+        """Dispatches not yet COMPLETED, FAILED or CANCELLED, oldest first."""
+        c = dispatches_t.c
+        terminal = sorted(str(status) for status in TERMINAL)
+        query = rows.DISPATCH_SELECT.where(c.status.not_in(terminal))
+        return self._dispatches(query.order_by(c.created_at, c.dispatch_id))
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _dispatches(self, query: Any) -> list[DispatchRecord]:
+        with self._engine.connect() as conn:
+            return [DispatchRecord(*row) for row in conn.execute(query)]
+
+    @staticmethod
+    def _dispatch_exists(conn: Connection, dispatch_id: str) -> bool:
+        query = select(dispatches_t.c.dispatch_id).where(dispatches_t.c.dispatch_id == dispatch_id)
+        return conn.execute(query).first() is not None
+
+    def _not_found(self, dispatch_id: str) -> DispatchNotFoundError:
+        return DispatchNotFoundError(
+            f"no dispatch with id {dispatch_id!r} in {self.where}; "
+            "list dispatches with `valence list`"
+        )
+
+
+_NODE_KEY = (nodes_t.c.dispatch_id, nodes_t.c.node_id)
+_DISPATCH_KEY = (dispatches_t.c.dispatch_id,)

@@ -1,0 +1,105 @@
+"""``TransportableObject``: a value with its pickle, as Covalent's API exposes it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import platform
+from typing import Any
+
+import cloudpickle
+
+from valence import serialize
+
+_MISSING = object()
+
+
+class TransportableObject:
+    """A serialized value plus its ``str()``; ``get_deserialized()`` gives it back."""
+
+    def __init__(self, obj: Any) -> None:
+        self._data = serialize.dumps(obj)
+        self._value = obj
+        self._string: str | None = None
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TransportableObject:
+        """Wrap already-serialized bytes; nothing is unpickled until asked."""
+        new = cls.__new__(cls)
+        new._data, new._value, new._string = data, _MISSING, None
+        return new
+
+    @classmethod
+    def make_transportable(cls, obj: Any) -> TransportableObject:
+        return obj if isinstance(obj, TransportableObject) else cls(obj)
+
+    def get_deserialized(self) -> Any:
+        if self._value is _MISSING:
+            self._value = serialize.loads(self._data)
+        return self._value
+
+    @property
+    def object_string(self) -> str:
+        if self._string is None:
+            try:
+                self._string = str(self.get_deserialized())
+            except Exception as exc:  # shown, not raised: a preview must not break reading
+                self._string = f"<cannot show value: {type(exc).__name__}: {exc}>"
+        return self._string
+
+    @property
+    def python_version(self) -> str:
+        return platform.python_version()
+
+    @property
+    def header(self) -> dict[str, Any]:
+        return {
+            "py_version": self.python_version,
+            "cloudpickle_version": cloudpickle.__version__,
+            "attrs": {"doc": "", "name": ""},
+        }
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return self.header["attrs"]
+
+    @property
+    def digest(self) -> str:
+        return serialize.digest(self._data)
+
+    def serialize(self) -> bytes:
+        return self._data
+
+    @staticmethod
+    def deserialize(data: bytes) -> TransportableObject:
+        return TransportableObject.from_bytes(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "TransportableObject",
+            "attributes": {
+                "_object": base64.b64encode(self._data).decode(),
+                "_object_string": self.object_string,
+                "_header": self.header,
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TransportableObject:
+        return cls.from_bytes(base64.b64decode(data["attributes"]["_object"]))
+
+    def serialize_to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def deserialize_from_json(cls, text: str) -> TransportableObject:
+        return cls.from_dict(json.loads(text))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TransportableObject) and self._data == other._data
+
+    def __hash__(self) -> int:
+        return hash(self._data)
+
+    def __repr__(self) -> str:
+        return f"TransportableObject({self.object_string})"

@@ -1,0 +1,162 @@
+"""``@ct.electron``: a task. Outside a lattice it simply calls its function."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from collections.abc import Callable
+from typing import Any
+
+from valence.errors import TracingError
+from valence.workflow.graph import SUBLATTICE_PREFIX, NodeKind
+from valence.workflow.lattice import Lattice, bind_or_explain
+from valence.workflow.tracing import Output, Tracer, active_tracer, connect
+
+_DEFAULTS: dict[str, Any] = {
+    "executor": None,
+    "deps_bash": None,
+    "deps_pip": None,
+    "call_before": None,
+    "call_after": None,
+    "retries": 0,
+    "retry_delay": 1.0,
+    "timeout": None,
+    "version": None,
+    "reusable": True,
+}
+
+
+class Electron:
+    """A task definition: a function plus how it should run."""
+
+    def __init__(self, function: Callable[..., Any], **metadata: Any) -> None:
+        if isinstance(function, Electron):
+            function = function.function
+        if not callable(function):
+            raise TypeError(f"ct.electron needs a function, got {type(function).__name__}")
+        functools.update_wrapper(self, function)
+        self.function = function
+        self.metadata = {**_DEFAULTS, **metadata}
+        self._signature: inspect.Signature | None = None
+
+    @property
+    def name(self) -> str:
+        return self.function.__name__
+
+    @property
+    def electron_object(self) -> Electron:
+        """Covalent compatibility: the wrapper *is* the electron."""
+        return self
+
+    @property
+    def is_sublattice(self) -> bool:
+        return isinstance(self.function, Lattice)
+
+    @property
+    def signature(self) -> inspect.Signature:
+        if self._signature is None:
+            self._signature = inspect.signature(self.function)
+        return self._signature
+
+    def __repr__(self) -> str:
+        return f"<electron {self.name}{self.signature}>"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_signature"] = None
+        return state
+
+    def __valence_fingerprint__(self) -> str:
+        from valence.fingerprint import code_fingerprint
+
+        if self.is_sublattice:
+            return code_fingerprint(self.function.function, version=self.metadata["version"])
+        return code_fingerprint(self.function, version=self.metadata["version"])
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        tracer = active_tracer()
+        if tracer is None:
+            return self.function(*args, **kwargs)
+        target = tracer.replacements.get(self.name, self)
+        return target._trace(tracer, args, kwargs, replaced=self.name if target is not self else None)
+
+    def _trace(self, tracer: Tracer, args: tuple, kwargs: dict, replaced: str | None) -> Output:
+        bound = bind_or_explain(self.function, self.name, args, kwargs, "electron")
+        graph = tracer.graph
+        metadata = self._inherit(tracer.lattice_metadata)
+        if replaced is not None:
+            metadata["replaced"] = replaced
+        if self.is_sublattice:
+            node = graph.add_node(SUBLATTICE_PREFIX + self.name, NodeKind.SUBLATTICE, electron=self, metadata=metadata)
+            connect(tracer, node.id, "lattice", self.name, "arg", 0)
+            connect(tracer, node.id, "metadata", _metadata_json(metadata), "arg", 1)
+            offset = 2
+        else:
+            node = graph.add_node(self.name, NodeKind.ELECTRON, electron=self, metadata=metadata)
+            offset = 0
+        _connect_arguments(tracer, node.id, bound, offset, set(kwargs))
+        return Output(tracer, node)
+
+    def _inherit(self, lattice_metadata: dict[str, Any]) -> dict[str, Any]:
+        """Electron settings win; unset ones come from the lattice (then config)."""
+        metadata = dict(self.metadata)
+        for key in ("executor", "deps_bash", "deps_pip", "call_before", "call_after"):
+            if metadata.get(key) is None and lattice_metadata.get(key) is not None:
+                metadata[key] = lattice_metadata[key]
+        if self.is_sublattice and lattice_metadata.get("workflow_executor") is not None:
+            metadata.setdefault("workflow_executor", lattice_metadata["workflow_executor"])
+        return metadata
+
+
+def _connect_arguments(
+    tracer: Tracer, node_id: int, bound: inspect.BoundArguments, offset: int, by_name: set[str]
+) -> None:
+    params = bound.signature.parameters
+    position = offset
+    for name, value in bound.arguments.items():
+        kind = params[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            for item in value:
+                connect(tracer, node_id, name, item, "arg", position)
+                position += 1
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            for key, item in value.items():
+                connect(tracer, node_id, key, item, "kwarg", None)
+        elif kind is inspect.Parameter.KEYWORD_ONLY or name in by_name:
+            connect(tracer, node_id, name, value, "kwarg", None)
+        else:
+            connect(tracer, node_id, name, value, "arg", position)
+            position += 1
+
+
+def _metadata_json(metadata: dict[str, Any]) -> str:
+    return json.dumps({k: repr(v) for k, v in sorted(metadata.items())}, sort_keys=True)
+
+
+def electron(_func: Callable[..., Any] | None = None, **options: Any) -> Any:
+    """Decorate a task: ``@ct.electron`` or ``@ct.electron(executor="thread", ...)``.
+
+    Options: executor, deps_bash, deps_pip, call_before, call_after, retries,
+    retry_delay, timeout, version (pins the code fingerprint), reusable
+    (False: never reuse this task's results on redispatch).
+    """
+    unknown = set(options) - set(_DEFAULTS) - {"files", "deps_module", "backend"}
+    if unknown:
+        raise TypeError(f"ct.electron got unknown option(s) {sorted(unknown)}; known: {sorted(_DEFAULTS)}")
+
+    def decorate(function: Callable[..., Any]) -> Electron:
+        return Electron(function, **options)
+
+    return decorate(_func) if _func is not None else decorate
+
+
+def as_electron(value: Any, what: str) -> Electron:
+    """Accept an electron, a lattice (run as a plain task) or a plain function."""
+    if isinstance(value, Electron):
+        return value
+    if isinstance(value, Lattice):
+        return Electron(value.function)
+    if callable(value):
+        return Electron(value)
+    raise TracingError(f"{what} must be an electron or a function, got {type(value).__name__}")

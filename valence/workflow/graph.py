@@ -1,0 +1,137 @@
+"""The transport graph: a small closed set of plain node and edge records.
+
+Node ids are creation order, as in Covalent: an electron call gets its id
+before its arguments' parameter/collection nodes, so Covalent's documented
+``get_node_result(i)`` examples address the same tasks here.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+PARAMETER_PREFIX = ":parameter:"
+LIST_PREFIX = ":electron_list:"
+DICT_PREFIX = ":electron_dict:"
+SUBLATTICE_PREFIX = ":sublattice:"
+WAIT_EDGE = "!waiting_edge"
+
+
+class NodeKind(str, enum.Enum):
+    """What a node is; helpers are resolved inline by the dispatcher."""
+
+    ELECTRON = "electron"
+    SUBLATTICE = "sublattice"
+    PARAMETER = "parameter"
+    GETITEM = "getitem"
+    GETATTR = "getattr"
+    COLLECTION = "collection"
+    OPERATOR = "operator"
+
+    @property
+    def is_helper(self) -> bool:
+        return self not in (NodeKind.ELECTRON, NodeKind.SUBLATTICE)
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """One vertex. ``electron`` is set for task and sublattice nodes.
+
+    ``value`` is the constant of a parameter node; ``op`` is the collection type
+    (``list``/``tuple``/``dict``) or the operator symbol; ``keys`` are a dict
+    collection's keys in order.
+    """
+
+    id: int
+    name: str
+    kind: NodeKind
+    electron: Any = None
+    value: Any = None
+    op: str | None = None
+    keys: tuple[Any, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> tuple[Any, ...]:
+        """A comparable summary (values compared by repr), for tests and printing."""
+        return (self.id, self.name, self.kind.value, repr(self.value), self.op, self.keys)
+
+
+@dataclass(frozen=True)
+class Edge:
+    """Data flows from ``parent`` into argument ``name`` of ``child``.
+
+    ``param_type`` is ``arg`` (positional, ordered by ``arg_index``), ``kwarg``
+    (by name) or ``wait`` (ordering only, no data).
+    """
+
+    parent: int
+    child: int
+    name: str
+    param_type: str
+    arg_index: int | None = None
+
+
+@dataclass(frozen=True)
+class NodeRef:
+    """A reference to a node's output inside the lattice's return structure."""
+
+    node_id: int
+
+
+@dataclass
+class TransportGraph:
+    """Nodes in id order, edges, and the lattice's return structure."""
+
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    output: Any = None  # return value with task outputs replaced by NodeRef
+
+    def add_node(self, name: str, kind: NodeKind, **attrs: Any) -> Node:
+        node = Node(id=len(self.nodes), name=name, kind=kind, **attrs)
+        self.nodes.append(node)
+        return node
+
+    def add_edge(self, parent: int, child: int, name: str, param_type: str, index=None) -> None:
+        self.edges.append(Edge(parent, child, name, param_type, index))
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes)
+
+    def parents(self) -> dict[int, list[Edge]]:
+        """Incoming edges per node id, in creation order."""
+        incoming: dict[int, list[Edge]] = {n.id: [] for n in self.nodes}
+        for edge in self.edges:
+            incoming[edge.child].append(edge)
+        return incoming
+
+    def topological_order(self) -> list[int]:
+        """Node ids with every parent before its children (ids break ties)."""
+        waiting = [0] * len(self.nodes)
+        children: list[list[int]] = [[] for _ in self.nodes]
+        for edge in self.edges:
+            waiting[edge.child] += 1
+            children[edge.parent].append(edge.child)
+        order = [i for i, count in enumerate(waiting) if count == 0]
+        for node_id in order:  # the list grows while we walk it
+            for child in children[node_id]:
+                waiting[child] -= 1
+                if waiting[child] == 0:
+                    order.append(child)
+        return order
+
+    def describe(self) -> tuple[list[tuple[Any, ...]], list[Edge]]:
+        """A comparable, printable summary of the whole graph."""
+        return [n.describe() for n in self.nodes], list(self.edges)
+
+    def __repr__(self) -> str:
+        lines = [f"TransportGraph({len(self.nodes)} nodes, {len(self.edges)} edges)"]
+        incoming = self.parents()
+        for node in self.nodes:
+            srcs = ", ".join(f"{e.parent}->{e.name}" for e in incoming[node.id])
+            lines.append(f"  {node.id:>4} {node.name} [{node.kind.value}] <- {srcs}")
+        return "\n".join(lines)

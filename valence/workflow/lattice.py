@@ -1,0 +1,112 @@
+"""``@ct.lattice``: a workflow whose body is traced into a transport graph."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from valence.workflow.graph import TransportGraph
+from valence.workflow.tracing import Tracer, active_tracer, not_tracing, to_template, tracing
+
+
+class Lattice:
+    """A workflow definition. Calling it runs the function eagerly."""
+
+    def __init__(self, function: Callable[..., Any], **metadata: Any) -> None:
+        functools.update_wrapper(self, function)
+        self.function = function
+        self.metadata = metadata
+        self.transport_graph: TransportGraph | None = None
+
+    @property
+    def name(self) -> str:
+        return self.function.__name__
+
+    @property
+    def signature(self) -> inspect.Signature:
+        return inspect.signature(self.function)
+
+    def __repr__(self) -> str:
+        return f"<lattice {self.name}{self.signature}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if active_tracer() is not None:
+            return self.function(*args, **kwargs)  # inlined into the enclosing lattice
+        with not_tracing():
+            return self.function(*args, **kwargs)
+
+    def __valence_fingerprint__(self) -> str:
+        from valence.fingerprint import code_fingerprint
+
+        return code_fingerprint(self.function)
+
+    def bind_inputs(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> inspect.BoundArguments:
+        """Check arguments against the signature; TypeError naming the parameters."""
+        return bind_or_explain(self.function, self.name, args, kwargs, "lattice")
+
+    def build_graph(
+        self, *args: Any, replacements: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> TransportGraph:
+        """Trace the body with these inputs into a new transport graph."""
+        self.bind_inputs(args, kwargs)
+        tracer = Tracer(lattice_metadata=dict(self.metadata), replacements=dict(replacements or {}))
+        with tracing(tracer):
+            returned = self.function(*args, **kwargs)
+        tracer.graph.output = to_template(returned)
+        self.transport_graph = tracer.graph
+        return tracer.graph
+
+
+def bind_or_explain(
+    function: Callable[..., Any], name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], what: str
+) -> inspect.BoundArguments:
+    """``signature.bind`` with a message that shows the signature and a did-you-mean."""
+    sig = inspect.signature(function)
+    try:
+        return sig.bind(*args, **kwargs)
+    except TypeError as exc:
+        hint = _did_you_mean(sig, kwargs)
+        raise TypeError(f"{what} {name}{sig}: {exc}.{hint} Pass arguments that match its parameters.") from None
+
+
+def _did_you_mean(sig: inspect.Signature, kwargs: Mapping[str, Any]) -> str:
+    names = list(sig.parameters)
+    for key in kwargs:
+        if key not in sig.parameters:
+            close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
+            if close:
+                return f" Did you mean {close[0]!r} instead of {key!r}?"
+    return ""
+
+
+def lattice(
+    _func: Callable[..., Any] | None = None,
+    *,
+    executor: Any = None,
+    workflow_executor: Any = None,
+    deps_bash: Any = None,
+    deps_pip: Any = None,
+    call_before: Any = None,
+    call_after: Any = None,
+    triggers: Any = None,
+) -> Any:
+    """Decorate a workflow function: ``@ct.lattice`` or ``@ct.lattice(executor=...)``."""
+    metadata = {
+        "executor": executor,
+        "workflow_executor": workflow_executor if workflow_executor is not None else executor,
+        "deps_bash": deps_bash,
+        "deps_pip": deps_pip,
+        "call_before": call_before,
+        "call_after": call_after,
+        "triggers": triggers,
+    }
+
+    def decorate(function: Callable[..., Any]) -> Lattice:
+        if isinstance(function, Lattice):
+            function = function.function
+        return Lattice(function, **metadata)
+
+    return decorate(_func) if _func is not None else decorate
