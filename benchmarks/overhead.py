@@ -63,7 +63,9 @@ def run_dask_threaded(shape: str, n: int) -> float:
             x = dask.delayed(inc)(x)
         out = x.compute(scheduler="threads")
     else:
-        out = dask.delayed(total)([dask.delayed(inc)(i) for i in range(n)]).compute(scheduler="threads")
+        out = dask.delayed(total)([dask.delayed(inc)(i) for i in range(n)]).compute(
+            scheduler="threads"
+        )
     elapsed = time.perf_counter() - start
     assert out is not None
     return elapsed
@@ -72,19 +74,23 @@ def run_dask_threaded(shape: str, n: int) -> float:
 def run_dask_distributed(shape: str, n: int) -> float:
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster:
-        with Client(cluster) as client:
-            client.submit(inc, 0).result()  # warm up: workers started
-            start = time.perf_counter()
-            if shape == "chain":
-                x = client.submit(inc, 0, pure=False)
-                for _ in range(n - 1):
-                    x = client.submit(inc, x, pure=False)
-                x.result()
-            else:
-                parts = [client.submit(inc, i, pure=False) for i in range(n)]
-                client.submit(total, parts).result()
-            return time.perf_counter() - start
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.submit(inc, 0).result()  # warm up: workers started
+        start = time.perf_counter()
+        if shape == "chain":
+            x = client.submit(inc, 0, pure=False)
+            for _ in range(n - 1):
+                x = client.submit(inc, x, pure=False)
+            x.result()
+        else:
+            parts = [client.submit(inc, i, pure=False) for i in range(n)]
+            client.submit(total, parts).result()
+        return time.perf_counter() - start
 
 
 def one(system: str, shape: str, n: int) -> None:
@@ -105,7 +111,9 @@ def one(system: str, shape: str, n: int) -> None:
 def measure(system: str, shape: str, n: int) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--one", system, shape, str(n)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -120,7 +128,10 @@ def main() -> None:
         return
     sizes = [1000] if args.quick else [1000, 10000]
     systems = ["valence-thread", "valence-local", "dask-threads", "dask-distributed"]
-    print(f"{'system':<18} {'shape':<6} {'N':>6} {'wall s':>8} {'ms/task':>8} {'peak MB':>8} {'KB/node':>8}")
+    print(
+        f"{'system':<18} {'shape':<6} {'N':>6} {'wall s':>8} {'ms/task':>8} "
+        f"{'peak MB':>8} {'KB/node':>8}"
+    )
     for n in sizes:
         for shape in ("chain", "fan"):
             rows = {}
@@ -133,7 +144,8 @@ def main() -> None:
                 rows[system] = row
                 print(
                     f"{system:<18} {shape:<6} {n:>6} {row['seconds']:>8.3f} "
-                    f"{1000 * row['seconds'] / n:>8.3f} {row['peak_kb'] / 1024:>8.1f} {growth:>8.2f}",
+                    f"{1000 * row['seconds'] / n:>8.3f} {row['peak_kb'] / 1024:>8.1f} "
+                    f"{growth:>8.2f}",
                     flush=True,
                 )
             for ours in ("valence-thread", "valence-local"):

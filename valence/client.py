@@ -31,7 +31,9 @@ def dispatch(
         prepared = prepare_dispatch(lattice, args, kwargs)
         runtime = get_embedded()
         if disable_run:
-            runtime.store.record_dispatch(prepared.record, prepared.nodes, prepared.edges, prepared.blobs)
+            runtime.store.record_dispatch(
+                prepared.record, prepared.nodes, prepared.edges, prepared.blobs
+            )
         else:
             runtime.dispatcher.submit(prepared)
         return prepared.record.dispatch_id
@@ -88,7 +90,9 @@ def _timeout(dispatch_id: str, timeout: float | None) -> DispatchTimeoutError:
     )
 
 
-def cancel(dispatch_id: str, task_ids: int | list[int] | None = None, dispatcher_addr: str | None = None) -> str:
+def cancel(
+    dispatch_id: str, task_ids: int | list[int] | None = None, dispatcher_addr: str | None = None
+) -> str:
     """Stop scheduling a dispatch (or only ``task_ids``); completed results stay."""
     runtime = get_embedded()
     dispatch_id = runtime.store.resolve_id(dispatch_id)
@@ -126,8 +130,12 @@ class Redispatch:
         from valence.engine.redispatch import plan_redispatch
 
         return plan_redispatch(
-            get_embedded().store, self.dispatch_id, args=args, kwargs=kwargs,
-            replace=self.replace_electrons, reuse=self.reuse_previous_results,
+            get_embedded().store,
+            self.dispatch_id,
+            args=args,
+            kwargs=kwargs,
+            replace=self.replace_electrons,
+            reuse=self.reuse_previous_results,
             force_rerun=self.force_rerun,
         )
 

@@ -37,7 +37,9 @@ class Result:
     FAILED = Status("FAILED")
     CANCELLED = Status("CANCELLED")
 
-    def __init__(self, reader: Reader, record: DispatchRecord, nodes: list[NodeRecord] | None = None):
+    def __init__(
+        self, reader: Reader, record: DispatchRecord, nodes: list[NodeRecord] | None = None
+    ):
         self._reader = reader
         self._record = record
         self._nodes = nodes
@@ -82,7 +84,11 @@ class Result:
     @cached_property
     def encoded_result(self) -> TransportableObject | None:
         digest = self._record.result_digest
-        return None if digest is None else TransportableObject.from_bytes(self._reader.get_blob(digest))
+        return (
+            None
+            if digest is None
+            else TransportableObject.from_bytes(self._reader.get_blob(digest))
+        )
 
     @property
     def result(self) -> Any:
@@ -93,7 +99,9 @@ class Result:
     @cached_property
     def inputs(self) -> TransportableObject:
         """``{"args": ..., "kwargs": ...}`` the dispatch ran with."""
-        return TransportableObject.from_bytes(self._reader.get_blob(self._record.inputs_digest or ""))
+        return TransportableObject.from_bytes(
+            self._reader.get_blob(self._record.inputs_digest or "")
+        )
 
     @cached_property
     def lattice(self) -> Any:
@@ -110,12 +118,18 @@ class Result:
     def _node(self, node_id: int) -> NodeRecord:
         nodes = self.nodes
         if not 0 <= node_id < len(nodes) or nodes[node_id].node_id != node_id:
-            raise KeyError(f"dispatch {self.dispatch_id} has no node {node_id} (it has {len(nodes)} nodes)")
+            raise KeyError(
+                f"dispatch {self.dispatch_id} has no node {node_id} (it has {len(nodes)} nodes)"
+            )
         return nodes[node_id]
 
     def _output(self, node: NodeRecord) -> TransportableObject | None:
         digest = node.output_digest
-        return None if digest is None else TransportableObject.from_bytes(self._reader.get_blob(digest))
+        return (
+            None
+            if digest is None
+            else TransportableObject.from_bytes(self._reader.get_blob(digest))
+        )
 
     def get_node_result(self, node_id: int) -> dict[str, Any]:
         """One node as Covalent reports it, plus why it was reused or ran."""

@@ -48,11 +48,25 @@ def test_every_tracing_construct_runs():
         arith = (a + 1) * 2 - b / 1 + 2**a
         waited = wf.identity(9)
         ct.wait(waited, [a])
-        return {"first": first, "tuple": (a, b), "real": real, "arith": arith, "w": waited, "c": "x"}
+        return {
+            "first": first,
+            "tuple": (a, b),
+            "real": real,
+            "arith": arith,
+            "w": waited,
+            "c": "x",
+        }
 
     result = run(everything, [1, 2])
     assert result.status == "COMPLETED", result.error
-    assert result.result == {"first": 2, "tuple": (1, 2), "real": 5, "arith": (2 * 2) - 2 + 2, "w": 9, "c": "x"}
+    assert result.result == {
+        "first": 2,
+        "tuple": (1, 2),
+        "real": 5,
+        "arith": (2 * 2) - 2 + 2,
+        "w": 9,
+        "c": "x",
+    }
 
 
 def test_stdout_and_stderr_are_captured_per_task():
@@ -171,7 +185,7 @@ def test_unknown_dispatch_id_is_a_clear_error():
 
 
 def test_non_lattice_is_refused():
-    with pytest.raises(TypeError, match="@ct.lattice"):
+    with pytest.raises(TypeError, match=r"@ct\.lattice"):
         ct.dispatch(wf.task_0)(1)
 
 
@@ -189,7 +203,10 @@ def test_wait_timeout():
 def test_status_only_and_dispatch_sync():
     result = ct.dispatch_sync(wf.diamond)(1)
     assert result.result == 5
-    assert ct.get_result(result.dispatch_id, status_only=True) == {"id": result.dispatch_id, "status": "COMPLETED"}
+    assert ct.get_result(result.dispatch_id, status_only=True) == {
+        "id": result.dispatch_id,
+        "status": "COMPLETED",
+    }
 
 
 def test_disable_run_records_without_running():
@@ -208,8 +225,12 @@ def test_result_readable_from_another_process(valence_home, tmp_path):
         """
     )
     out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
-        env={**os.environ, "VALENCE_HOME": str(valence_home)}, timeout=120,
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "VALENCE_HOME": str(valence_home)},
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["COMPLETED", "16", "4"]
@@ -245,7 +266,11 @@ def test_waits_for_running_dispatches_at_exit(tmp_path, valence_home):
         )
     )
     out = subprocess.run(
-        [sys.executable, str(module)], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        [sys.executable, str(module)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
         env={**os.environ, "VALENCE_HOME": str(valence_home), "VALENCE_EXECUTOR": "local"},
     )
     assert out.returncode == 0, out.stderr

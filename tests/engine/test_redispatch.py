@@ -43,7 +43,11 @@ def test_covalent_howto_replacement_with_reuse(task_log):
     parent = dispatch(rf.howto, 1, 2)
     assert parent.result == 6
     task_log()
-    new = redo(parent.dispatch_id, replace_electrons={"task_2": rf.task_2_redefined}, reuse_previous_results=True)
+    new = redo(
+        parent.dispatch_id,
+        replace_electrons={"task_2": rf.task_2_redefined},
+        reuse_previous_results=True,
+    )
     assert new.result == 8
     assert task_log() == ["task_2_redefined"]
     for node_id in (0, 2):
@@ -140,7 +144,9 @@ def test_failed_then_fixed_reruns_only_what_must(task_log):
     parent = dispatch(rf.breaks, 1, 2)
     assert parent.status == "FAILED"
     task_log()
-    new = redo(parent.dispatch_id, replace_electrons={"fragile": rf.sturdy}, reuse_previous_results=True)
+    new = redo(
+        parent.dispatch_id, replace_electrons={"fragile": rf.sturdy}, reuse_previous_results=True
+    )
     assert new.status == "COMPLETED", new.error
     assert new.result == 2 + 1004
     assert task_log() == ["sturdy", "task_2"]
@@ -158,7 +164,11 @@ def test_failed_node_with_same_key_is_not_reused(task_log):
 
 def test_redispatch_of_redispatch_reuses_transitively(task_log):
     first = dispatch(rf.howto, 1, 2)
-    second = redo(first.dispatch_id, replace_electrons={"task_2": rf.task_2_redefined}, reuse_previous_results=True)
+    second = redo(
+        first.dispatch_id,
+        replace_electrons={"task_2": rf.task_2_redefined},
+        reuse_previous_results=True,
+    )
     task_log()
     third = redo(second.dispatch_id, reuse_previous_results=True)
     assert task_log() == []
@@ -172,18 +182,32 @@ def test_redispatch_of_redispatch_reuses_transitively(task_log):
 def test_reused_output_is_the_same_blob_and_parent_is_immutable(task_log):
     parent = dispatch(rf.howto, 1, 2)
     store = get_embedded().store
-    before = [(n.node_id, n.status, n.output_digest, n.start_time, n.end_time) for n in store.get_nodes(parent.dispatch_id)]
+    before = [
+        (n.node_id, n.status, n.output_digest, n.start_time, n.end_time)
+        for n in store.get_nodes(parent.dispatch_id)
+    ]
     before_bytes = {d: store.get_blob(d) for _, _, d, _, _ in before if d}
     before_record = store.get_dispatch(parent.dispatch_id)
-    new = redo(parent.dispatch_id, 5, 6, replace_electrons={"task_2": rf.task_2_redefined}, reuse_previous_results=True)
+    new = redo(
+        parent.dispatch_id,
+        5,
+        6,
+        replace_electrons={"task_2": rf.task_2_redefined},
+        reuse_previous_results=True,
+    )
     again = redo(parent.dispatch_id, reuse_previous_results=True)
     assert [n.output_digest for n in store.get_nodes(again.dispatch_id)] == [b[2] for b in before]
-    after = [(n.node_id, n.status, n.output_digest, n.start_time, n.end_time) for n in store.get_nodes(parent.dispatch_id)]
+    after = [
+        (n.node_id, n.status, n.output_digest, n.start_time, n.end_time)
+        for n in store.get_nodes(parent.dispatch_id)
+    ]
     assert after == before
     assert {d: store.get_blob(d) for d in before_bytes} == before_bytes
     record = store.get_dispatch(parent.dispatch_id)
     assert (record.result_digest, record.status, record.end_time) == (
-        before_record.result_digest, before_record.status, before_record.end_time,
+        before_record.result_digest,
+        before_record.status,
+        before_record.end_time,
     )
     assert ct.get_result(parent.dispatch_id).result == 6
     assert new.result == 6 * 12
@@ -236,10 +260,16 @@ def test_helper_function_change_invalidates_reuse(task_log, tmp_path, monkeypatc
     assert parent.result == 21
     task_log()
     cosmetic = load_module(tmp_path, monkeypatch, factor=10, comment="only a comment changed")
-    same = redo(parent.dispatch_id, replace_electrons={"scaled": cosmetic.scaled}, reuse_previous_results=True)
+    same = redo(
+        parent.dispatch_id,
+        replace_electrons={"scaled": cosmetic.scaled},
+        reuse_previous_results=True,
+    )
     assert same.result == 21 and task_log() == []
     v2 = load_module(tmp_path, monkeypatch, factor=100, comment="first")
-    new = redo(parent.dispatch_id, replace_electrons={"scaled": v2.scaled}, reuse_previous_results=True)
+    new = redo(
+        parent.dispatch_id, replace_electrons={"scaled": v2.scaled}, reuse_previous_results=True
+    )
     assert new.result == 201
     assert task_log() == ["plus_one", "scaled"]
 
@@ -292,11 +322,14 @@ def test_replacement_metadata_applies():
 def test_replacement_applies_inside_sublattices(task_log):
     parent = dispatch(rf.outer, 1)
     assert parent.result == 5
+
     @ct.electron
     def task_1(b):
         return b * 3
 
-    new = redo(parent.dispatch_id, replace_electrons={"task_1": task_1}, reuse_previous_results=True)
+    new = redo(
+        parent.dispatch_id, replace_electrons={"task_1": task_1}, reuse_previous_results=True
+    )
     assert new.result == 2 * 3 + 1
 
 
@@ -306,7 +339,11 @@ def test_plan_previews_without_running(task_log):
     store = get_embedded().store
     before = len(store.list_dispatches())
     plan = ct.redispatch(parent.dispatch_id, reuse_previous_results=True).plan(1, 4)
-    assert [(d.name, d.action) for d in plan.tasks()] == [("task_0", "reuse"), ("task_1", "run"), ("task_2", "run")]
+    assert [(d.name, d.action) for d in plan.tasks()] == [
+        ("task_0", "reuse"),
+        ("task_1", "run"),
+        ("task_2", "run"),
+    ]
     assert "changed argument" in str(plan)
     assert len(store.list_dispatches()) == before
     assert task_log() == []

@@ -14,7 +14,7 @@ import valence as ct
 from valence.engine.embedded import get_embedded
 from valence.errors import CodeUnavailableError
 
-FLOW = '''
+FLOW = """
 import valence as ct
 
 OFFSET = 3
@@ -44,9 +44,9 @@ def pipeline(params, n=4):
     data = load(n)
     model = train(params, data)
     return score(model, data)
-'''
+"""
 
-REDISPATCH = '''
+REDISPATCH = """
 import sys
 import valence as ct
 
@@ -59,8 +59,9 @@ def recall(model, data):
 rid = ct.redispatch(sys.argv[1], replace_electrons={"score": recall}, reuse_previous_results=True)()
 result = ct.get_result(rid, wait=True, timeout=120)
 nodes = {r["node_name"]: r for r in result.get_all_node_results()}
-print(result.status, result.result, nodes["train"]["reused_from"] is not None, nodes["recall"]["reason"]["code"])
-'''
+reused = nodes["train"]["reused_from"] is not None
+print(result.status, result.result, reused, nodes["recall"]["reason"]["code"])
+"""
 
 
 def import_from(path, name, monkeypatch):
@@ -70,7 +71,9 @@ def import_from(path, name, monkeypatch):
 
 
 @pytest.mark.parametrize("executor", ["thread", "local"])
-def test_redispatch_after_module_deleted_from_fresh_process(tmp_path, monkeypatch, valence_home, executor):
+def test_redispatch_after_module_deleted_from_fresh_process(
+    tmp_path, monkeypatch, valence_home, executor
+):
     src = tmp_path / "src"
     src.mkdir()
     (src / "gone_flow.py").write_text(FLOW)
@@ -86,8 +89,12 @@ def test_redispatch_after_module_deleted_from_fresh_process(tmp_path, monkeypatc
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(VALENCE_HOME=str(valence_home), VALENCE_EXECUTOR=executor)
     out = subprocess.run(
-        [sys.executable, "redo.py", parent.dispatch_id], cwd=elsewhere, env=env,
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "redo.py", parent.dispatch_id],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["COMPLETED", str(12 * 100 + 4), "True", "replaced"]
@@ -137,8 +144,14 @@ def test_missing_installed_module_fails_before_writing(tmp_path, monkeypatch, va
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["VALENCE_HOME"] = str(valence_home)
-    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path / "site" / "..", env=env,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path / "site" / "..",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "refused:" in out.stdout and "extpkg" in out.stdout
     assert out.stdout.strip().splitlines()[-1] == "0"

@@ -68,7 +68,14 @@ def test_unpacking_getitem_getattr():
 
     graph = lat.build_graph(1)
     kinds = [n.kind for n in graph.nodes]
-    assert names(graph)[:6] == ["pair", ":parameter:1", ":pair()[0]", ":parameter:0", ":pair()[1]", ":parameter:1"]
+    assert names(graph)[:6] == [
+        "pair",
+        ":parameter:1",
+        ":pair()[0]",
+        ":parameter:0",
+        ":pair()[1]",
+        ":parameter:1",
+    ]
     assert kinds.count(NodeKind.GETITEM) == 4
     assert kinds.count(NodeKind.GETATTR) == 1
     assert ":pair.__getattr__" in names(graph)
@@ -134,7 +141,14 @@ def test_loops_and_return_structures():
 
 def test_sublattice_node_and_parity_parameters():
     graph = wf.with_sublattice.build_graph(1)
-    assert names(graph)[:6] == ["add", ":parameter:1", ":parameter:1", ":sublattice:sub_workflow", ":parameter:sub_workflow", names(graph)[5]]
+    assert names(graph)[:6] == [
+        "add",
+        ":parameter:1",
+        ":parameter:1",
+        ":sublattice:sub_workflow",
+        ":parameter:sub_workflow",
+        names(graph)[5],
+    ]
     assert graph.nodes[3].kind is NodeKind.SUBLATTICE
 
 
@@ -175,7 +189,7 @@ def test_refused_constructs_raise_clear_errors(body, fragment):
 def test_star_unpacking_refused():
     @ct.lattice
     def lat(x):
-        a, *rest = wf.pair(x)
+        a, *_rest = wf.pair(x)
         return a
 
     with pytest.raises(TracingError, match="Star-unpacking"):

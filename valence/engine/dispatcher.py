@@ -105,7 +105,9 @@ class Dispatcher:
     def submit(self, prepared: Prepared, *, record: bool = True) -> None:
         """Record ``prepared`` durably, then schedule it."""
         if record:
-            self.store.record_dispatch(prepared.record, prepared.nodes, prepared.edges, prepared.blobs)
+            self.store.record_dispatch(
+                prepared.record, prepared.nodes, prepared.edges, prepared.blobs
+            )
         did = prepared.record.dispatch_id
         with self._lock:
             self._events[did] = threading.Event()
@@ -130,16 +132,15 @@ class Dispatcher:
             return [d for d, e in self._events.items() if not e.is_set()]
 
     def wait_all(self, timeout: float | None = None) -> bool:
-        for dispatch_id in self.active():
-            if not self.wait(dispatch_id, timeout):
-                return False
-        return True
+        return all(self.wait(dispatch_id, timeout) for dispatch_id in self.active())
 
     # ---- the loop --------------------------------------------------------------
     def _ensure_thread(self) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="valence-dispatcher", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._loop, name="valence-dispatcher", daemon=True
+                )
                 self._thread.start()
 
     def _loop(self) -> None:
@@ -152,7 +153,9 @@ class Dispatcher:
     def step(self, timeout: float | None = 0.0) -> int:
         """Apply queued events, start ready work, write one batch; return events seen."""
         try:
-            events = [self._queue.get(timeout=timeout) if timeout != 0.0 else self._queue.get_nowait()]
+            events = [
+                self._queue.get(timeout=timeout) if timeout != 0.0 else self._queue.get_nowait()
+            ]
         except queue.Empty:
             return 0
         while len(events) < 50_000:
@@ -249,18 +252,35 @@ class Dispatcher:
             self._fail(run, node, f"{type(exc).__name__}: {exc}", _format(exc), now, now)
             return
         transitions.complete(run.state, node.id, digest, value)
-        self._batch.node(run.dispatch_id, node.id, status=st.COMPLETED, start_time=now, end_time=now, output_digest=digest)
+        self._batch.node(
+            run.dispatch_id,
+            node.id,
+            status=st.COMPLETED,
+            start_time=now,
+            end_time=now,
+            output_digest=digest,
+        )
 
     def _submit_task(self, run: Run, node: Node) -> None:
         now = self._clock()
         try:
-            executor = self._executors(node.electron.metadata.get("executor") or self._lattice_executor(run), default=self.default_executor)
+            executor = self._executors(
+                node.electron.metadata.get("executor") or self._lattice_executor(run),
+                default=self.default_executor,
+            )
             args, kwargs = self._inputs(run, node)
             fn_digest = run.prepared.fn_blobs[node.id]
             fn_bytes = None if executor.in_process else self._blob(run, fn_digest)
             spec = TaskSpec(
-                run.dispatch_id, node.id, node.name, node.electron.function, fn_bytes, fn_digest,
-                tuple(args), kwargs, dict(node.electron.metadata),
+                run.dispatch_id,
+                node.id,
+                node.name,
+                node.electron.function,
+                fn_bytes,
+                fn_digest,
+                tuple(args),
+                kwargs,
+                dict(node.electron.metadata),
             )
             future = executor.submit(spec)
         except Exception as exc:
@@ -268,7 +288,9 @@ class Dispatcher:
             return
         transitions.mark_running(run.state, node.id)
         run.futures[node.id] = (executor, future)
-        self._batch.node(run.dispatch_id, node.id, status=st.RUNNING, start_time=now, executor=executor.name)
+        self._batch.node(
+            run.dispatch_id, node.id, status=st.RUNNING, start_time=now, executor=executor.name
+        )
         key = (run.dispatch_id, node.id)
         future.add_done_callback(lambda f, key=key: self._queue.put(("outcome", key, f)))
 
@@ -289,8 +311,11 @@ class Dispatcher:
             return
         outcome = future.result()
         common = dict(
-            start_time=outcome.start_time, end_time=outcome.end_time, stdout=outcome.stdout,
-            stderr=outcome.stderr, attempts=outcome.attempts,
+            start_time=outcome.start_time,
+            end_time=outcome.end_time,
+            stdout=outcome.stdout,
+            stderr=outcome.stderr,
+            attempts=outcome.attempts,
         )
         if not outcome.ok:
             self._fail(run, node, outcome.error or "task failed", outcome.traceback, **common)
@@ -299,14 +324,31 @@ class Dispatcher:
         value = outcome.output if outcome.has_output else _Lazy(outcome.output_bytes)
         self._batch.blobs[outcome.output_digest] = outcome.output_bytes
         transitions.complete(run.state, node_id, outcome.output_digest, value)
-        self._batch.node(dispatch_id, node_id, status=st.COMPLETED, output_digest=outcome.output_digest, **common)
+        self._batch.node(
+            dispatch_id, node_id, status=st.COMPLETED, output_digest=outcome.output_digest, **common
+        )
 
-    def _fail(self, run: Run, node: Node, error: str, tb: str | None, start_time=None, end_time=None, **extra: Any) -> None:
+    def _fail(
+        self,
+        run: Run,
+        node: Node,
+        error: str,
+        tb: str | None,
+        start_time=None,
+        end_time=None,
+        **extra: Any,
+    ) -> None:
         transitions.fail(run.state, node.id)
         run.errors[node.id] = (error, tb)
         self._batch.node(
-            run.dispatch_id, node.id, status=st.FAILED, error=error, traceback=tb,
-            start_time=start_time, end_time=end_time or self._clock(), **extra,
+            run.dispatch_id,
+            node.id,
+            status=st.FAILED,
+            error=error,
+            traceback=tb,
+            start_time=start_time,
+            end_time=end_time or self._clock(),
+            **extra,
         )
         self._touched.add(run.dispatch_id)
 
@@ -316,7 +358,11 @@ class Dispatcher:
             return
         for node_id in transitions.cancel(run.state, task_ids):
             self._batch.node(dispatch_id, node_id, status=st.CANCELLED)
-        targets = run.futures if task_ids is None else {i: run.futures[i] for i in task_ids if i in run.futures}
+        targets = (
+            run.futures
+            if task_ids is None
+            else {i: run.futures[i] for i in task_ids if i in run.futures}
+        )
         for executor, future in list(targets.values()):
             executor.cancel(future)
         for node_id, child in run.children.items():
@@ -331,7 +377,9 @@ class Dispatcher:
             args, kwargs = self._inputs(run, node)
             record = run.prepared.record
             child = prepare_dispatch(
-                node.electron.function, tuple(args[2:]), kwargs,
+                node.electron.function,
+                tuple(args[2:]),
+                kwargs,
                 replacements=run.prepared.replacements,
                 root_dispatch_id=record.root_dispatch_id,
                 parent=(record.dispatch_id, node.id),
@@ -343,12 +391,16 @@ class Dispatcher:
         child_id = child.record.dispatch_id
         transitions.mark_running(run.state, node.id)
         run.children[node.id] = child_id
-        self._batch.node(run.dispatch_id, node.id, status=st.RUNNING, start_time=now, sub_dispatch_id=child_id)
+        self._batch.node(
+            run.dispatch_id, node.id, status=st.RUNNING, start_time=now, sub_dispatch_id=child_id
+        )
         with self._lock:
             self._events[child_id] = threading.Event()
         self._start(child, parent=(run.dispatch_id, node.id))
 
-    def _child_finished(self, child: Run, status: str, digest: str | None, value: Any, error: str | None) -> None:
+    def _child_finished(
+        self, child: Run, status: str, digest: str | None, value: Any, error: str | None
+    ) -> None:
         assert child.parent is not None
         parent_id, node_id = child.parent
         parent = self._runs.get(parent_id)
@@ -360,13 +412,22 @@ class Dispatcher:
         self._touched.add(parent_id)
         if status == st.COMPLETED and digest is not None:
             transitions.complete(parent.state, node_id, digest, value)
-            self._batch.node(parent_id, node_id, status=st.COMPLETED, end_time=now, output_digest=digest)
+            self._batch.node(
+                parent_id, node_id, status=st.COMPLETED, end_time=now, output_digest=digest
+            )
         elif status == st.CANCELLED:
             parent.state.running.discard(node_id)
             parent.state.status[node_id] = st.CANCELLED
             self._batch.node(parent_id, node_id, status=st.CANCELLED, end_time=now)
         else:
-            self._fail(parent, node, f"sublattice {child.prepared.record.name} failed: {error}", None, None, now)
+            self._fail(
+                parent,
+                node,
+                f"sublattice {child.prepared.record.name} failed: {error}",
+                None,
+                None,
+                now,
+            )
 
     # ---- finishing -------------------------------------------------------------
     def _finish(self, run: Run) -> None:
@@ -385,7 +446,9 @@ class Dispatcher:
             except Exception as exc:
                 status, error = st.FAILED, f"the lattice's return value could not be stored: {exc}"
         if status == st.FAILED:
-            error = error or self._batch.dispatches.get(did, {}).get("error") or self._failure_text(run)
+            error = (
+                error or self._batch.dispatches.get(did, {}).get("error") or self._failure_text(run)
+            )
             fields["error"] = error
         for node_id, node_status in enumerate(state.status):
             if node_status == st.NEW_OBJECT and status == st.CANCELLED:
@@ -466,7 +529,7 @@ def _helper_value(node: Node, args: list[Any], kwargs: dict[str, Any]) -> Any:
     if kind is NodeKind.OPERATOR:
         return OPERATORS[node.op or "+"](kwargs["arg_1"], kwargs["arg_2"])
     if node.op == "dict":
-        return dict(zip(node.keys, args))
+        return dict(zip(node.keys, args, strict=False))
     return tuple(args) if node.op == "tuple" else args
 
 

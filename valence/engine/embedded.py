@@ -75,7 +75,7 @@ def _wait_at_exit() -> None:
 def _register_exit_hook() -> None:
     # Executor pools refuse new work once interpreter shutdown starts; threading's
     # exit hooks run before that and in reverse order, so ours runs first.
-    import concurrent.futures.process  # noqa: F401
+    import concurrent.futures.process
     import concurrent.futures.thread  # noqa: F401
 
     register = getattr(threading, "_register_atexit", None)

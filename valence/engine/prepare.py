@@ -104,7 +104,16 @@ def prepare_dispatch(
         metadata=metadata,
     )
     return Prepared(
-        record, nodes, edges, blobs, graph, lattice, tuple(args), dict(kwargs), keys, fn_blobs,
+        record,
+        nodes,
+        edges,
+        blobs,
+        graph,
+        lattice,
+        tuple(args),
+        dict(kwargs),
+        keys,
+        fn_blobs,
         replacements=dict(replacements or {}),
     )
 
@@ -115,7 +124,7 @@ def _node_records(
     records: list[NodeRecord] = []
     fn_blobs: dict[int, str] = {}
     fn_cache: dict[int, tuple[str, str]] = {}
-    for node, key in zip(graph.nodes, keys):
+    for node, key in zip(graph.nodes, keys, strict=False):
         record = NodeRecord(
             dispatch_id=dispatch_id,
             node_id=node.id,
@@ -142,7 +151,9 @@ def _function_blobs(node: Any, cache: dict[int, tuple[str, str]], blobs: dict[st
     if found is None:
         target = electron if node.kind is NodeKind.SUBLATTICE else electron.function
         fn_digest = _put(blobs, _dump(target, f"task {electron.name}"))
-        source = _source(electron.function.function if electron.is_sublattice else electron.function)
+        source = _source(
+            electron.function.function if electron.is_sublattice else electron.function
+        )
         found = (fn_digest, _put(blobs, source.encode()))
         cache[id(electron)] = found
     return found

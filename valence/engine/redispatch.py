@@ -64,8 +64,13 @@ class Plan:
         return [d for d in self.decisions if d.kind in ("electron", "sublattice")]
 
     def __str__(self) -> str:
-        lines = [f"Redispatch of {self.parent_id}: {len(self.reused)} reused, {len(self.to_run)} to run"]
-        lines += [f"  {d.node_id:>4}  {d.name[:30]:<30} {d.action.upper():<5}  {d.text}" for d in self.tasks()]
+        lines = [
+            f"Redispatch of {self.parent_id}: {len(self.reused)} reused, {len(self.to_run)} to run"
+        ]
+        lines += [
+            f"  {d.node_id:>4}  {d.name[:30]:<30} {d.action.upper():<5}  {d.text}"
+            for d in self.tasks()
+        ]
         return "\n".join(lines)
 
 
@@ -90,13 +95,21 @@ def load_parent(store: Store, dispatch_id: str) -> Parent:
     digest = record.metadata.get("replacements_digest")
     replacements = serialize.loads(store.get_blob(digest)) if digest else {}
     return Parent(
-        record, lattice, tuple(inputs["args"]), dict(inputs["kwargs"]), replacements,
-        store.get_nodes(dispatch_id), store.get_edges(dispatch_id),
+        record,
+        lattice,
+        tuple(inputs["args"]),
+        dict(inputs["kwargs"]),
+        replacements,
+        store.get_nodes(dispatch_id),
+        store.get_edges(dispatch_id),
     )
 
 
 def merge_inputs(
-    lattice: Lattice, old: tuple[tuple[Any, ...], dict[str, Any]], new_args: tuple[Any, ...], new_kwargs: dict[str, Any]
+    lattice: Lattice,
+    old: tuple[tuple[Any, ...], dict[str, Any]],
+    new_args: tuple[Any, ...],
+    new_kwargs: dict[str, Any],
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Bind new arguments over the original ones, parameter by parameter."""
     if not new_args and not new_kwargs:
@@ -122,7 +135,9 @@ def signature_shape(function: Any) -> list[list[Any]]:
     return [[p.name, p.kind.name, p.default is not p.empty] for p in sig.parameters.values()]
 
 
-def resolve_replacements(parent: Parent, store: Store, replace: dict[str, Any]) -> dict[str, Electron]:
+def resolve_replacements(
+    parent: Parent, store: Store, replace: dict[str, Any]
+) -> dict[str, Electron]:
     """Merge new replacements with those the parent already ran with; check them."""
     effective = dict(parent.replacements)
     if not replace:
@@ -180,15 +195,21 @@ def plan_redispatch(
     args, kwargs = merge_inputs(parent.lattice, (parent.args, parent.kwargs), args, kwargs or {})
     replacements = resolve_replacements(parent, store, replace or {})
     known = _task_metadata(parent, store)
-    unknown = [name for name in force_rerun if name not in known and name not in _names(replacements)]
+    unknown = [
+        name for name in force_rerun if name not in known and name not in _names(replacements)
+    ]
     if unknown:
         raise ReplacementError(
             f"force_rerun names {unknown}, which are not tasks of dispatch "
             f"{parent.record.dispatch_id}; its tasks are: {', '.join(sorted(known))}"
         )
     prepared = prepare_dispatch(
-        parent.lattice, args, kwargs, replacements=replacements,
-        redispatched_from=parent.record.dispatch_id, lattice_digest=parent.record.lattice_digest,
+        parent.lattice,
+        args,
+        kwargs,
+        replacements=replacements,
+        redispatched_from=parent.record.dispatch_id,
+        lattice_digest=parent.record.lattice_digest,
     )
     _share_function_blobs(prepared, parent)
     decisions = decide(prepared, parent, reuse=reuse, force=set(force_rerun))
@@ -215,7 +236,11 @@ def _share_function_blobs(prepared: Prepared, parent: Parent) -> None:
 
 def _referenced(prepared: Prepared) -> set[str]:
     record = prepared.record
-    used = {record.inputs_digest, record.graph.get("output_digest"), record.metadata.get("replacements_digest")}
+    used = {
+        record.inputs_digest,
+        record.graph.get("output_digest"),
+        record.metadata.get("replacements_digest"),
+    }
     for node in prepared.nodes:
         used.update((node.function_digest, node.source_digest, node.value_digest))
     return {d for d in used if d}
@@ -244,7 +269,9 @@ def decide(prepared: Prepared, parent: Parent, *, reuse: bool, force: set[str]) 
         if reuse and match is not None and node.id not in forced:
             decisions[node_id] = _reuse(args, match, parent.record.dispatch_id)
             continue
-        code, text = _why_run(node, record, reuse, forced, seen, counterparts, incoming, decisions, label in force)
+        code, text = _why_run(
+            node, record, reuse, forced, seen, counterparts, incoming, decisions, label in force
+        )
         decisions[node_id] = Decision(*args, "run", code, text)
     return [decisions[i] for i in range(len(prepared.nodes))]
 
@@ -256,7 +283,9 @@ def _reuse(args: tuple[int, str, str], match: NodeRecord, parent_id: str) -> Dec
     return Decision(*args, "reuse", "reused", text, (parent_id, match.node_id), match)
 
 
-def _why_run(node, record, reuse, forced, seen, counterparts, incoming, decisions, named) -> tuple[str, str]:
+def _why_run(
+    node, record, reuse, forced, seen, counterparts, incoming, decisions, named
+) -> tuple[str, str]:
     if not reuse:
         return "reuse_off", "reuse_previous_results=False"
     if node.id in forced:
@@ -283,7 +312,9 @@ def _changed_inputs(node, incoming, decisions, counterparts) -> tuple[str, str]:
         parent = decisions[edge.parent]
         if parent.action == "reuse":
             continue
-        if parent.kind == "parameter" or (parent.kind == "collection" and parent.code == "changed_argument"):
+        if parent.kind == "parameter" or (
+            parent.kind == "collection" and parent.code == "changed_argument"
+        ):
             arguments.append(edge.name if edge.param_type != "wait" else "(wait)")
         else:
             upstream.append(f"{parent.node_id} ({parent.name})")
@@ -298,6 +329,7 @@ def _changed_inputs(node, incoming, decisions, counterparts) -> tuple[str, str]:
 
 def _counterparts(prepared: Prepared, parent: Parent) -> dict[int, NodeRecord]:
     """Pair nodes by (original task name, occurrence): for explanations only."""
+
     def ident(name: str, metadata: dict[str, Any]) -> str:
         return metadata.get("replaced") or name
 
@@ -321,7 +353,7 @@ def _counterparts(prepared: Prepared, parent: Parent) -> dict[int, NodeRecord]:
 def apply_decisions(prepared: Prepared, decisions: list[Decision]) -> None:
     """Mark reused nodes COMPLETED with the parent's blob; record every reason."""
     now = utcnow()
-    for decision, record in zip(decisions, prepared.nodes):
+    for decision, record in zip(decisions, prepared.nodes, strict=False):
         record.reason = decision.as_reason()
         source = decision.source
         if decision.action != "reuse" or source is None or decision.reused_from is None:

@@ -79,7 +79,9 @@ class Electron:
         if tracer is None:
             return self.function(*args, **kwargs)
         target = tracer.replacements.get(self.name, self)
-        return target._trace(tracer, args, kwargs, replaced=self.name if target is not self else None)
+        return target._trace(
+            tracer, args, kwargs, replaced=self.name if target is not self else None
+        )
 
     def _trace(self, tracer: Tracer, args: tuple, kwargs: dict, replaced: str | None) -> Output:
         bound = bind_or_explain(self.function, self.name, args, kwargs, "electron")
@@ -88,7 +90,9 @@ class Electron:
         if replaced is not None:
             metadata["replaced"] = replaced
         if self.is_sublattice:
-            node = graph.add_node(SUBLATTICE_PREFIX + self.name, NodeKind.SUBLATTICE, electron=self, metadata=metadata)
+            node = graph.add_node(
+                SUBLATTICE_PREFIX + self.name, NodeKind.SUBLATTICE, electron=self, metadata=metadata
+            )
             connect(tracer, node.id, "lattice", self.name, "arg", 0)
             connect(tracer, node.id, "metadata", _metadata_json(metadata), "arg", 1)
             offset = 2
@@ -143,7 +147,9 @@ def electron(_func: Callable[..., Any] | None = None, **options: Any) -> Any:
     """
     unknown = set(options) - set(_DEFAULTS) - {"files", "deps_module", "backend"}
     if unknown:
-        raise TypeError(f"ct.electron got unknown option(s) {sorted(unknown)}; known: {sorted(_DEFAULTS)}")
+        raise TypeError(
+            f"ct.electron got unknown option(s) {sorted(unknown)}; known: {sorted(_DEFAULTS)}"
+        )
 
     def decorate(function: Callable[..., Any]) -> Electron:
         return Electron(function, **options)

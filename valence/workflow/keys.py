@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from valence.fingerprint import Unhashable, code_fingerprint, hash_struct, value_token
+from valence.fingerprint import Unhashable, hash_struct, value_token
 from valence.workflow.graph import NodeKind, TransportGraph
 
 
@@ -24,7 +24,9 @@ class NodeKey:
     code: str | None = None  # the code fingerprint (task nodes)
 
 
-def compute_keys(graph: TransportGraph, replacements: dict[str, Any] | None = None) -> list[NodeKey]:
+def compute_keys(
+    graph: TransportGraph, replacements: dict[str, Any] | None = None
+) -> list[NodeKey]:
     """Keys for every node, in id order (computed parents first).
 
     Replacements can apply inside a sublattice, whose graph is built only when
@@ -46,7 +48,9 @@ def compute_keys(graph: TransportGraph, replacements: dict[str, Any] | None = No
         for edge in incoming[node.id]:
             parent = keys[edge.parent]
             if parent.key is None and blocked is None:
-                blocked = f"upstream node {edge.parent} ({graph.nodes[edge.parent].name}) is not reusable"
+                blocked = (
+                    f"upstream node {edge.parent} ({graph.nodes[edge.parent].name}) is not reusable"
+                )
             parts.append([edge.name, edge.param_type, edge.arg_index, parent.key])
         code = own if node.electron is not None else None
         if blocked is not None:
@@ -71,7 +75,9 @@ def _own_token(node: Any, code_cache: dict[int, str | Unhashable]) -> str | Unha
         return exc
 
 
-def _with_replacements(own: str, replacements: dict[str, Any], cache: dict[int, str | Unhashable]) -> str | Unhashable:
+def _with_replacements(
+    own: str, replacements: dict[str, Any], cache: dict[int, str | Unhashable]
+) -> str | Unhashable:
     try:
         parts = [[name, _code_token(new, cache)] for name, new in sorted(replacements.items())]
     except Unhashable as exc:
@@ -85,7 +91,9 @@ def _code_token(electron: Any, cache: dict[int, str | Unhashable]) -> str:
         try:
             found = electron.__valence_fingerprint__()
         except Unhashable as exc:
-            found = Unhashable(f"code of task {electron.name} cannot be fingerprinted: {exc.reason}")
+            found = Unhashable(
+                f"code of task {electron.name} cannot be fingerprinted: {exc.reason}"
+            )
         cache[id(electron)] = found
     if isinstance(found, Unhashable):
         raise found

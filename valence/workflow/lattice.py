@@ -43,7 +43,9 @@ class Lattice:
 
         return code_fingerprint(self.function)
 
-    def bind_inputs(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> inspect.BoundArguments:
+    def bind_inputs(
+        self, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> inspect.BoundArguments:
         """Check arguments against the signature; TypeError naming the parameters."""
         return bind_or_explain(self.function, self.name, args, kwargs, "lattice")
 
@@ -61,7 +63,11 @@ class Lattice:
 
 
 def bind_or_explain(
-    function: Callable[..., Any], name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], what: str
+    function: Callable[..., Any],
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    what: str,
 ) -> inspect.BoundArguments:
     """``signature.bind`` with a message that shows the signature and a did-you-mean."""
     sig = inspect.signature(function)
@@ -69,7 +75,9 @@ def bind_or_explain(
         return sig.bind(*args, **kwargs)
     except TypeError as exc:
         hint = _did_you_mean(sig, kwargs)
-        raise TypeError(f"{what} {name}{sig}: {exc}.{hint} Pass arguments that match its parameters.") from None
+        raise TypeError(
+            f"{what} {name}{sig}: {exc}.{hint} Pass arguments that match its parameters."
+        ) from None
 
 
 def _did_you_mean(sig: inspect.Signature, kwargs: Mapping[str, Any]) -> str:
