@@ -23,7 +23,9 @@ from typing import Any
 from valence import serialize
 from valence import status as st
 from valence.engine import state as transitions
+from valence.engine.ownership import is_alive, new_owner
 from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
+from valence.engine.resume import rebuild
 from valence.engine.state import DispatchState
 from valence.executors.base import Outcome, TaskSpec
 from valence.store import Store
@@ -100,10 +102,12 @@ class Dispatcher:
         self._finished: list[str] = []
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.owner = new_owner()
 
     # ---- public, thread-safe ----------------------------------------------------
     def submit(self, prepared: Prepared, *, record: bool = True) -> None:
         """Record ``prepared`` durably, then schedule it."""
+        prepared.record.owner = self.owner
         if record:
             self.store.record_dispatch(
                 prepared.record, prepared.nodes, prepared.edges, prepared.blobs
@@ -113,6 +117,42 @@ class Dispatcher:
             self._events[did] = threading.Event()
         self._queue.put(("start", prepared, None))
         self._ensure_thread()
+
+    def resume_unfinished(self) -> list[str]:
+        """Take over dispatches whose owning process is gone; return their ids."""
+        resumed = []
+        for record in self.store.unfinished():
+            owner = record.owner
+            if record.parent_dispatch_id or owner is None or owner == self.owner or is_alive(owner):
+                continue
+            if not self.store.claim_dispatch(record.dispatch_id, self.owner, expected_owner=owner):
+                continue
+            record.owner = self.owner
+            try:
+                prepared = rebuild(self.store, record)
+            except Exception as exc:
+                log.exception("cannot resume dispatch %s", record.dispatch_id)
+                self.store.record_transitions(
+                    dispatches=[
+                        (
+                            record.dispatch_id,
+                            {
+                                "status": st.FAILED,
+                                "end_time": self._clock(),
+                                "error": f"could not be resumed after its dispatcher died: {exc}",
+                            },
+                        )
+                    ]
+                )
+                continue
+            log.info("resuming dispatch %s", record.dispatch_id)
+            with self._lock:
+                self._events[record.dispatch_id] = threading.Event()
+            self._queue.put(("resume", prepared, None))
+            resumed.append(record.dispatch_id)
+        if resumed:
+            self._ensure_thread()
+        return resumed
 
     def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> None:
         self._queue.put(("cancel", dispatch_id, task_ids))
@@ -172,12 +212,18 @@ class Dispatcher:
         try:
             if kind == "start":
                 self._start(a)
+            elif kind == "resume":
+                self._resume(a)
             elif kind == "outcome":
                 self._on_outcome(*a, b)
             elif kind == "cancel":
                 self._on_cancel(a, b)
         except Exception as exc:
-            did = a.record.dispatch_id if kind == "start" else (a[0] if kind == "outcome" else a)
+            did = (
+                a.record.dispatch_id
+                if kind in ("start", "resume")
+                else (a[0] if kind == "outcome" else a)
+            )
             self._crash(did, exc)
 
     def _pump_and_flush(self) -> None:
@@ -220,9 +266,39 @@ class Dispatcher:
         state = transitions.start_state(did, prepared.graph, dict(prepared.done))
         run = Run(prepared, state, parent=parent)
         self._runs[did] = run
-        now = self._clock()
-        self._batch.dispatch(did, status=st.RUNNING, start_time=now)
+        start = prepared.record.start_time or self._clock()
+        self._batch.dispatch(did, status=st.RUNNING, start_time=start)
         self._touched.add(did)
+
+    def _resume(self, prepared: Prepared, parent: tuple[str, int] | None = None) -> None:
+        """Start a rebuilt dispatch, restoring failed, cancelled and sublattice nodes."""
+        self._start(prepared, parent)
+        run = self._runs[prepared.record.dispatch_id]
+        state = run.state
+        for record in prepared.nodes:
+            node_id = record.node_id
+            if record.status in (st.FAILED, st.CANCELLED) and node_id not in prepared.done:
+                state.status[node_id] = record.status
+                if record.status == st.FAILED:
+                    state.failed.append(node_id)
+                    run.errors[node_id] = (record.error or "failed", record.traceback)
+                if node_id in state.ready:
+                    state.ready.remove(node_id)
+            elif record.sub_dispatch_id and node_id not in prepared.done and node_id in state.ready:
+                self._resume_child(run, node_id, record.sub_dispatch_id)
+
+    def _resume_child(self, run: Run, node_id: int, child_id: str) -> None:
+        child = self.store.get_dispatch(child_id)
+        if child.status in st.TERMINAL:
+            return  # the node simply runs again as a fresh sublattice
+        run.state.ready.remove(node_id)
+        transitions.mark_running(run.state, node_id)
+        run.children[node_id] = child_id
+        self.store.claim_dispatch(child_id, self.owner, expected_owner=child.owner)
+        child.owner = self.owner
+        with self._lock:
+            self._events[child_id] = threading.Event()
+        self._resume(rebuild(self.store, child), parent=(run.dispatch_id, node_id))
 
     def _pump(self, run: Run) -> None:
         state = run.state
@@ -384,6 +460,7 @@ class Dispatcher:
                 root_dispatch_id=record.root_dispatch_id,
                 parent=(record.dispatch_id, node.id),
             )
+            child.record.owner = self.owner
             self.store.record_dispatch(child.record, child.nodes, child.edges, child.blobs)
         except Exception as exc:
             self._fail(run, node, f"{type(exc).__name__}: {exc}", _format(exc), now, now)

@@ -41,6 +41,12 @@ def get_embedded() -> Embedded:
         store = Store.open(settings.database_url, settings.blob_dir)
         dispatcher = Dispatcher(store, default_executor=settings.executor)
         _current = Embedded(settings, store, dispatcher)
+        resumed = dispatcher.resume_unfinished()
+        if resumed:
+            print(
+                f"valence: resuming {len(resumed)} unfinished dispatch(es) left by a process that died",
+                file=sys.stderr,
+            )
         return _current
 
 
