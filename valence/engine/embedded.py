@@ -44,7 +44,8 @@ def get_embedded() -> Embedded:
         resumed = dispatcher.resume_unfinished()
         if resumed:
             print(
-                f"valence: resuming {len(resumed)} unfinished dispatch(es) left by a process that died",
+                f"valence: resuming {len(resumed)} unfinished dispatch(es) "
+                "left by a process that died",
                 file=sys.stderr,
             )
         return _current

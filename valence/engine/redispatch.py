@@ -296,12 +296,13 @@ def _why_run(
         old = seen[record.key]
         return "parent_not_completed", f"node {old.node_id} had this key but was {old.status}"
     replaced = node.metadata.get("replaced")
-    if replaced:
-        return "replaced", f"{replaced} replaced by {record.name}"
     old = counterparts.get(node.id)
+    new_code = old is None or record.metadata.get("code") != old.metadata.get("code")
+    if replaced and (new_code or old is None or old.name != record.name):
+        return "replaced", f"{replaced} replaced by {record.name}"
     if old is None:
         return "new_node", "no matching task in the parent dispatch"
-    if record.metadata.get("code") != old.metadata.get("code"):
+    if new_code:
         return "new_code", "the task's code (or a function/constant it uses) changed"
     return _changed_inputs(node, incoming, decisions, counterparts)
 
