@@ -347,3 +347,18 @@ def test_plan_previews_without_running(task_log):
     assert "changed argument" in str(plan)
     assert len(store.list_dispatches()) == before
     assert task_log() == []
+
+
+def test_full_reuse_shortcut_matches_a_traced_redispatch(task_log):
+    parent = dispatch(rf.fan, [1, 2, 3])
+    store = get_embedded().store
+    shortcut = redo(parent.dispatch_id, reuse_previous_results=True)  # nothing changed: no trace
+    traced = redo(parent.dispatch_id, [1, 2, 3], reuse_previous_results=True)  # same inputs, traced
+    assert task_log() == ["power(1)", "power(2)", "power(3)", "total"]  # only the parent ran
+    rows = [
+        [(n.name, n.key, n.output_digest, n.status) for n in store.get_nodes(r.dispatch_id)]
+        for r in (parent, shortcut, traced)
+    ]
+    assert rows[0] == rows[1] == rows[2]
+    assert shortcut.result == traced.result == parent.result
+    assert all(n["reused_from"] for n in shortcut.get_all_node_results())

@@ -108,7 +108,14 @@ class Dispatcher:
     def submit(self, prepared: Prepared, *, record: bool = True) -> None:
         """Record ``prepared`` durably, then schedule it."""
         prepared.record.owner = self.owner
-        if record:
+        if record and prepared.reuse_source is not None:
+            self.store.record_reused_dispatch(
+                prepared.record,
+                prepared.reuse_source,
+                when=self._clock(),
+                reason=prepared.reuse_reason or {},
+            )
+        elif record:
             self.store.record_dispatch(
                 prepared.record, prepared.nodes, prepared.edges, prepared.blobs
             )

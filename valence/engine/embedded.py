@@ -77,6 +77,9 @@ def _wait_at_exit() -> None:
             file=sys.stderr,
         )
         current.dispatcher.wait_all()
+    from valence.executors import shutdown_all
+
+    shutdown_all(wait=True)
 
 
 def _register_exit_hook() -> None:

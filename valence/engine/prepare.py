@@ -40,6 +40,8 @@ class Prepared:
     fn_blobs: dict[int, str] = field(default_factory=dict)  # node id -> function digest
     done: dict[int, str] = field(default_factory=dict)  # node id -> output digest (reused)
     replacements: dict[str, Any] = field(default_factory=dict)
+    reuse_source: str | None = None  # set: every node is reused from this dispatch
+    reuse_reason: dict[str, Any] | None = None
 
 
 def utcnow() -> datetime:

@@ -10,18 +10,26 @@ COMPLETED node of the parent dispatch; every node carries the reason.
 from __future__ import annotations
 
 import inspect
+import platform
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from valence import serialize
 from valence import status as st
-from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
+from valence.engine.prepare import (
+    Prepared,
+    environment,
+    new_dispatch_id,
+    prepare_dispatch,
+    utcnow,
+)
 from valence.errors import ReplacementError
 from valence.store import Store
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
 from valence.workflow.electron import Electron, as_electron
-from valence.workflow.graph import SUBLATTICE_PREFIX, NodeKind
+from valence.workflow.graph import SUBLATTICE_PREFIX, Edge, Node, NodeKind, TransportGraph
 from valence.workflow.lattice import Lattice, bind_or_explain
 
 
@@ -43,13 +51,24 @@ class Decision:
         return {"decision": self.action, "code": self.code, "text": self.text}
 
 
-@dataclass
 class Plan:
     """The per-node decisions of a redispatch, before it runs."""
 
-    parent_id: str
-    decisions: list[Decision]
-    prepared: Prepared = field(repr=False)
+    def __init__(
+        self,
+        parent_id: str,
+        decisions: list[Decision] | Callable[[], list[Decision]],
+        prepared: Prepared,
+    ) -> None:
+        self.parent_id = parent_id
+        self._decisions = decisions
+        self.prepared = prepared
+
+    @property
+    def decisions(self) -> list[Decision]:
+        if callable(self._decisions):
+            self._decisions = self._decisions()
+        return self._decisions
 
     @property
     def reused(self) -> list[Decision]:
@@ -62,6 +81,9 @@ class Plan:
     def tasks(self) -> list[Decision]:
         """Decisions for task and sublattice nodes only (helpers hidden)."""
         return [d for d in self.decisions if d.kind in ("electron", "sublattice")]
+
+    def __repr__(self) -> str:
+        return f"<Plan of {self.parent_id}: {len(self.reused)} reused, {len(self.to_run)} to run>"
 
     def __str__(self) -> str:
         lines = [
@@ -192,6 +214,8 @@ def plan_redispatch(
 ) -> Plan:
     """Everything a redispatch will do, computed without writing anything."""
     parent = load_parent(store, store.resolve_id(dispatch_id))
+    if reuse and not (args or kwargs or replace or force_rerun) and _all_reusable(parent):
+        return _full_reuse(store, parent)
     args, kwargs = merge_inputs(parent.lattice, (parent.args, parent.kwargs), args, kwargs or {})
     replacements = resolve_replacements(parent, store, replace or {})
     known = _task_metadata(parent, store)
@@ -215,6 +239,74 @@ def plan_redispatch(
     decisions = decide(prepared, parent, reuse=reuse, force=set(force_rerun))
     apply_decisions(prepared, decisions)
     return Plan(parent.record.dispatch_id, decisions, prepared)
+
+
+def _all_reusable(parent: Parent) -> bool:
+    return all(n.status == st.COMPLETED and n.key and n.output_digest for n in parent.nodes)
+
+
+def _full_reuse(store: Store, parent: Parent) -> Plan:
+    """Same inputs, same code, every node COMPLETED with a key: every key matches.
+
+    The keys are a pure function of the stored lattice, inputs and replacements,
+    so re-tracing would reproduce the parent's keys exactly; skip it.
+    """
+    old = parent.record
+    new_id = new_dispatch_id()
+    record = replace(
+        old,
+        dispatch_id=new_id,
+        status=st.NEW_OBJECT,
+        root_dispatch_id=new_id,
+        created_at=utcnow(),
+        parent_dispatch_id=None,
+        parent_node_id=None,
+        redispatched_from=old.dispatch_id,
+        start_time=None,
+        end_time=None,
+        result_digest=None,
+        error=None,
+        python_version=platform.python_version(),
+        environment=environment(),
+        owner=None,
+    )
+    graph = TransportGraph(
+        nodes=[
+            Node(n.node_id, n.name, NodeKind(n.kind), op=n.metadata.get("op")) for n in parent.nodes
+        ],
+        edges=[
+            Edge(e.parent_id, e.child_id, e.edge_name, e.param_type, e.arg_index)
+            for e in parent.edges
+        ],
+        output=serialize.loads(store.get_blob(old.graph["output_digest"])),
+    )
+    text = f"same key as the same node of {old.dispatch_id[:8]} (nothing changed)"
+    reason = {"decision": "reuse", "code": "reused", "text": text}
+    prepared = Prepared(
+        record,
+        parent.nodes,
+        [],
+        {},
+        graph,
+        parent.lattice,
+        parent.args,
+        parent.kwargs,
+        [],
+        replacements=dict(parent.replacements),
+        reuse_source=old.dispatch_id,
+        reuse_reason=reason,
+    )
+    prepared.done = {n.node_id: n.output_digest or "" for n in parent.nodes}
+
+    def decisions() -> list[Decision]:
+        return [
+            Decision(
+                n.node_id, n.name, n.kind, "reuse", "reused", text, (old.dispatch_id, n.node_id), n
+            )
+            for n in parent.nodes
+        ]
+
+    return Plan(old.dispatch_id, decisions, prepared)
 
 
 def _names(replacements: dict[str, Electron]) -> set[str]:

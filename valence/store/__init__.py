@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, or_, select, update
+from sqlalchemy import Connection, Engine, delete, func, literal, or_, select, update
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from valence.errors import BlobMissingError, DispatchNotFoundError, StoreError
@@ -181,6 +181,41 @@ class Store:
             bulk.insert_many(conn, rows.NODE_INSERT, NODE_FIELDS, map(vars, nodes))
             edge_rows = ({**vars(edge), "edge_index": i} for i, edge in enumerate(edges))
             bulk.insert_many(conn, rows.EDGE_INSERT, rows.EDGE_COLUMNS, edge_rows)
+
+    def record_reused_dispatch(
+        self, dispatch: DispatchRecord, source_id: str, *, when: datetime, reason: dict[str, Any]
+    ) -> None:
+        """Record ``dispatch`` as a copy of ``source_id`` in which every node is reused.
+
+        Node and edge rows are copied inside the database (no values move): each
+        node is COMPLETED at ``when`` with the source's output blob, provenance
+        pointing at the same node of ``source_id``, and ``reason``.
+        """
+        if when.tzinfo is None:
+            raise ValueError("when must be a timezone-aware datetime")
+        new_id = dispatch.dispatch_id
+        overrides = {
+            "dispatch_id": literal(new_id),
+            "status": literal("COMPLETED"),
+            "start_time": literal(when, nodes_t.c.start_time.type),
+            "end_time": literal(when, nodes_t.c.end_time.type),
+            "reused_from_dispatch": literal(source_id),
+            "reused_from_node": nodes_t.c.node_id,
+            "reason": literal(reason, nodes_t.c.reason.type),
+        }
+        node_cols = [overrides.get(name, nodes_t.c[name]) for name in NODE_FIELDS]
+        edge_names = [c.name for c in edges_t.c]
+        edge_cols = [literal(new_id) if n == "dispatch_id" else edges_t.c[n] for n in edge_names]
+        with self._write() as conn:
+            if not self._dispatch_exists(conn, source_id):
+                raise self._not_found(source_id)
+            if self._dispatch_exists(conn, new_id):
+                raise StoreError(f"dispatch {new_id!r} is already recorded in {self.where}")
+            conn.execute(dispatches_t.insert(), vars(dispatch))
+            source_nodes = select(*node_cols).where(nodes_t.c.dispatch_id == source_id)
+            conn.execute(nodes_t.insert().from_select(list(NODE_FIELDS), source_nodes))
+            source_edges = select(*edge_cols).where(edges_t.c.dispatch_id == source_id)
+            conn.execute(edges_t.insert().from_select(edge_names, source_edges))
 
     def record_transitions(
         self,

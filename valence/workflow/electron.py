@@ -84,7 +84,7 @@ class Electron:
         )
 
     def _trace(self, tracer: Tracer, args: tuple, kwargs: dict, replaced: str | None) -> Output:
-        bound = bind_or_explain(self.function, self.name, args, kwargs, "electron")
+        bound = bind_or_explain(self.function, self.name, args, kwargs, "electron", self.signature)
         graph = tracer.graph
         metadata = self._inherit(tracer.lattice_metadata)
         if replaced is not None:

@@ -103,10 +103,15 @@ class TransportGraph:
         return iter(self.nodes)
 
     def parents(self) -> dict[int, list[Edge]]:
-        """Incoming edges per node id, in creation order."""
-        incoming: dict[int, list[Edge]] = {n.id: [] for n in self.nodes}
+        """Incoming edges per node id, in creation order (cached once built)."""
+        size = (len(self.nodes), len(self.edges))
+        cached = self.__dict__.get("_parents")
+        if cached is not None and cached[0] == size:
+            return cached[1]
+        incoming: dict[int, list[Edge]] = {i: [] for i in range(len(self.nodes))}
         for edge in self.edges:
             incoming[edge.child].append(edge)
+        self.__dict__["_parents"] = (size, incoming)
         return incoming
 
     def topological_order(self) -> list[int]:

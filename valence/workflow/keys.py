@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from valence.fingerprint import Unhashable, hash_struct, value_token
+from valence.fingerprint import Unhashable, hash_flat, hash_struct, value_token
 from valence.workflow.graph import NodeKind, TransportGraph
 
 
@@ -51,14 +51,19 @@ def compute_keys(
                 blocked = (
                     f"upstream node {edge.parent} ({graph.nodes[edge.parent].name}) is not reusable"
                 )
-            parts.append([edge.name, edge.param_type, edge.arg_index, parent.key])
+            parts.append((edge.name, edge.param_type, edge.arg_index, parent.key))
         code = own if node.electron is not None else None
         if blocked is not None:
             keys[node_id] = NodeKey(None, blocked, code)
             continue
         parts.sort(key=repr)
-        struct = ["Node", node.kind.value, own, node.op, _keys_token(node.keys), parts]
-        keys[node_id] = NodeKey(hash_struct(struct), None, code)
+        try:
+            dict_keys = _keys_token(node.keys)
+        except Unhashable as exc:
+            keys[node_id] = NodeKey(None, f"a dict key cannot be hashed: {exc.reason}")
+            continue
+        struct = ("Node", node.kind.value, own, node.op, dict_keys, tuple(parts))
+        keys[node_id] = NodeKey(hash_flat(struct), None, code)
     return keys
 
 

@@ -68,9 +68,10 @@ def bind_or_explain(
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
     what: str,
+    sig: inspect.Signature | None = None,
 ) -> inspect.BoundArguments:
     """``signature.bind`` with a message that shows the signature and a did-you-mean."""
-    sig = inspect.signature(function)
+    sig = sig or inspect.signature(function)
     try:
         return sig.bind(*args, **kwargs)
     except TypeError as exc:
