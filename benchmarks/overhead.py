@@ -28,7 +28,12 @@ def total(xs):
     return sum(xs)
 
 
+WAIT_LATENCY: list[float] = []
+
+
 def run_valence(shape: str, n: int, executor: str) -> float:
+    from datetime import datetime, timezone
+
     import valence as ct
 
     task = ct.electron(inc, executor=executor)
@@ -49,6 +54,7 @@ def run_valence(shape: str, n: int, executor: str) -> float:
     start = time.perf_counter()
     result = ct.get_result(ct.dispatch(lattice)(n), wait=True)
     elapsed = time.perf_counter() - start
+    WAIT_LATENCY.append((datetime.now(timezone.utc) - result.end_time).total_seconds())
     assert result.status == "COMPLETED", result.error
     return elapsed
 
@@ -105,7 +111,8 @@ def one(system: str, shape: str, n: int) -> None:
     else:
         elapsed = run_dask_distributed(shape, n)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": elapsed, "peak_kb": peak, "base_kb": rss_before}))
+    wait = WAIT_LATENCY[0] * 1000 if WAIT_LATENCY else None
+    print(json.dumps({"seconds": elapsed, "peak_kb": peak, "base_kb": rss_before, "wait_ms": wait}))
 
 
 def measure(system: str, shape: str, n: int) -> dict:
@@ -116,6 +123,11 @@ def measure(system: str, shape: str, n: int) -> dict:
         check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _ms(value: float | None) -> str:
+    """Completion-to-return latency of get_result(wait=True), valence only."""
+    return "-" if value is None else f"{value:.2f}"
 
 
 def main() -> None:
@@ -130,7 +142,7 @@ def main() -> None:
     systems = ["valence-thread", "valence-local", "dask-threads", "dask-distributed"]
     print(
         f"{'system':<18} {'shape':<6} {'N':>6} {'wall s':>8} {'ms/task':>8} "
-        f"{'peak MB':>8} {'KB/node':>8}"
+        f"{'peak MB':>8} {'KB/node':>8} {'wait ms':>8}"
     )
     for n in sizes:
         for shape in ("chain", "fan"):
@@ -145,7 +157,7 @@ def main() -> None:
                 print(
                     f"{system:<18} {shape:<6} {n:>6} {row['seconds']:>8.3f} "
                     f"{1000 * row['seconds'] / n:>8.3f} {row['peak_kb'] / 1024:>8.1f} "
-                    f"{growth:>8.2f}",
+                    f"{growth:>8.2f} {_ms(row['wait_ms']):>8}",
                     flush=True,
                 )
             for ours in ("valence-thread", "valence-local"):

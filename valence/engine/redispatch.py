@@ -241,6 +241,9 @@ def plan_redispatch(
     return Plan(parent.record.dispatch_id, decisions, prepared)
 
 
+_KINDS = {kind.value: kind for kind in NodeKind}
+
+
 def _all_reusable(parent: Parent) -> bool:
     return all(n.status == st.COMPLETED and n.key and n.output_digest for n in parent.nodes)
 
