@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import valence as ct
@@ -71,8 +70,10 @@ def test_killed_dispatch_is_resumed_by_the_next_process(tmp_path, valence_home, 
     assert 2 <= before < 6
     assert result.result == list(range(6))
     lines = log.read_text().split("\n")
-    starts = [line for line in lines if line.startswith("start")]
-    ends = [line for line in lines if line.startswith("end")]
-    assert sorted(set(ends)) == sorted(ends) and len(ends) == 6  # each finished exactly once
-    in_flight = [s for s in set(starts) if starts.count(s) > 1]
-    assert len(in_flight) <= 1  # only the task that was running when killed ran twice
+    starts = [line.split()[1] for line in lines if line.startswith("start")]
+    ends = [line.split()[1] for line in lines if line.startswith("end")]
+    assert sorted(set(ends)) == [str(i) for i in range(6)]  # every task finished
+    repeated = {i for i in starts if starts.count(i) > 1}
+    # only the task in flight at the kill (started, maybe even finished, but not yet
+    # recorded) ran twice; every recorded task was not executed again
+    assert len(repeated) <= 1

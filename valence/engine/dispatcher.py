@@ -108,14 +108,15 @@ class Dispatcher:
     def submit(self, prepared: Prepared, *, record: bool = True) -> None:
         """Record ``prepared`` durably, then schedule it."""
         prepared.record.owner = self.owner
-        if record and prepared.reuse_source is not None:
+        if prepared.reuse_source is not None:  # everything reused: finished on arrival
             self.store.record_reused_dispatch(
                 prepared.record,
                 prepared.reuse_source,
-                when=self._clock(),
+                when=prepared.record.end_time or self._clock(),
                 reason=prepared.reuse_reason or {},
             )
-        elif record:
+            return
+        if record:
             self.store.record_dispatch(
                 prepared.record, prepared.nodes, prepared.edges, prepared.blobs
             )

@@ -66,19 +66,17 @@ def _close(embedded: Embedded) -> None:
 
 
 def _wait_at_exit() -> None:
+    from valence.executors import shutdown_all
+
     current = _current
-    if current is None:
-        return
-    active = current.dispatcher.active()
-    if active:
+    active = current.dispatcher.active() if current is not None else []
+    if current is not None and active:
         print(
             f"valence: waiting for {len(active)} running dispatch(es) to finish before exit "
             "(interrupt to abandon; they can be resumed later)",
             file=sys.stderr,
         )
         current.dispatcher.wait_all()
-    from valence.executors import shutdown_all
-
     shutdown_all(wait=True)
 
 

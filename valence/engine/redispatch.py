@@ -14,6 +14,7 @@ import platform
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from valence import serialize
@@ -29,7 +30,7 @@ from valence.errors import ReplacementError
 from valence.store import Store
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
 from valence.workflow.electron import Electron, as_electron
-from valence.workflow.graph import SUBLATTICE_PREFIX, Edge, Node, NodeKind, TransportGraph
+from valence.workflow.graph import SUBLATTICE_PREFIX, NodeKind, TransportGraph
 from valence.workflow.lattice import Lattice, bind_or_explain
 
 
@@ -96,35 +97,33 @@ class Plan:
         return "\n".join(lines)
 
 
-@dataclass
 class Parent:
-    """What the store holds about the dispatch being redispatched."""
+    """What the store holds about the dispatch being redispatched (rows loaded on use)."""
 
-    record: DispatchRecord
-    lattice: Lattice
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    replacements: dict[str, Electron]
-    nodes: list[NodeRecord]
-    edges: list[EdgeRecord]
+    def __init__(self, store: Store, record: DispatchRecord) -> None:
+        self.store = store
+        self.record = record
+        self.lattice: Lattice = serialize.loads(store.get_blob(record.lattice_digest or ""))
+        inputs = serialize.loads(store.get_blob(record.inputs_digest or ""))
+        self.args: tuple[Any, ...] = tuple(inputs["args"])
+        self.kwargs: dict[str, Any] = dict(inputs["kwargs"])
+        digest = record.metadata.get("replacements_digest")
+        self.replacements: dict[str, Electron] = (
+            serialize.loads(store.get_blob(digest)) if digest else {}
+        )
+
+    @cached_property
+    def nodes(self) -> list[NodeRecord]:
+        return self.store.get_nodes(self.record.dispatch_id)
+
+    @cached_property
+    def edges(self) -> list[EdgeRecord]:
+        return self.store.get_edges(self.record.dispatch_id)
 
 
 def load_parent(store: Store, dispatch_id: str) -> Parent:
     """Load the parent dispatch; CodeUnavailableError if its code cannot load here."""
-    record = store.get_dispatch(dispatch_id)
-    lattice = serialize.loads(store.get_blob(record.lattice_digest or ""))
-    inputs = serialize.loads(store.get_blob(record.inputs_digest or ""))
-    digest = record.metadata.get("replacements_digest")
-    replacements = serialize.loads(store.get_blob(digest)) if digest else {}
-    return Parent(
-        record,
-        lattice,
-        tuple(inputs["args"]),
-        dict(inputs["kwargs"]),
-        replacements,
-        store.get_nodes(dispatch_id),
-        store.get_edges(dispatch_id),
-    )
+    return Parent(store, store.get_dispatch(dispatch_id))
 
 
 def merge_inputs(
@@ -241,56 +240,48 @@ def plan_redispatch(
     return Plan(parent.record.dispatch_id, decisions, prepared)
 
 
-_KINDS = {kind.value: kind for kind in NodeKind}
-
-
 def _all_reusable(parent: Parent) -> bool:
-    return all(n.status == st.COMPLETED and n.key and n.output_digest for n in parent.nodes)
+    record = parent.record
+    if record.status != st.COMPLETED or not record.result_digest:
+        return False
+    return parent.store.unreusable_node_count(record.dispatch_id) == 0
 
 
 def _full_reuse(store: Store, parent: Parent) -> Plan:
     """Same inputs, same code, every node COMPLETED with a key: every key matches.
 
     The keys are a pure function of the stored lattice, inputs and replacements,
-    so re-tracing would reproduce the parent's keys exactly; skip it.
+    so re-tracing would reproduce the parent's keys exactly, every node would be
+    reused and the result would be the parent's result blob. The new dispatch
+    is recorded COMPLETED at once, its node rows copied inside the database.
     """
     old = parent.record
+    now = utcnow()
     new_id = new_dispatch_id()
     record = replace(
         old,
         dispatch_id=new_id,
-        status=st.NEW_OBJECT,
+        status=st.COMPLETED,
         root_dispatch_id=new_id,
-        created_at=utcnow(),
+        created_at=now,
         parent_dispatch_id=None,
         parent_node_id=None,
         redispatched_from=old.dispatch_id,
-        start_time=None,
-        end_time=None,
-        result_digest=None,
+        start_time=now,
+        end_time=now,
         error=None,
         python_version=platform.python_version(),
         environment=environment(),
         owner=None,
     )
-    graph = TransportGraph(
-        nodes=[
-            Node(n.node_id, n.name, NodeKind(n.kind), op=n.metadata.get("op")) for n in parent.nodes
-        ],
-        edges=[
-            Edge(e.parent_id, e.child_id, e.edge_name, e.param_type, e.arg_index)
-            for e in parent.edges
-        ],
-        output=serialize.loads(store.get_blob(old.graph["output_digest"])),
-    )
     text = f"same key as the same node of {old.dispatch_id[:8]} (nothing changed)"
     reason = {"decision": "reuse", "code": "reused", "text": text}
     prepared = Prepared(
         record,
-        parent.nodes,
+        [],
         [],
         {},
-        graph,
+        TransportGraph(),
         parent.lattice,
         parent.args,
         parent.kwargs,
@@ -299,7 +290,6 @@ def _full_reuse(store: Store, parent: Parent) -> Plan:
         reuse_source=old.dispatch_id,
         reuse_reason=reason,
     )
-    prepared.done = {n.node_id: n.output_digest or "" for n in parent.nodes}
 
     def decisions() -> list[Decision]:
         return [

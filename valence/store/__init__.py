@@ -217,6 +217,14 @@ class Store:
             source_edges = select(*edge_cols).where(edges_t.c.dispatch_id == source_id)
             conn.execute(edges_t.insert().from_select(edge_names, source_edges))
 
+    def unreusable_node_count(self, dispatch_id: str) -> int:
+        """Nodes of a dispatch that are not COMPLETED with both a key and an output."""
+        c = nodes_t.c
+        blocked = or_(c.status != "COMPLETED", c.key.is_(None), c.output_digest.is_(None))
+        query = select(func.count()).where(c.dispatch_id == dispatch_id, blocked)
+        with self._engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
     def record_transitions(
         self,
         *,
