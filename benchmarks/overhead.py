@@ -4,6 +4,11 @@ Each measurement runs in a fresh subprocess (so peak RSS is its own) on two
 graph shapes of trivial tasks: a chain and a fan-out/fan-in. Printed: wall
 time, ms per task, peak RSS, RSS growth per node, and valence/Dask ratios.
 
+``valence-dask`` runs valence on a ``DaskExecutor`` LocalCluster (2 worker
+processes, 1 thread each, as ``dask-distributed``) and then, in the same
+process and on the same cluster, the raw ``client.submit`` chain/fan with a
+fresh Client; its ratio is against that same-cluster baseline.
+
     python benchmarks/overhead.py            # N = 1,000 and 10,000
     python benchmarks/overhead.py --quick    # N = 1,000 only
 """
@@ -36,8 +41,9 @@ def run_valence(shape: str, n: int, executor: str) -> float:
 
     import valence as ct
 
-    task = ct.electron(inc, executor=executor)
-    gather = ct.electron(total, executor=executor)
+    chosen = dask_executor() if executor == "dask" else executor
+    task = ct.electron(inc, executor=chosen)
+    gather = ct.electron(total, executor=chosen)
 
     @ct.lattice
     def chain(n):
@@ -51,6 +57,8 @@ def run_valence(shape: str, n: int, executor: str) -> float:
         return gather([task(i) for i in range(n)])
 
     lattice = chain if shape == "chain" else fan
+    if executor == "dask":  # the cluster starts outside the measurement, as for raw Dask
+        dask_executor().client.submit(inc, 0).result()
     start = time.perf_counter()
     result = ct.get_result(ct.dispatch(lattice)(n), wait=True)
     elapsed = time.perf_counter() - start
@@ -77,15 +85,15 @@ def run_dask_threaded(shape: str, n: int) -> float:
     return elapsed
 
 
-def run_dask_distributed(shape: str, n: int) -> float:
+def run_dask_distributed(shape: str, n: int, cluster=None) -> float:
     from distributed import Client, LocalCluster
 
-    with (
-        LocalCluster(
+    if cluster is None:
+        with LocalCluster(
             n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+        ) as cluster:
+            return run_dask_distributed(shape, n, cluster)
+    with Client(cluster, set_as_default=False) as client:
         client.submit(inc, 0).result()  # warm up: workers started
         start = time.perf_counter()
         if shape == "chain":
@@ -99,20 +107,42 @@ def run_dask_distributed(shape: str, n: int) -> float:
         return time.perf_counter() - start
 
 
+def dask_executor():
+    """The valence DaskExecutor of this process: 2 worker processes, 1 thread each."""
+    from valence.executors import get_executor
+    from valence.executors.dask import DaskExecutor
+
+    return get_executor(DaskExecutor(workers=2, threads_per_worker=1))
+
+
 def one(system: str, shape: str, n: int) -> None:
     """Run one measurement in this process and print it as JSON."""
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    same_cluster = None
     if system.startswith("valence-"):
         with tempfile.TemporaryDirectory() as home:
             os.environ["VALENCE_HOME"] = home
             elapsed = run_valence(shape, n, system.removeprefix("valence-"))
+            if system == "valence-dask":  # raw Dask on the very same cluster, same run
+                same_cluster = run_dask_distributed(shape, n, dask_executor()._cluster)
+                dask_executor().shutdown()
     elif system == "dask-threads":
         elapsed = run_dask_threaded(shape, n)
     else:
         elapsed = run_dask_distributed(shape, n)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     wait = WAIT_LATENCY[0] * 1000 if WAIT_LATENCY else None
-    print(json.dumps({"seconds": elapsed, "peak_kb": peak, "base_kb": rss_before, "wait_ms": wait}))
+    print(
+        json.dumps(
+            {
+                "seconds": elapsed,
+                "peak_kb": peak,
+                "base_kb": rss_before,
+                "wait_ms": wait,
+                "same_cluster_seconds": same_cluster,
+            }
+        )
+    )
 
 
 def measure(system: str, shape: str, n: int) -> dict:
@@ -130,16 +160,20 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+SYSTEMS = ["valence-thread", "valence-local", "valence-dask", "dask-threads", "dask-distributed"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--one", nargs=3)
+    parser.add_argument("--systems", help="comma-separated subset of: " + ", ".join(SYSTEMS))
     args = parser.parse_args()
     if args.one:
         one(args.one[0], args.one[1], int(args.one[2]))
         return
     sizes = [1000] if args.quick else [1000, 10000]
-    systems = ["valence-thread", "valence-local", "dask-threads", "dask-distributed"]
+    systems = args.systems.split(",") if args.systems else SYSTEMS
     print(
         f"{'system':<18} {'shape':<6} {'N':>6} {'wall s':>8} {'ms/task':>8} "
         f"{'peak MB':>8} {'KB/node':>8} {'wait ms':>8}"
@@ -148,7 +182,8 @@ def main() -> None:
         for shape in ("chain", "fan"):
             rows = {}
             for system in systems:
-                if system == "dask-distributed" and n > 1000 and shape == "chain" and args.quick:
+                distributed = system in ("dask-distributed", "valence-dask")
+                if distributed and n > 1000 and shape == "chain" and args.quick:
                     continue
                 small = measure(system, shape, 10)
                 row = measure(system, shape, n)
@@ -160,11 +195,18 @@ def main() -> None:
                     f"{growth:>8.2f} {_ms(row['wait_ms']):>8}",
                     flush=True,
                 )
-            for ours in ("valence-thread", "valence-local"):
+            for ours in ("valence-thread", "valence-local", "valence-dask"):
                 for base in ("dask-threads", "dask-distributed"):
                     if ours in rows and base in rows:
                         ratio = rows[ours]["seconds"] / rows[base]["seconds"]
                         print(f"  ratio {ours}/{base} ({shape}, N={n}): {ratio:.2f}")
+            same = rows.get("valence-dask", {}).get("same_cluster_seconds")
+            if same:
+                ratio = rows["valence-dask"]["seconds"] / same
+                print(
+                    f"  ratio valence-dask/dask-distributed on the same cluster ({shape}, "
+                    f"N={n}): {ratio:.2f} (raw {1000 * same / n:.3f} ms/task)"
+                )
 
 
 if __name__ == "__main__":

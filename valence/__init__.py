@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
-from valence import status
+from valence import executor, status
 from valence.client import cancel, dispatch, dispatch_sync, get_result, redispatch
 from valence.errors import ValenceError
 from valence.executors.worker import get_context
 from valence.results import Result
 from valence.transportable import TransportableObject
+from valence.workflow.deps import DepsBash, DepsCall, DepsPip
 from valence.workflow.electron import Electron, electron
 from valence.workflow.lattice import Lattice, lattice
 from valence.workflow.tracing import wait
@@ -18,6 +19,9 @@ from valence.workflow.tracing import wait
 __version__ = "0.1.0"
 
 __all__ = [
+    "DepsBash",
+    "DepsCall",
+    "DepsPip",
     "Electron",
     "Lattice",
     "Result",
@@ -27,6 +31,7 @@ __all__ = [
     "dispatch",
     "dispatch_sync",
     "electron",
+    "executor",
     "get_context",
     "get_result",
     "lattice",

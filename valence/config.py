@@ -1,19 +1,29 @@
-"""Settings from the environment (and, later, a config file).
+"""Settings from the environment and from files in the valence home.
 
 ``VALENCE_HOME``          data directory (default: the per-user data dir)
 ``VALENCE_DATABASE_URL``  SQLAlchemy URL (default: SQLite file in the home)
 ``VALENCE_EXECUTOR``      default executor name (default: ``local``)
+``VALENCE_SERVER``        server address for clients (default: the one ``valence start``
+                          recorded in ``<home>/server.json``, else the embedded dispatcher)
+``VALENCE_TOKEN``         the server's bearer token (default: ``<home>/token``, mode 0600)
+``VALENCE_MAX_REQUEST_BYTES``  largest request body the server accepts (default 64 MiB)
 """
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
 DEFAULT_EXECUTOR = "local"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 48008
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,23 @@ class Settings:
     def blob_dir(self) -> Path:
         return self.home / "blobs"
 
+    @property
+    def server_file(self) -> Path:
+        """Where a running server records its address for clients."""
+        return self.home / "server.json"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "server.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "server.log"
+
+    @property
+    def token_file(self) -> Path:
+        return self.home / "token"
+
 
 def load_settings() -> Settings:
     """Read settings from the environment, creating the home directory."""
@@ -37,3 +64,86 @@ def load_settings() -> Settings:
     url = os.environ.get("VALENCE_DATABASE_URL") or f"sqlite:///{home / 'valence.db'}"
     executor = os.environ.get("VALENCE_EXECUTOR") or DEFAULT_EXECUTOR
     return Settings(home=home, database_url=url, executor=executor)
+
+
+# ---- server address and token -----------------------------------------------------------
+
+
+def normalize_address(address: str) -> str:
+    """``host:port`` or a URL -> ``http://host:port`` (no trailing slash)."""
+    address = address.strip().rstrip("/")
+    if not address:
+        raise ValueError("empty server address; give host:port or http://host:port")
+    if "://" not in address:
+        address = "http://" + address
+    return address
+
+
+def server_address(explicit: str | None = None, settings: Settings | None = None) -> str | None:
+    """The server clients talk to: ``explicit``, ``VALENCE_SERVER``, the recorded one, or None."""
+    if explicit:
+        return normalize_address(explicit)
+    env = os.environ.get("VALENCE_SERVER")
+    if env:
+        return normalize_address(env)
+    recorded = read_server_record(settings or load_settings())
+    return normalize_address(recorded["url"]) if recorded else None
+
+
+def read_server_record(settings: Settings) -> dict[str, Any] | None:
+    """What a running server wrote to ``server.json`` (url, pid, host, port), or None."""
+    try:
+        data = json.loads(settings.server_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("url"), str) else None
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically, readable by its owner only."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def load_token(settings: Settings | None = None) -> str | None:
+    """The token clients send: ``VALENCE_TOKEN``, else the home's token file, else None."""
+    env = os.environ.get("VALENCE_TOKEN")
+    if env:
+        return env.strip()
+    path = (settings or load_settings()).token_file
+    try:
+        return path.read_text().strip() or None
+    except (FileNotFoundError, PermissionError):
+        return None
+
+
+def ensure_token(settings: Settings) -> str:
+    """The server's token: ``VALENCE_TOKEN``, the token file, or a new one stored 0600."""
+    token = load_token(settings)
+    if token:
+        return token
+    token = secrets.token_urlsafe(32)
+    try:
+        fd = os.open(settings.token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process just created it: use theirs
+        return settings.token_file.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    return token
+
+
+def max_request_bytes() -> int:
+    """The server's request body limit, from ``VALENCE_MAX_REQUEST_BYTES``."""
+    raw = os.environ.get("VALENCE_MAX_REQUEST_BYTES")
+    if not raw:
+        return DEFAULT_MAX_REQUEST_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"VALENCE_MAX_REQUEST_BYTES={raw!r} is not a number of bytes") from None
+    if value < 1:
+        raise ValueError(f"VALENCE_MAX_REQUEST_BYTES must be positive, got {value}")
+    return value

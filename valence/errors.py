@@ -14,6 +14,8 @@ Messages say what is wrong and how to fix it. The tree::
     │   └── WorkerDiedError                the worker process running a task died
     ├── TaskFailedError                    a dispatch ended FAILED (raised only on request)
     ├── DispatchTimeoutError (TimeoutError) get_result(wait=True, timeout=...) ran out
+    ├── ServerError                        the valence server refused a request
+    │   └── ServerUnavailableError (ConnectionError)  no server answers at the address
     └── RedispatchError
         ├── ReplacementError               replace_electrons names/signatures do not fit
         └── CodeUnavailableError           stored code imports a module this process lacks
@@ -71,6 +73,14 @@ class TaskFailedError(ValenceError):
 
 class DispatchTimeoutError(ValenceError, TimeoutError):
     """Waiting for a dispatch took longer than the caller allowed."""
+
+
+class ServerError(ValenceError):
+    """The valence server refused a request (bad token, too large, conflict, ...)."""
+
+
+class ServerUnavailableError(ServerError, ConnectionError):
+    """No valence server answers at the configured address."""
 
 
 class RedispatchError(ValenceError):

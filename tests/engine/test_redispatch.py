@@ -6,8 +6,9 @@ import pytest
 
 import valence as ct
 from tests import redispatch_flows as rf
-from valence.engine.embedded import get_embedded
 from valence.errors import ReplacementError
+
+both_modes = pytest.mark.both_modes  # embedded and against a real server (tests/modes.py)
 
 
 @pytest.fixture(autouse=True)
@@ -39,6 +40,7 @@ def redo(did, *args, **options):
     return wait(ct.redispatch(did, **options)(*args, **kwargs))
 
 
+@both_modes
 def test_covalent_howto_replacement_with_reuse(task_log):
     parent = dispatch(rf.howto, 1, 2)
     assert parent.result == 6
@@ -59,6 +61,7 @@ def test_covalent_howto_replacement_with_reuse(task_log):
     assert new.root_dispatch_id == new.dispatch_id
 
 
+@both_modes
 def test_covalent_howto_new_arguments(task_log):
     parent = dispatch(rf.howto, 1, 2)
     task_log()
@@ -71,6 +74,7 @@ def test_covalent_howto_new_arguments(task_log):
     assert new.get_node_result(4)["reason"]["code"] == "upstream_changed"
 
 
+@both_modes
 def test_without_reuse_everything_runs(task_log):
     parent = dispatch(rf.howto, 1, 2)
     task_log()
@@ -80,6 +84,7 @@ def test_without_reuse_everything_runs(task_log):
     assert new.get_node_result(0)["reason"]["code"] == "reuse_off"
 
 
+@both_modes
 def test_original_kwargs_are_kept(task_log):
     parent = dispatch(rf.with_kwargs, 1, b=5)
     assert parent.result == 2 + 10
@@ -88,6 +93,7 @@ def test_original_kwargs_are_kept(task_log):
     assert new.inputs.get_deserialized() == {"args": (1,), "kwargs": {"b": 5}}
 
 
+@both_modes
 def test_partial_new_inputs_change_only_that_parameter(task_log):
     parent = dispatch(rf.with_kwargs, 1, b=5)
     task_log()
@@ -99,17 +105,21 @@ def test_partial_new_inputs_change_only_that_parameter(task_log):
     assert task_log() == ["task_0", "task_2"]
 
 
-def test_arguments_that_do_not_bind_are_refused_and_nothing_written():
+@both_modes
+def test_arguments_that_do_not_bind_are_refused_and_nothing_written(active_store):
     parent = dispatch(rf.with_kwargs, 1, b=5)
-    store = get_embedded().store
+    store = active_store
     before = len(store.list_dispatches())
     with pytest.raises(TypeError, match="Did you mean 'b'"):
         ct.redispatch(parent.dispatch_id)(bb=3)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'zz'"):
+        ct.redispatch(parent.dispatch_id)(zz=3)
     with pytest.raises(TypeError, match=r"with_kwargs\(a, b=10\)"):
         ct.redispatch(parent.dispatch_id)(1, 2, 3)
     assert len(store.list_dispatches()) == before
 
 
+@both_modes
 def test_node_gaining_an_input_is_not_reused(task_log):
     parent = dispatch(rf.gains_input, 1)
     assert parent.result == 1
@@ -119,6 +129,7 @@ def test_node_gaining_an_input_is_not_reused(task_log):
     assert "task_b" in task_log()
 
 
+@both_modes
 def test_growing_input_list_keeps_reuse_of_untouched_elements(task_log):
     parent = dispatch(rf.fan, [1, 2, 3])
     assert parent.result == 14
@@ -128,6 +139,7 @@ def test_growing_input_list_keeps_reuse_of_untouched_elements(task_log):
     assert task_log() == ["power(4)", "total"]
 
 
+@both_modes
 def test_stochastic_task_and_downstream_always_rerun(task_log):
     parent = dispatch(rf.stochastic, 1)
     task_log()
@@ -140,6 +152,7 @@ def test_stochastic_task_and_downstream_always_rerun(task_log):
     assert reasons["task_1"]["code"] == "reused"
 
 
+@both_modes
 def test_failed_then_fixed_reruns_only_what_must(task_log):
     parent = dispatch(rf.breaks, 1, 2)
     assert parent.status == "FAILED"
@@ -152,6 +165,7 @@ def test_failed_then_fixed_reruns_only_what_must(task_log):
     assert task_log() == ["sturdy", "task_2"]
 
 
+@both_modes
 def test_failed_node_with_same_key_is_not_reused(task_log):
     parent = dispatch(rf.breaks, 1, 2)
     task_log()
@@ -162,6 +176,7 @@ def test_failed_node_with_same_key_is_not_reused(task_log):
     assert fragile["reason"]["code"] == "parent_not_completed"
 
 
+@both_modes
 def test_redispatch_of_redispatch_reuses_transitively(task_log):
     first = dispatch(rf.howto, 1, 2)
     second = redo(
@@ -179,9 +194,10 @@ def test_redispatch_of_redispatch_reuses_transitively(task_log):
     assert task_log() == ["task_0", "task_2_redefined"]
 
 
-def test_reused_output_is_the_same_blob_and_parent_is_immutable(task_log):
+@both_modes
+def test_reused_output_is_the_same_blob_and_parent_is_immutable(task_log, active_store):
     parent = dispatch(rf.howto, 1, 2)
-    store = get_embedded().store
+    store = active_store
     before = [
         (n.node_id, n.status, n.output_digest, n.start_time, n.end_time)
         for n in store.get_nodes(parent.dispatch_id)
@@ -254,6 +270,7 @@ def load_module(tmp_path, monkeypatch, **fmt):
     return importlib.import_module("userflow")
 
 
+@both_modes
 def test_helper_function_change_invalidates_reuse(task_log, tmp_path, monkeypatch):
     v1 = load_module(tmp_path, monkeypatch, factor=10, comment="first")
     parent = dispatch(v1.flow, 2)
@@ -274,6 +291,7 @@ def test_helper_function_change_invalidates_reuse(task_log, tmp_path, monkeypatc
     assert task_log() == ["plus_one", "scaled"]
 
 
+@both_modes
 def test_force_rerun_forces_named_task_and_dependents(task_log):
     parent = dispatch(rf.howto, 1, 2)
     task_log()
@@ -284,9 +302,10 @@ def test_force_rerun_forces_named_task_and_dependents(task_log):
         ct.redispatch(parent.dispatch_id, force_rerun=["nope"])()
 
 
-def test_unknown_replacement_lists_names_and_writes_nothing():
+@both_modes
+def test_unknown_replacement_lists_names_and_writes_nothing(active_store):
     parent = dispatch(rf.howto, 1, 2)
-    store = get_embedded().store
+    store = active_store
     before = len(store.list_dispatches())
     with pytest.raises(ReplacementError, match="task_0, task_1, task_2"):
         ct.redispatch(parent.dispatch_id, replace_electrons={"task_9": rf.task_0})()
@@ -295,6 +314,7 @@ def test_unknown_replacement_lists_names_and_writes_nothing():
     assert len(store.list_dispatches()) == before
 
 
+@both_modes
 def test_plain_function_and_lattice_as_replacements(task_log):
     parent = dispatch(rf.howto, 1, 2)
 
@@ -312,6 +332,7 @@ def test_plain_function_and_lattice_as_replacements(task_log):
     assert new.get_node_result(4)["kind"] == "electron"
 
 
+@both_modes
 def test_replacement_metadata_applies():
     parent = dispatch(rf.howto, 1, 2)
     replacement = ct.electron(rf.task_2_redefined.function, executor="inline")
@@ -319,6 +340,7 @@ def test_replacement_metadata_applies():
     assert new.get_node_result(4)["executor"] == "inline"
 
 
+@both_modes
 def test_replacement_applies_inside_sublattices(task_log):
     parent = dispatch(rf.outer, 1)
     assert parent.result == 5
@@ -333,10 +355,11 @@ def test_replacement_applies_inside_sublattices(task_log):
     assert new.result == 2 * 3 + 1
 
 
-def test_plan_previews_without_running(task_log):
+@both_modes
+def test_plan_previews_without_running(task_log, active_store):
     parent = dispatch(rf.howto, 1, 2)
     task_log()
-    store = get_embedded().store
+    store = active_store
     before = len(store.list_dispatches())
     plan = ct.redispatch(parent.dispatch_id, reuse_previous_results=True).plan(1, 4)
     assert [(d.name, d.action) for d in plan.tasks()] == [
@@ -349,9 +372,10 @@ def test_plan_previews_without_running(task_log):
     assert task_log() == []
 
 
-def test_full_reuse_shortcut_matches_a_traced_redispatch(task_log):
+@both_modes
+def test_full_reuse_shortcut_matches_a_traced_redispatch(task_log, active_store):
     parent = dispatch(rf.fan, [1, 2, 3])
-    store = get_embedded().store
+    store = active_store
     shortcut = redo(parent.dispatch_id, reuse_previous_results=True)  # nothing changed: no trace
     traced = redo(parent.dispatch_id, [1, 2, 3], reuse_previous_results=True)  # same inputs, traced
     assert task_log() == ["power(1)", "power(2)", "power(3)", "total"]  # only the parent ran

@@ -8,18 +8,32 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.executor_contract import ExecutorContract, add, make_spec, run
+from tests.executor_contract import (
+    ExecutorContract,
+    add,
+    die,
+    make_spec,
+    pid_is_gone,
+    record_pid_and_wait,
+    run,
+    run_with,
+    submit,
+    wait_for_file,
+)
 from valence.executors.base import Executor
 from valence.executors.local import InlineExecutor, LocalExecutor, ThreadExecutor
 
 
 class TestInlineExecutor(ExecutorContract):
     synchronous = True
+    stops_tasks = False
+    isolates_crashes = False
 
     @pytest.fixture
     def executor(self) -> Iterator[Executor]:
@@ -33,6 +47,9 @@ class TestInlineExecutor(ExecutorContract):
 
 
 class TestThreadExecutor(ExecutorContract):
+    stops_tasks = False
+    isolates_crashes = False
+
     @pytest.fixture
     def executor(self) -> Iterator[Executor]:
         executor = ThreadExecutor(workers=4)
@@ -170,3 +187,70 @@ def test_executor_is_usable_after_shutdown() -> None:
     executor.shutdown()
     assert run(executor, add, 1).ok
     executor.shutdown()
+
+
+def test_a_dying_worker_fails_only_its_own_task(tmp_path: Path) -> None:
+    executor = LocalExecutor(workers=2)
+    gate = tmp_path / "gate"
+    try:
+        innocent = submit(executor, wait_for_file, str(gate))
+        outcome = run(executor, die)
+        assert not outcome.ok and outcome.error is not None
+        assert "exit code 7" in outcome.error
+        gate.touch()
+        assert innocent.result(timeout=30).ok
+    finally:
+        gate.touch()
+        executor.shutdown()
+
+
+def test_cancelling_a_running_task_kills_its_worker(tmp_path: Path) -> None:
+    executor = LocalExecutor(workers=1)
+    pid_file, gate = tmp_path / "pid", tmp_path / "never"
+    try:
+        future = submit(executor, record_pid_and_wait, str(pid_file), str(gate))
+        wait_for_file(str(pid_file))  # the task is running
+        while not pid_file.read_text():  # and has written its pid
+            pass
+        pid = int(pid_file.read_text())
+        assert executor.cancel(future) and future.cancelled()
+        deadline = time.monotonic() + 30
+        while not pid_is_gone(pid):
+            assert time.monotonic() < deadline, "the cancelled task's worker is still alive"
+            time.sleep(0.01)
+        assert run(executor, add, 5).ok  # a fresh worker takes over
+    finally:
+        gate.touch()
+        executor.shutdown()
+
+
+def test_a_timeout_leaves_other_tasks_running(tmp_path: Path) -> None:
+    executor = LocalExecutor(workers=2)
+    gate = tmp_path / "gate"
+    try:
+        other = submit(executor, wait_for_file, str(gate))
+        timed = run_with(executor, wait_for_file, str(tmp_path / "never"), options={"timeout": 0.3})
+        assert not timed.ok and "timeout of 0.3 s" in (timed.error or "")
+        gate.touch()
+        assert other.result(timeout=30).ok
+    finally:
+        gate.touch()
+        executor.shutdown()
+
+
+def _segfault() -> None:
+    import ctypes
+
+    ctypes.string_at(0)  # reads address 0: SIGSEGV
+
+
+def test_a_segfault_is_a_worker_death_named_by_its_signal() -> None:
+    executor = LocalExecutor(workers=1)
+    try:
+        outcome = run(executor, _segfault)
+        assert not outcome.ok and outcome.error is not None
+        assert outcome.error.startswith("WorkerDiedError: the worker process running task")
+        assert "killed by signal SIGSEGV" in outcome.error
+        assert run(executor, add, 1).ok
+    finally:
+        executor.shutdown()

@@ -59,3 +59,24 @@ def test_shutdown_all_forgets_instances() -> None:
     thread = get_executor("thread")
     shutdown_all()
     assert get_executor("thread") is not thread
+
+
+def test_dask_is_registered_by_name() -> None:
+    from valence.executors.dask import DaskExecutor
+
+    assert "dask" in registered_names()
+    executor = get_executor("dask")
+    assert isinstance(executor, DaskExecutor) and executor._client is None  # not started
+
+
+def test_ct_executor_holds_the_classes_as_covalents_module_does() -> None:
+    import valence as ct
+    from valence.executors.base import Executor
+    from valence.executors.dask import DaskExecutor
+
+    assert ct.executor.LocalExecutor is LocalExecutor
+    assert ct.executor.ThreadExecutor is ThreadExecutor
+    assert ct.executor.DaskExecutor is DaskExecutor
+    assert ct.executor.BaseExecutor is Executor
+    with pytest.raises(AttributeError, match="no executor class 'SlurmExecutor'"):
+        ct.executor.SlurmExecutor

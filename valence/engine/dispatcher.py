@@ -28,6 +28,8 @@ from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
 from valence.engine.resume import rebuild
 from valence.engine.state import DispatchState
 from valence.executors.base import Outcome, TaskSpec
+from valence.executors.outputs import blob_target, read_stored
+from valence.executors.policy import canceller, error_text, submit_with_policy, task_options
 from valence.store import Store
 from valence.workflow.graph import Node, NodeKind
 from valence.workflow.tracing import OPERATORS, from_template
@@ -348,8 +350,9 @@ class Dispatcher:
     def _submit_task(self, run: Run, node: Node) -> None:
         now = self._clock()
         try:
+            metadata = node.metadata or node.electron.metadata  # inherited at trace time
             executor = self._executors(
-                node.electron.metadata.get("executor") or self._lattice_executor(run),
+                metadata.get("executor") or self._lattice_executor(run),
                 default=self.default_executor,
             )
             args, kwargs = self._inputs(run, node)
@@ -364,14 +367,15 @@ class Dispatcher:
                 fn_digest,
                 tuple(args),
                 kwargs,
-                dict(node.electron.metadata),
+                task_options(metadata),
+                blob_target(self.store.blob_dir) if executor.writes_blobs else None,
             )
-            future = executor.submit(spec)
+            future = submit_with_policy(executor, spec)
         except Exception as exc:
             self._fail(run, node, f"{type(exc).__name__}: {exc}", _format(exc), now, now)
             return
         transitions.mark_running(run.state, node.id)
-        run.futures[node.id] = (executor, future)
+        run.futures[node.id] = (canceller(executor, future), future)
         self._batch.node(
             run.dispatch_id, node.id, status=st.RUNNING, start_time=now, executor=executor.name
         )
@@ -402,11 +406,19 @@ class Dispatcher:
             attempts=outcome.attempts,
         )
         if not outcome.ok:
-            self._fail(run, node, outcome.error or "task failed", outcome.traceback, **common)
+            self._fail(run, node, error_text(outcome), outcome.traceback, **common)
             return
-        assert outcome.output_bytes is not None and outcome.output_digest is not None
-        value = outcome.output if outcome.has_output else _Lazy(outcome.output_bytes)
-        self._batch.blobs[outcome.output_digest] = outcome.output_bytes
+        assert outcome.output_digest is not None
+        data = outcome.output_bytes
+        if outcome.output_stored:  # the worker wrote the blob file itself
+            try:
+                data = read_stored(self.store.blob_dir, outcome.output_digest)
+            except Exception as exc:
+                self._fail(run, node, f"{type(exc).__name__}: {exc}", _format(exc), **common)
+                return
+        assert data is not None
+        value = outcome.output if outcome.has_output else _Lazy(data)
+        self._batch.blobs[outcome.output_digest] = data
         transitions.complete(run.state, node_id, outcome.output_digest, value)
         self._batch.node(
             dispatch_id, node_id, status=st.COMPLETED, output_digest=outcome.output_digest, **common
@@ -461,7 +473,7 @@ class Dispatcher:
             args, kwargs = self._inputs(run, node)
             record = run.prepared.record
             child = prepare_dispatch(
-                node.electron.function,
+                node.electron.function.inherit(node.metadata),  # unset options from the caller
                 tuple(args[2:]),
                 kwargs,
                 replacements=run.prepared.replacements,

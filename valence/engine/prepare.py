@@ -10,6 +10,8 @@ from __future__ import annotations
 import inspect
 import platform
 import uuid
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -173,19 +175,30 @@ def _node_metadata(node: Any, key: NodeKey) -> dict[str, Any]:
     return meta
 
 
-_SIGNATURES: dict[int, tuple[Any, dict[str, Any]]] = {}
+_PER_FUNCTION: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _cached(function: Any, what: str, compute: Callable[[], Any]) -> Any:
+    """Per-function memo that lets the function be garbage-collected."""
+    try:
+        entry = _PER_FUNCTION.setdefault(function, {})
+    except TypeError:  # not weak-referenceable (a builtin): compute every time
+        return compute()
+    if what not in entry:
+        entry[what] = compute()
+    return entry[what]
 
 
 def _signature_info(electron: Any) -> dict[str, Any]:
     """The task's signature as text and as (name, kind, has default) rows."""
     function = electron.function.function if electron.is_sublattice else electron.function
-    found = _SIGNATURES.get(id(function))
-    if found is None or found[0] is not function:
+
+    def compute() -> dict[str, Any]:
         sig = inspect.signature(function)
         params = [[p.name, p.kind.name, p.default is not p.empty] for p in sig.parameters.values()]
-        found = (function, {"signature": str(sig), "params": params})
-        _SIGNATURES[id(function)] = found
-    return found[1]
+        return {"signature": str(sig), "params": params}
+
+    return _cached(function, "signature", compute)
 
 
 def _json_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -222,19 +235,19 @@ def _put(blobs: dict[str, bytes], data: bytes) -> str:
     return digest
 
 
-_SOURCES: dict[int, tuple[Any, str]] = {}
-
-
 def _source(function: Any) -> str:
-    found = _SOURCES.get(id(function))
-    if found is not None and found[0] is function:
-        return found[1]
+    """Source text captured at decoration time, else read now ("" when unavailable)."""
+    captured = getattr(function, "__valence_source__", None)
+    if isinstance(captured, str):
+        return captured
+    return _cached(function, "source", lambda: read_source(function))
+
+
+def read_source(function: Any) -> str:
     try:
-        text = inspect.getsource(function)
+        return inspect.getsource(function)
     except (OSError, TypeError):
-        text = ""
-    _SOURCES[id(function)] = (function, text)
-    return text
+        return ""
 
 
 @lru_cache(maxsize=1)

@@ -137,11 +137,9 @@ def merge_inputs(
         return old
     original = lattice.bind_inputs(*old)
     sig = original.signature
-    try:
-        update = sig.bind_partial(*new_args, **new_kwargs)
-    except TypeError:
-        bind_or_explain(lattice.function, lattice.name, new_args, new_kwargs, "lattice")
-        raise
+    update = bind_or_explain(
+        lattice.function, lattice.name, new_args, new_kwargs, "lattice", sig, partial=True
+    )
     merged = dict(original.arguments)
     merged.update(update.arguments)
     bound = inspect.BoundArguments(sig, merged)  # type: ignore[arg-type]

@@ -1,7 +1,7 @@
 """Executors and the registry that resolves them by name or instance.
 
 Names resolve through the ``valence.executors`` entry-point group (``local``,
-``thread``, ``inline`` built in; plugins add their own) on first use. Every
+``thread``, ``inline`` and ``dask`` built in; plugins add their own) on first use. Every
 executor this module hands out is shared per process: one instance per name,
 and instances deduplicated by equality, so two unpickled copies of
 ``ThreadExecutor(workers=4)`` use one pool.

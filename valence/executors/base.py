@@ -5,6 +5,14 @@ worker) and reports an :class:`Outcome`. Task errors never raise out of the
 future: they come back as ``Outcome(ok=False, ...)`` with the traceback.
 Executors are chosen per electron by name or instance; names resolve through
 the ``valence.executors`` entry-point group on first use.
+
+Deps and hooks run inside ``worker.run_task``, so every executor that calls it
+runs them. Retries are applied around ``submit`` by ``executors.policy``; an
+executor that can stop a running task (``enforces_timeout``) enforces
+``metadata["timeout"]`` itself, otherwise the policy fails the task at the
+deadline. An executor whose workers may reach the store's blob directory
+(``writes_blobs``) gets ``TaskSpec.blob_target``: the worker then writes a large
+output there itself and reports only its digest (``Outcome.output_stored``).
 """
 
 from __future__ import annotations
@@ -15,6 +23,19 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class BlobTarget:
+    """Where a worker may write a large output: the store's blob directory.
+
+    ``token`` is the content of the directory's ``.valence-store-id`` file; a
+    worker writes there only if it reads the same token, which proves it sees
+    the very directory the store uses (the local disk or a shared mount).
+    """
+
+    path: str
+    token: str
 
 
 @dataclass
@@ -30,6 +51,7 @@ class TaskSpec:
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)  # retries, timeout, deps, hooks
+    blob_target: BlobTarget | None = None  # set for executors that ``writes_blobs``
 
 
 @dataclass
@@ -48,6 +70,8 @@ class Outcome:
     stderr: str = ""
     attempts: int = 1
     has_output: bool = False  # True when ``output`` holds the live value
+    output_stored: bool = False  # the worker wrote output_digest's blob; output_bytes is None
+    attempt_errors: list[str] = field(default_factory=list)  # one line per failed attempt
 
 
 class Executor(ABC):
@@ -55,13 +79,20 @@ class Executor(ABC):
 
     name: ClassVar[str] = "base"
     in_process: ClassVar[bool] = False  # True: TaskSpec.fn is enough, no bytes needed
+    enforces_timeout: ClassVar[bool] = False  # True: stops a task at metadata["timeout"]
+    writes_blobs: ClassVar[bool] = False  # True: may receive TaskSpec.blob_target
 
     @abstractmethod
     def submit(self, task: TaskSpec) -> Future[Outcome]:
         """Start ``task``; the future resolves to its Outcome and never raises."""
 
     def cancel(self, future: Future[Outcome]) -> bool:
-        """Try to stop a submitted task; True if it will not run to completion."""
+        """Try to stop a submitted task; True if it will not run to completion.
+
+        ``future`` is one this executor's ``submit`` returned, or a retrying
+        future of ``executors.policy`` whose own ``cancel`` does the right thing;
+        the default calls ``future.cancel()``.
+        """
         return future.cancel()
 
     def shutdown(self, wait: bool = True) -> None:  # noqa: B027 - optional hook

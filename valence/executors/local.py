@@ -12,27 +12,24 @@ as ``serialize.dumps`` bytes, by value, so workers need neither the caller's
 ``__main__`` nor its unpublished modules; workers therefore skip re-running the
 caller's main script, which keeps scripts without an ``if __name__ ==
 "__main__":`` guard (as Covalent examples are written) working. A worker that
-dies (``os._exit``, a crash in native code, the out-of-memory killer) breaks the
-pool: every task in it at that moment fails with ``WorkerDiedError`` and the
-next submit starts a fresh pool.
+dies (``os._exit``, a crash in native code, the out-of-memory killer) fails the
+task it was running with ``WorkerDiedError`` and is replaced; the other tasks
+and workers of the pool are not affected (``executors.pool``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import multiprocessing
-import signal
+import os
 import threading
-from collections.abc import Callable
-from concurrent.futures import Executor as _StdExecutor
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
-from functools import partial
 from typing import Any
 
 from valence.executors.base import Executor, Outcome, TaskSpec
-from valence.executors.worker import run_serialized, run_task
+from valence.executors.pool import ProcessPool
+from valence.executors.worker import run_task
 
 __all__ = ["InlineExecutor", "LocalExecutor", "ThreadExecutor"]
 
@@ -84,48 +81,40 @@ class InlineExecutor(_Configured):
         return _resolved(run_task(task))
 
 
-class _PoolExecutor(_Configured):
-    """An executor that owns a lazily started ``concurrent.futures`` pool."""
+class _Pooled(_Configured):
+    """An executor that owns a lazily started pool of ``workers`` (None: one per CPU)."""
 
     def __init__(self, workers: int | None = None) -> None:
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be a positive integer or None, not {workers!r}")
         self.workers = workers
         self._lock = threading.Lock()
-        self._pool: _StdExecutor | None = None
+        self._pool: Any = None
 
     def _config(self) -> dict[str, Any]:
         return {"workers": self.workers}
 
-    def _new_pool(self) -> _StdExecutor:
+    def _new_pool(self) -> Any:
         raise NotImplementedError
 
-    def _get_pool(self) -> _StdExecutor:
-        pool = self._pool
-        if pool is None:
-            with self._lock:
-                if self._pool is None:
-                    self._pool = self._new_pool()
-                pool = self._pool
-        return pool
-
-    def _discard(self, pool: _StdExecutor) -> None:
-        """Forget ``pool`` (broken or shut down) so the next submit starts a new one."""
+    def _get_pool(self, stale: Any = None) -> Any:
+        """The pool, started if needed; a new one if it is still ``stale``."""
         with self._lock:
-            if self._pool is pool:
-                self._pool = None
+            if self._pool is None or self._pool is stale:
+                self._pool = self._new_pool()
+            return self._pool
 
-    def _submit_to_pool(
-        self, fn: Callable[..., Outcome], *args: Any
-    ) -> tuple[_StdExecutor, Future[Outcome]]:
-        """``pool.submit`` that replaces a pool found broken or shut down, once."""
+    def _submit(self, task: TaskSpec, *args: Any) -> Future[Outcome]:
+        """Submit to the pool; a pool shut down meanwhile is replaced, once."""
         pool = self._get_pool()
         try:
-            return pool, pool.submit(fn, *args)
-        except (BrokenProcessPool, RuntimeError):
-            self._discard(pool)
-        pool = self._get_pool()
-        return pool, pool.submit(fn, *args)
+            return pool.submit(*args)
+        except RuntimeError:
+            pass
+        try:
+            return self._get_pool(stale=pool).submit(*args)
+        except RuntimeError as exc:  # interpreter shutting down
+            return _resolved(_failed(f"ExecutorError: cannot run task {task.name!r}: {exc}"))
 
     def shutdown(self, wait: bool = True) -> None:
         with self._lock:
@@ -134,20 +123,21 @@ class _PoolExecutor(_Configured):
             pool.shutdown(wait=wait)
 
 
-class ThreadExecutor(_PoolExecutor):
-    """Runs tasks on a thread pool of this process; the live output is kept too."""
+class ThreadExecutor(_Pooled):
+    """Runs tasks on a thread pool of this process; the live output is kept too.
+
+    A thread cannot be stopped: at its timeout a task fails (``executors.policy``)
+    but its thread runs on in the background and its result is discarded.
+    """
 
     name = "thread"
     in_process = True
 
-    def _new_pool(self) -> _StdExecutor:
+    def _new_pool(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(self.workers, thread_name_prefix="valence-thread")
 
     def submit(self, task: TaskSpec) -> Future[Outcome]:
-        try:
-            return self._submit_to_pool(run_task, task)[1]
-        except RuntimeError as exc:  # interpreter shutting down
-            return _resolved(_failed(f"ExecutorError: cannot run task {task.name!r}: {exc}"))
+        return self._submit(task, run_task, task)
 
 
 # ---------------------------------------------------------------- process pool
@@ -165,28 +155,33 @@ class _WorkerContext(type(_base_context)):  # type: ignore[misc]
 
 
 _guard_lock = threading.Lock()
+_skip_prefixes: set[str] = {ValenceWorkerProcess.__name__}
 
 
-def _skip_main_in_workers() -> None:
+def _skip_main_in_workers(prefix: str | None = None) -> None:
     """Stop our workers from re-running the caller's ``__main__`` at start-up.
 
     ``multiprocessing`` re-imports the parent's main script in every spawned
     child so that functions defined there can be found by reference. Ours never
     need that (everything arrives by value) and re-running an unguarded script
     would dispatch its workflow again inside the worker. The hook drops the
-    main-module entries from the preparation data of processes named
-    ``ValenceWorkerProcess-*`` only; other processes are untouched.
+    main-module entries from the preparation data of processes whose name
+    starts with ``ValenceWorkerProcess`` (or another registered ``prefix``, such
+    as Dask's worker processes of the cluster valence starts); other processes
+    are untouched.
     """
     from multiprocessing import spawn
 
     with _guard_lock:
+        if prefix is not None:
+            _skip_prefixes.add(prefix)
         original = spawn.get_preparation_data
         if getattr(original, "_valence_skips_main", False):
             return
 
         def get_preparation_data(name: str) -> dict[str, Any]:
             data = original(name)
-            if name.startswith(ValenceWorkerProcess.__name__):
+            if name.startswith(tuple(_skip_prefixes)):
                 data.pop("init_main_from_name", None)
                 data.pop("init_main_from_path", None)
             return data
@@ -195,51 +190,25 @@ def _skip_main_in_workers() -> None:
         spawn.get_preparation_data = get_preparation_data
 
 
-class _ProcessFuture(Future):  # type: ignore[type-arg]
-    """The caller's future for a pool task; cancelling it cancels the pool's."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.inner: Future[Outcome] | None = None
-
-    def cancel(self) -> bool:
-        if self.inner is not None and not self.inner.cancel():
-            return False
-        return super().cancel()
-
-
-def _exit_status(pool: ProcessPoolExecutor) -> str:
-    """How the dead worker of a broken pool ended, if it can still be seen."""
-    processes = getattr(pool, "_processes", None) or {}
-    for process in list(processes.values()):
-        code = process.exitcode
-        if code is None:
-            continue
-        if code < 0:
-            try:
-                return f"killed by signal {signal.Signals(-code).name}"
-            except ValueError:
-                return f"killed by signal {-code}"
-        return f"exit code {code}"
-    return "exit status unknown"
-
-
-class LocalExecutor(_PoolExecutor):
+class LocalExecutor(_Pooled):
     """Runs tasks in a pool of worker processes (the default executor).
 
     Tasks travel as bytes (function by value, cached in each worker by digest);
     outcomes come back with the output as bytes only (``has_output=False``).
+    ``metadata["timeout"]`` is enforced by killing the task's worker; cancelling
+    a running task kills its worker too. A dead worker fails only its own task
+    and is replaced.
     """
 
     name = "local"
     in_process = False
+    enforces_timeout = True
 
-    def _new_pool(self) -> _StdExecutor:
+    def _new_pool(self) -> ProcessPool:
         _skip_main_in_workers()
-        return ProcessPoolExecutor(self.workers, mp_context=_WorkerContext())
+        return ProcessPool(self.workers or os.cpu_count() or 1, _WorkerContext())
 
     def submit(self, task: TaskSpec) -> Future[Outcome]:
-        start = _now()
         try:
             payload = _pack(task)
         except Exception as exc:
@@ -247,45 +216,12 @@ class LocalExecutor(_PoolExecutor):
                 f"SerializationError: task {task.name!r} cannot be sent to a worker process: "
                 f"{type(exc).__name__}: {exc}"
             )
-            return _resolved(_failed(error, start))
-        outer = _ProcessFuture()
-        try:
-            pool, inner = self._submit_to_pool(run_serialized, payload, task.name)
-        except RuntimeError as exc:  # interpreter shutting down
-            return _resolved(_failed(f"ExecutorError: cannot run task {task.name!r}: {exc}"))
-        outer.inner = inner
-        inner.add_done_callback(partial(self._relay, outer, pool, task.name, start))
-        return outer
+            return _resolved(_failed(error))
+        return self._submit(task, payload, task.name, task.metadata.get("timeout"))
 
-    def _relay(
-        self,
-        outer: Future[Outcome],
-        pool: ProcessPoolExecutor,
-        name: str,
-        start: datetime,
-        inner: Future[Outcome],
-    ) -> None:
-        """Copy the pool future's result to ``outer``; turn pool failures into Outcomes."""
-        if inner.cancelled():
-            Future.cancel(outer)
-            return
-        exc = inner.exception()
-        if exc is None:
-            outer.set_result(inner.result())
-        elif isinstance(exc, BrokenProcessPool):
-            self._discard(pool)
-            outer.set_result(_failed(_worker_died(name, _exit_status(pool)), start))
-        else:
-            outer.set_result(_failed(f"ExecutorError: task {name!r}: {exc!r}", start))
-
-
-def _worker_died(name: str, status: str) -> str:
-    return (
-        f"WorkerDiedError: the worker process running task {name!r} died ({status}). "
-        "Every task in the process pool at that moment fails this way, so this task is "
-        "either the cause (os._exit, a crash in native code, the out-of-memory killer) "
-        "or was waiting behind it; later tasks run in a fresh pool."
-    )
+    def cancel(self, future: Future[Outcome]) -> bool:
+        pool = self._pool
+        return pool.cancel(future) if pool is not None else future.cancel()
 
 
 def _pack(task: TaskSpec) -> bytes:

@@ -13,6 +13,11 @@ routers that write to the buffer of the task active in the calling thread (a
 context variable) and to the original stream otherwise. Nothing is swapped per
 task, so capture costs two list appends per ``print``. Output written below
 Python (C code, subprocesses, ``sys.stdout.buffer``) is not captured.
+
+Deps and hooks (``TaskSpec.metadata``: ``deps_bash``, ``deps_pip``,
+``call_before``, ``call_after``) run here around the function, inside the same
+capture, before the function itself is loaded (a function may need a package
+its ``deps_pip`` installs).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from valence.executors.base import Outcome, TaskSpec
+from valence.executors.hooks import run_after, run_before
 
 __all__ = ["TaskContext", "get_context", "run_serialized", "run_task"]
 
@@ -142,6 +148,13 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+_HOOK_KEYS = ("deps_bash", "deps_pip", "call_before", "call_after")
+
+
+def _has_hooks(metadata: dict[str, Any]) -> bool:
+    return bool(metadata) and any(metadata.get(key) for key in _HOOK_KEYS)
+
+
 def _describe(exc: BaseException) -> str:
     message = str(exc)
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
@@ -164,10 +177,14 @@ def run_task(spec: TaskSpec, *, serialize_output: bool = True) -> Outcome:
     _install_routers()
     active = _Active(spec)
     token = _active.set(active)
+    hooked = _has_hooks(spec.metadata)
     try:
         start = _now()
         try:
-            output = _resolve(spec)(*spec.args, **spec.kwargs)
+            kwargs = {**spec.kwargs, **run_before(spec.metadata)} if hooked else spec.kwargs
+            output = _resolve(spec)(*spec.args, **kwargs)
+            if hooked:
+                run_after(spec.metadata)
         except BaseException as exc:  # a task's SystemExit must not end the worker
             return Outcome(
                 ok=False,
@@ -236,4 +253,8 @@ def run_serialized(payload: bytes, name: str = "?") -> Outcome:
         )
     outcome = run_task(spec)
     outcome.output, outcome.has_output = None, False
+    if spec.blob_target is not None:
+        from valence.executors.outputs import store_output
+
+        store_output(spec, outcome)
     return outcome

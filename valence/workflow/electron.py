@@ -9,8 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 from valence.errors import TracingError
+from valence.workflow.deps import check_run_options, normalize_options, retval_keywords
 from valence.workflow.graph import SUBLATTICE_PREFIX, NodeKind
-from valence.workflow.lattice import Lattice, bind_or_explain
+from valence.workflow.lattice import INHERITED, Lattice, bind_or_explain
 from valence.workflow.tracing import Output, Tracer, active_tracer, connect
 
 _DEFAULTS: dict[str, Any] = {
@@ -84,9 +85,14 @@ class Electron:
         )
 
     def _trace(self, tracer: Tracer, args: tuple, kwargs: dict, replaced: str | None) -> Output:
-        bound = bind_or_explain(self.function, self.name, args, kwargs, "electron", self.signature)
-        graph = tracer.graph
         metadata = self._inherit(tracer.lattice_metadata)
+        injected = set() if self.is_sublattice else self._injected(metadata)
+        given = kwargs
+        if injected:
+            self._check_not_positional(args, injected)
+            given = {**kwargs, **{name: _INJECTED for name in injected - set(kwargs)}}
+        bound = bind_or_explain(self.function, self.name, args, given, "electron", self.signature)
+        graph = tracer.graph
         if replaced is not None:
             metadata["replaced"] = replaced
         if self.is_sublattice:
@@ -99,13 +105,41 @@ class Electron:
         else:
             node = graph.add_node(self.name, NodeKind.ELECTRON, electron=self, metadata=metadata)
             offset = 0
-        _connect_arguments(tracer, node.id, bound, offset, set(kwargs))
+        _connect_arguments(tracer, node.id, bound, offset, set(kwargs), injected)
         return Output(tracer, node)
+
+    def _injected(self, metadata: dict[str, Any]) -> set[str]:
+        """Arguments ``call_before`` hooks inject at run time (not graph edges)."""
+        names = retval_keywords(metadata.get("call_before"))
+        if not names:
+            return names
+        params = self.signature.parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        for name in sorted(names):
+            param = params.get(name)
+            if (param is None and not takes_any) or (
+                param is not None and param.kind is inspect.Parameter.POSITIONAL_ONLY
+            ):
+                raise TracingError(
+                    f"a call_before hook of task {self.name} injects {name!r}, which is not a "
+                    f"keyword parameter of {self.name}{self.signature}; add the parameter or "
+                    "change the hook's retval_keyword"
+                )
+        return names
+
+    def _check_not_positional(self, args: tuple, injected: set[str]) -> None:
+        """An injected argument passed by position would shift the others: refuse it."""
+        for name in list(self.signature.parameters)[: len(args)]:
+            if name in injected:
+                raise TracingError(
+                    f"task {self.name}: argument {name!r} is injected by a call_before hook "
+                    "(retval_keyword); do not pass it"
+                )
 
     def _inherit(self, lattice_metadata: dict[str, Any]) -> dict[str, Any]:
         """Electron settings win; unset ones come from the lattice (then config)."""
         metadata = dict(self.metadata)
-        for key in ("executor", "deps_bash", "deps_pip", "call_before", "call_after"):
+        for key in INHERITED:
             if metadata.get(key) is None and lattice_metadata.get(key) is not None:
                 metadata[key] = lattice_metadata[key]
         if self.is_sublattice and lattice_metadata.get("workflow_executor") is not None:
@@ -113,20 +147,32 @@ class Electron:
         return metadata
 
 
+_INJECTED = object()  # binds a hook-injected argument the caller left out
+
+
 def _connect_arguments(
-    tracer: Tracer, node_id: int, bound: inspect.BoundArguments, offset: int, by_name: set[str]
+    tracer: Tracer,
+    node_id: int,
+    bound: inspect.BoundArguments,
+    offset: int,
+    by_name: set[str],
+    injected: set[str] | frozenset[str] = frozenset(),
 ) -> None:
+    """Wire every bound argument into the graph, except the hook-injected ones."""
     params = bound.signature.parameters
     position = offset
     for name, value in bound.arguments.items():
         kind = params[name].kind
+        if name in injected and kind is not inspect.Parameter.VAR_KEYWORD:
+            continue
         if kind is inspect.Parameter.VAR_POSITIONAL:
             for item in value:
                 connect(tracer, node_id, name, item, "arg", position)
                 position += 1
         elif kind is inspect.Parameter.VAR_KEYWORD:
             for key, item in value.items():
-                connect(tracer, node_id, key, item, "kwarg", None)
+                if key not in injected:
+                    connect(tracer, node_id, key, item, "kwarg", None)
         elif kind is inspect.Parameter.KEYWORD_ONLY or name in by_name:
             connect(tracer, node_id, name, value, "kwarg", None)
         else:
@@ -141,15 +187,20 @@ def _metadata_json(metadata: dict[str, Any]) -> str:
 def electron(_func: Callable[..., Any] | None = None, **options: Any) -> Any:
     """Decorate a task: ``@ct.electron`` or ``@ct.electron(executor="thread", ...)``.
 
-    Options: executor, deps_bash, deps_pip, call_before, call_after, retries,
-    retry_delay, timeout, version (pins the code fingerprint), reusable
-    (False: never reuse this task's results on redispatch).
+    Options: executor, deps_bash, deps_pip, call_before, call_after, retries
+    (extra attempts after a failure), retry_delay (seconds before the first
+    retry, doubling after each), timeout (seconds per attempt), version (pins
+    the code fingerprint), reusable (False: never reuse this task's results on
+    redispatch). Unset options are inherited from the lattice, then the config.
     """
     unknown = set(options) - set(_DEFAULTS) - {"files", "deps_module", "backend"}
     if unknown:
         raise TypeError(
             f"ct.electron got unknown option(s) {sorted(unknown)}; known: {sorted(_DEFAULTS)}"
         )
+
+    check_run_options(options)
+    options = normalize_options(options)
 
     def decorate(function: Callable[..., Any]) -> Electron:
         return Electron(function, **options)

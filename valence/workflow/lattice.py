@@ -8,8 +8,12 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from valence.workflow.deps import normalize_options
 from valence.workflow.graph import TransportGraph
 from valence.workflow.tracing import Tracer, active_tracer, not_tracing, to_template, tracing
+
+INHERITED = ("executor", "deps_bash", "deps_pip", "call_before", "call_after")
+"""Options a task inherits when it does not set them (electron -> lattice -> config)."""
 
 
 class Lattice:
@@ -31,6 +35,23 @@ class Lattice:
 
     def __repr__(self) -> str:
         return f"<lattice {self.name}{self.signature}>"
+
+    def inherit(self, defaults: Mapping[str, Any]) -> Lattice:
+        """A copy whose unset options come from ``defaults`` (a sublattice's caller).
+
+        The sublattice's own ``@ct.lattice(...)`` options win; the rest come from
+        the sublattice node, i.e. its ``ct.electron(...)`` options, then the
+        enclosing lattice's. ``self`` is never modified.
+        """
+        metadata = dict(self.metadata)
+        for key in INHERITED:
+            if metadata.get(key) is None and defaults.get(key) is not None:
+                metadata[key] = defaults[key]
+        if self.metadata.get("workflow_executor") is None:
+            metadata["workflow_executor"] = defaults.get("workflow_executor") or metadata.get(
+                "executor"
+            )
+        return Lattice(self.function, **metadata)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if active_tracer() is not None:
@@ -69,11 +90,13 @@ def bind_or_explain(
     kwargs: Mapping[str, Any],
     what: str,
     sig: inspect.Signature | None = None,
+    *,
+    partial: bool = False,
 ) -> inspect.BoundArguments:
-    """``signature.bind`` with a message that shows the signature and a did-you-mean."""
+    """``signature.bind`` (or ``bind_partial``) with a message showing the signature."""
     sig = sig or inspect.signature(function)
     try:
-        return sig.bind(*args, **kwargs)
+        return sig.bind_partial(*args, **kwargs) if partial else sig.bind(*args, **kwargs)
     except TypeError as exc:
         hint = _did_you_mean(sig, kwargs)
         raise TypeError(
@@ -102,16 +125,22 @@ def lattice(
     call_after: Any = None,
     triggers: Any = None,
 ) -> Any:
-    """Decorate a workflow function: ``@ct.lattice`` or ``@ct.lattice(executor=...)``."""
-    metadata = {
-        "executor": executor,
-        "workflow_executor": workflow_executor if workflow_executor is not None else executor,
-        "deps_bash": deps_bash,
-        "deps_pip": deps_pip,
-        "call_before": call_before,
-        "call_after": call_after,
-        "triggers": triggers,
-    }
+    """Decorate a workflow function: ``@ct.lattice`` or ``@ct.lattice(executor=...)``.
+
+    ``executor``, ``deps_*`` and ``call_*`` are defaults for every task of the
+    workflow (and of its sublattices) that does not set its own.
+    """
+    metadata = normalize_options(
+        {
+            "executor": executor,
+            "workflow_executor": workflow_executor if workflow_executor is not None else executor,
+            "deps_bash": deps_bash,
+            "deps_pip": deps_pip,
+            "call_before": call_before,
+            "call_after": call_after,
+            "triggers": triggers,
+        }
+    )
 
     def decorate(function: Callable[..., Any]) -> Lattice:
         if isinstance(function, Lattice):

@@ -1,0 +1,161 @@
+"""DaskExecutor on a real LocalCluster (worker processes), shared by this module."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import valence as ct
+from tests.executor_contract import ExecutorContract, add, large_output, make_spec, run
+from valence.executors import get_executor
+from valence.executors.base import BlobTarget, Executor
+from valence.executors.dask import DaskExecutor
+from valence.executors.local import LocalExecutor
+from valence.executors.outputs import blob_target, read_stored
+from valence.store.blobs import INLINE_LIMIT, BlobFiles
+
+WORKERS = 2
+
+
+@pytest.fixture(scope="module")
+def dask_executor() -> Iterator[DaskExecutor]:
+    executor = get_executor(DaskExecutor(workers=WORKERS))
+    assert isinstance(executor, DaskExecutor)
+    executor.client  # start the cluster once for the module
+    yield executor
+    executor.shutdown()
+
+
+class TestDaskExecutor(ExecutorContract):
+    saturating_tasks = 2 * WORKERS
+
+    @pytest.fixture
+    def executor(self, dask_executor: DaskExecutor) -> Executor:
+        return dask_executor
+
+
+def test_the_cluster_listens_on_loopback_only(dask_executor: DaskExecutor) -> None:
+    import psutil
+
+    assert dask_executor.client.scheduler.address.startswith("tcp://127.0.0.1:")
+    me = psutil.Process()
+    listening = [
+        (process.pid, conn.laddr.ip)
+        for process in [me, *me.children(recursive=True)]
+        for conn in process.net_connections(kind="inet")
+        if conn.status == psutil.CONN_LISTEN
+    ]
+    assert listening and {ip for _, ip in listening} == {"127.0.0.1"}, listening
+
+
+def test_one_cluster_and_one_client_serve_every_task(dask_executor: DaskExecutor) -> None:
+    client = dask_executor.client
+    outcomes = [run(dask_executor, add, i) for i in range(5)]
+    assert all(o.ok for o in outcomes)
+    assert dask_executor.client is client
+    assert get_executor("dask") is not dask_executor  # the name means the default config
+    assert get_executor(DaskExecutor(workers=WORKERS)) is dask_executor
+    client.wait_for_workers(WORKERS, timeout=30)  # a worker killed by a test is back
+    assert len(client.scheduler_info()["workers"]) == WORKERS
+
+
+def test_an_existing_cluster_is_used_by_address(dask_executor: DaskExecutor) -> None:
+    address = dask_executor.client.scheduler.address
+    other = DaskExecutor(scheduler_address=address)
+    try:
+        assert run(other, add, 40, y=2).ok
+        assert other.client.scheduler.address == address
+    finally:
+        other.shutdown()
+    assert run(dask_executor, add, 1).ok  # closing a client leaves the cluster running
+
+
+def test_an_unreachable_scheduler_fails_the_task_clearly() -> None:
+    import dask
+
+    executor = DaskExecutor(scheduler_address="tcp://127.0.0.1:9")
+    with dask.config.set({"distributed.comm.timeouts.connect": "0.5s"}):
+        outcome = run(executor, add, 1)
+    assert not outcome.ok and outcome.error is not None
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in outcome.error
+    assert "dask scheduler" in outcome.error
+
+
+def test_a_large_output_is_written_by_the_worker(
+    dask_executor: DaskExecutor, tmp_path: Path
+) -> None:
+    size = 4 * INLINE_LIMIT
+    spec = make_spec(dask_executor, large_output, size)
+    spec.blob_target = blob_target(tmp_path / "blobs")
+    outcome = dask_executor.submit(spec).result(timeout=30)
+    assert outcome.ok and outcome.output_stored and outcome.output_bytes is None
+    assert outcome.output_digest is not None
+    assert BlobFiles(tmp_path / "blobs").exists(outcome.output_digest)
+    data = read_stored(tmp_path / "blobs", outcome.output_digest)
+    assert pickle.loads(data) == b"v" * size
+
+
+def test_without_the_store_token_the_output_travels_back(
+    dask_executor: DaskExecutor, tmp_path: Path
+) -> None:
+    blob_target(tmp_path / "blobs")  # a real store directory, but not the one named below
+    spec = make_spec(dask_executor, large_output, 4 * INLINE_LIMIT)
+    spec.blob_target = BlobTarget(str(tmp_path / "blobs"), "another-store")
+    outcome = dask_executor.submit(spec).result(timeout=30)
+    assert outcome.ok and not outcome.output_stored and outcome.output_bytes is not None
+    assert not BlobFiles(tmp_path / "blobs").exists(outcome.output_digest or "0" * 64)
+
+
+def test_small_outputs_travel_back(dask_executor: DaskExecutor, tmp_path: Path) -> None:
+    spec = make_spec(dask_executor, large_output, 10)
+    spec.blob_target = blob_target(tmp_path / "blobs")
+    outcome = dask_executor.submit(spec).result(timeout=30)
+    assert outcome.ok and not outcome.output_stored and outcome.output_bytes is not None
+
+
+def test_a_workflow_mixing_executors_per_electron(dask_executor: DaskExecutor) -> None:
+    on_inline = ct.electron(add, executor="inline")
+    on_thread = ct.electron(add, executor="thread")
+    on_local = ct.electron(add, executor=LocalExecutor(workers=1))
+    on_dask = ct.electron(add, executor=dask_executor)
+
+    @ct.lattice
+    def mixed(x):
+        a = on_inline(x, 1)
+        b = on_thread(a, 10)
+        c = on_local(b, 100)
+        return on_dask(c, 1000), on_dask(a, b)
+
+    result = ct.dispatch_sync(mixed)(0)
+    assert result.status == "COMPLETED", result.error
+    assert result.result == (1111, 12)
+    executors = {n["node_id"]: n["executor"] for n in result.get_all_node_results()}
+    tasks = [n for n in result.get_all_node_results() if n["node_name"] == "add"]
+    assert [executors[n["node_id"]] for n in tasks] == ["inline", "thread", "local", "dask", "dask"]
+
+
+def test_configuration_prints_and_pickles_without_a_cluster() -> None:
+    executor = DaskExecutor(scheduler_address="", workers=3)
+    text = "DaskExecutor(scheduler_address=None, workers=3, threads_per_worker=1, dashboard=False)"
+    assert repr(executor) == text
+    copy = pickle.loads(pickle.dumps(executor))
+    assert copy == executor and hash(copy) == hash(executor)
+    assert executor._client is None and copy._client is None
+    with pytest.raises(ValueError, match="threads_per_worker"):
+        DaskExecutor(threads_per_worker=0)
+
+
+def test_valence_does_not_import_distributed_until_dask_is_used() -> None:
+    code = (
+        "import sys, valence as ct\n"
+        "ct.executor.DaskExecutor()\n"
+        "print('distributed' in sys.modules, 'dask' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]

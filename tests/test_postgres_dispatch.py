@@ -1,0 +1,79 @@
+"""Dispatch and redispatch on PostgreSQL, embedded and through a server.
+
+Runs a representative set of the behavioural tests with ``VALENCE_DATABASE_URL``
+pointing at ``VALENCE_TEST_POSTGRES_URL`` (a fresh schema per test), e.g.::
+
+    VALENCE_TEST_POSTGRES_URL=postgresql+psycopg://user:pw@127.0.0.1:5432/valence_test
+
+``.ci/run`` starts a local PostgreSQL server and sets it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+
+import pytest
+
+POSTGRES_URL = os.environ.get("VALENCE_TEST_POSTGRES_URL")
+
+if not POSTGRES_URL:
+    pytest.skip(
+        "set VALENCE_TEST_POSTGRES_URL=postgresql+psycopg://... to run dispatches on PostgreSQL",
+        allow_module_level=True,
+    )
+
+from sqlalchemy import create_engine, make_url  # noqa: E402
+from sqlalchemy.pool import NullPool  # noqa: E402
+
+from tests.engine.test_dispatch import (  # noqa: E402, F401
+    test_bad_arguments_write_nothing,
+    test_cancel_whole_dispatch_keeps_completed_results,
+    test_failure_propagates_and_independent_branches_finish,
+    test_howto_result_and_nodes,
+    test_result_readable_from_another_process,
+    test_sublattice_runs_as_linked_child_dispatch,
+)
+from tests.engine.test_redispatch import (  # noqa: E402, F401
+    task_log,
+    test_covalent_howto_replacement_with_reuse,
+    test_failed_then_fixed_reruns_only_what_must,
+    test_plan_previews_without_running,
+    test_redispatch_of_redispatch_reuses_transitively,
+    test_reused_output_is_the_same_blob_and_parent_is_immutable,
+)
+from tests.server.test_purge import (  # noqa: E402, F401
+    test_reused_sublattice_run_is_kept_until_nothing_reuses_it,
+)
+
+
+@pytest.fixture
+def valence_db(valence_home, monkeypatch):
+    """A fresh schema in the PostgreSQL database, as the store's URL (dropped afterwards)."""
+    assert POSTGRES_URL
+    schema = f"valence_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, poolclass=NullPool)
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+        monkeypatch.setenv("VALENCE_DATABASE_URL", url.render_as_string(hide_password=False))
+        yield url
+        embedded = sys.modules.get("valence.engine.embedded")
+        if embedded is not None:
+            embedded.reset()  # release its connections before the schema goes
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        admin.dispose()
+
+
+def test_dispatches_really_land_in_postgres(valence_db):
+    import valence as ct
+    from tests import workflows as wf
+    from valence.engine.embedded import get_embedded
+
+    result = ct.dispatch_sync(wf.howto)(1, 2)
+    assert result.result == 16
+    assert get_embedded().store.where.startswith("postgresql+psycopg://")

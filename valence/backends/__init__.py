@@ -1,0 +1,112 @@
+"""The two ways the public functions and the CLI reach dispatches.
+
+:class:`~valence.backends.local.LocalBackend` works on a store and a dispatcher
+in this process (the embedded mode, and the server itself);
+:class:`~valence.backends.http.HttpBackend` asks a valence server over its REST
+API. Both offer the same methods (:class:`Backend`), so every public function
+behaves the same in either mode. :func:`choose_backend` picks one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from valence.config import load_settings, server_address
+
+if TYPE_CHECKING:
+    from valence.engine.redispatch import Plan
+    from valence.results import Result
+    from valence.status import Status
+    from valence.store.records import DispatchRecord, NodeRecord
+    from valence.workflow.lattice import Lattice
+
+
+@dataclass
+class PurgeReport:
+    """What ``purge`` deleted (or would delete, with ``dry_run``)."""
+
+    deleted: list[str]
+    kept: list[str] = field(default_factory=list)  # sublattice runs a remaining dispatch reuses
+    blobs_deleted: int = 0
+    note: str | None = None  # why blobs were not collected, if they were not
+    dry_run: bool = False
+
+
+class Backend(Protocol):
+    """What the public functions and the CLI need, embedded or over HTTP."""
+
+    where: str
+
+    def submit(
+        self, lattice: Lattice, args: tuple[Any, ...], kwargs: dict[str, Any], *, disable_run: bool
+    ) -> str: ...
+    def redispatch(self, dispatch_id: str, request: RedispatchRequest) -> str: ...
+    def plan(self, dispatch_id: str, request: RedispatchRequest) -> Plan: ...
+    def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> str: ...
+    def delete(self, dispatch_id: str) -> PurgeReport: ...
+    def purge(self, older_than: timedelta, *, dry_run: bool) -> PurgeReport: ...
+    def resolve_id(self, prefix: str) -> str: ...
+    def status(self, dispatch_id: str) -> Status: ...
+    def wait(self, dispatch_id: str, timeout: float | None) -> bool: ...
+    def get_dispatch(self, dispatch_id: str) -> DispatchRecord: ...
+    def get_nodes(self, dispatch_id: str) -> list[NodeRecord]: ...
+    def get_blob(self, digest: str) -> bytes: ...
+    def result(self, dispatch_id: str) -> Result: ...
+    def list_dispatches(
+        self,
+        *,
+        status: str | None = None,
+        name: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[DispatchRecord]: ...
+    def node_counts(self, dispatch_ids: Sequence[str]) -> dict[str, dict[str, int]]: ...
+    def list_with_progress(self, **filters: Any) -> list[tuple[DispatchRecord, dict[str, int]]]: ...
+
+
+@dataclass
+class RedispatchRequest:
+    """The options of one redispatch (new inputs, replacements, reuse, forced tasks)."""
+
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    replace_electrons: dict[str, Any] = field(default_factory=dict)
+    reuse_previous_results: bool = False
+    force_rerun: tuple[str, ...] = ()
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30d``, ``12h``, ``15m``, ``90s``, ``2w`` or a number of seconds -> timedelta."""
+    raw = text.strip().lower()
+    unit = _UNITS.get(raw[-1:])
+    number = raw[:-1] if unit is not None else raw
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(
+            f"cannot read the duration {text!r}: use a number and a unit, e.g. 30d, 12h, 15m, 90s"
+        ) from None
+    if value < 0 or value != value:
+        raise ValueError(f"the duration {text!r} must not be negative")
+    return timedelta(seconds=value * (unit or 1))
+
+
+def choose_backend(dispatcher_addr: str | None = None) -> Backend:
+    """The server at ``dispatcher_addr`` / ``VALENCE_SERVER`` / the recorded one, else embedded."""
+    settings = load_settings()
+    address = server_address(dispatcher_addr, settings)
+    if address is not None:
+        from valence.backends.http import connect
+
+        return connect(address, settings)
+    from valence.backends.local import LocalBackend
+
+    return LocalBackend.embedded()

@@ -1,0 +1,1 @@
+"""The ``valence`` command line (typer + rich)."""

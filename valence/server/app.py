@@ -1,0 +1,125 @@
+"""The FastAPI application: REST API under ``/api/v1`` over one store and dispatcher.
+
+Security model: submitted payloads are pickles, i.e. code that the server runs.
+Every ``/api/v1`` route except ``/health`` needs ``Authorization: Bearer <token>``
+(``VALENCE_TOKEN``, or the token ``valence start`` stores with mode 0600 in the
+valence home); only trusted clients may hold the token. Request bodies are
+limited in size (``VALENCE_MAX_REQUEST_BYTES``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from valence.backends.local import LocalBackend
+from valence.config import Settings, load_settings, max_request_bytes
+from valence.engine.dispatcher import Dispatcher
+from valence.server import errors
+from valence.server.deps import verify_token
+from valence.server.limits import BodyLimit
+from valence.server.payload import LatticeCache
+from valence.server.routes import admin, blobs, dispatches, graph, nodes, redispatch
+from valence.server.ui import mount_ui
+from valence.store import Store
+
+log = logging.getLogger("valence.server")
+
+API_PREFIX = "/api/v1"
+SUBMIT_SLOTS = 2
+
+
+@dataclass
+class Runtime:
+    """What a server runs on: settings, the store, and the one dispatcher writing to it."""
+
+    settings: Settings
+    store: Store
+    dispatcher: Dispatcher
+
+
+def open_runtime(settings: Settings | None = None, *, workers: int | None = None) -> Runtime:
+    """Open the store named by ``settings`` and a dispatcher over it.
+
+    ``workers`` sizes the pools of the ``local`` (process) and ``thread`` executors.
+    """
+    settings = settings or load_settings()
+    store = Store.open(settings.database_url, settings.blob_dir)
+    dispatcher = Dispatcher(
+        store, default_executor=settings.executor, executors=executor_resolver(workers)
+    )
+    return Runtime(settings, store, dispatcher)
+
+
+def executor_resolver(workers: int | None) -> Any:
+    """Executor lookup for the dispatcher: `local`/`thread` pools sized to ``workers``."""
+    if workers is None:
+        return None
+    from valence.executors import get_executor
+    from valence.executors.local import LocalExecutor, ThreadExecutor
+
+    sized = {"local": LocalExecutor(workers=workers), "thread": ThreadExecutor(workers=workers)}
+
+    def resolve(spec: Any, default: str = "local") -> Any:
+        name = default if spec is None else spec
+        if isinstance(name, str) and name in sized:
+            return get_executor(sized[name])
+        return get_executor(spec, default=default)
+
+    return resolve
+
+
+def create_app(runtime: Any, *, token: str | None = None, max_body: int | None = None) -> FastAPI:
+    """The app serving ``runtime`` (anything with ``.store`` and ``.dispatcher``).
+
+    ``token`` None disables authentication (in-process tests only; the CLI
+    always sets one). On startup, dispatches left running by a dead process
+    are resumed; on shutdown, running dispatches are left to be resumed.
+    """
+    backend = LocalBackend(runtime.store, runtime.dispatcher)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resumed = await run_in_threadpool(runtime.dispatcher.resume_unfinished)
+        if resumed:
+            log.info("resumed %d unfinished dispatch(es): %s", len(resumed), ", ".join(resumed))
+        yield
+        active = runtime.dispatcher.active()
+        if active:
+            log.info(
+                "stopping with %d running dispatch(es); they resume when a server starts again",
+                len(active),
+            )
+
+    from valence import __version__
+
+    app = FastAPI(
+        title="valence",
+        version=__version__,
+        description=__doc__,
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.backend = backend
+    app.state.token = token
+    app.state.lattices = LatticeCache()
+    # Tracing and recording are CPU-bound: a few at a time, not one per request thread,
+    # keeps the dispatcher loop and each submit from waiting on a crowd for the GIL.
+    app.state.submit_slots = threading.BoundedSemaphore(SUBMIT_SLOTS)
+    errors.install(app)
+    app.include_router(admin.health_router, prefix=API_PREFIX)
+    secured = [Depends(verify_token)]
+    for module in (dispatches, nodes, redispatch, blobs, admin, graph):
+        app.include_router(module.router, prefix=API_PREFIX, dependencies=secured)
+    mount_ui(app)
+    app.add_middleware(BodyLimit, limit=max_body if max_body is not None else max_request_bytes())
+    return app

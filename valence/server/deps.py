@@ -1,0 +1,61 @@
+"""Dependencies shared by the routes: the backend, the token check, ids, raw bodies."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from valence.backends.local import LocalBackend
+from valence.errors import DispatchNotFoundError, StoreError
+from valence.server.errors import RequestError
+
+_bearer = HTTPBearer(auto_error=False, description="the server's token (VALENCE_TOKEN)")
+
+
+def get_backend(request: Request) -> LocalBackend:
+    return request.app.state.backend
+
+
+async def verify_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """401 unless the request carries ``Authorization: Bearer <the server's token>``."""
+    expected: str | None = request.app.state.token
+    if expected is None:
+        return
+    given = credentials.credentials if credentials is not None else ""
+    if not secrets.compare_digest(given.encode(), expected.encode()):
+        raise RequestError(
+            401,
+            "missing or wrong token: send 'Authorization: Bearer <token>' with the server's "
+            "token (set VALENCE_TOKEN; `valence start` stores it in <valence home>/token)",
+            "AuthenticationError",
+            {"WWW-Authenticate": "Bearer"},
+        )
+
+
+def resolved_id(
+    dispatch_id: Annotated[str, Path(description="a dispatch id or a unique prefix of one")],
+    backend: Annotated[LocalBackend, Depends(get_backend)],
+) -> str:
+    """The full dispatch id for a path parameter (404 if unknown, 400 if ambiguous)."""
+    try:
+        return backend.resolve_id(dispatch_id)
+    except DispatchNotFoundError:
+        raise
+    except (ValueError, StoreError) as exc:
+        raise RequestError(400, str(exc), type(exc).__name__) from exc
+
+
+async def raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+BackendDep = Annotated[LocalBackend, Depends(get_backend)]
+DispatchId = Annotated[str, Depends(resolved_id)]
+RawBody = Annotated[bytes, Depends(raw_body)]
+ContentType = Annotated[str | None, Header()]

@@ -1,0 +1,1 @@
+"""One APIRouter per resource, all mounted under ``/api/v1``."""

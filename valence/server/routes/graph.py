@@ -1,0 +1,236 @@
+"""What the web UI reads beyond the clients' API: graph, lineage, inputs, compare, source."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from valence import serialize
+from valence import status as st
+from valence.backends.local import LocalBackend
+from valence.errors import DispatchNotFoundError
+from valence.server.deps import BackendDep, DispatchId
+from valence.server.errors import RequestError
+from valence.server.schemas import DispatchSummary
+from valence.server.ui import views
+from valence.server.ui_schemas import (
+    ArgumentOut,
+    CompareOut,
+    DerivedOut,
+    GraphOut,
+    InputOut,
+    InputsOut,
+    LineageOut,
+    SourceOut,
+)
+from valence.server.values import value_out
+from valence.store.records import DispatchRecord
+
+router = APIRouter(tags=["ui"])
+
+NODE = "/dispatches/{dispatch_id}/nodes/{node_id}"
+MAX_LINEAGE = 200
+
+
+@router.get("/dispatches/{dispatch_id}/graph", response_model=GraphOut)
+def get_graph(dispatch_id: DispatchId, backend: BackendDep) -> GraphOut:
+    """Nodes (status, reuse) and edges, plus the task-only edges drawn when helpers are hidden."""
+    store = backend.store
+    status = store.get_status(dispatch_id)
+    nodes, edges = store.get_nodes(dispatch_id), store.get_edges(dispatch_id)
+    return GraphOut(
+        dispatch_id=dispatch_id,
+        status=status,
+        done=status in st.TERMINAL,
+        nodes=[views.graph_node(n) for n in nodes],
+        edges=views.graph_edges(edges),
+        task_edges=views.task_edges(nodes, edges),
+    )
+
+
+def summaries(backend: LocalBackend, records: list[DispatchRecord]) -> list[DispatchSummary]:
+    """Records as the dispatch list shows them (first error line, node counts)."""
+    counts = backend.node_counts([r.dispatch_id for r in records])
+    return [
+        DispatchSummary.model_validate(
+            {
+                **vars(r),
+                "error": r.error.splitlines()[0] if r.error else None,
+                "progress": counts.get(r.dispatch_id, {}),
+            }
+        )
+        for r in records
+    ]
+
+
+def _ancestors(backend: LocalBackend, record: DispatchRecord) -> list[DispatchRecord]:
+    found: list[DispatchRecord] = []
+    seen = {record.dispatch_id}
+    parent = record.redispatched_from
+    while parent and parent not in seen and len(found) < MAX_LINEAGE:
+        seen.add(parent)
+        try:
+            found.append(backend.get_dispatch(parent))
+        except DispatchNotFoundError:  # deleted by purge: the chain stops here
+            break
+        parent = found[-1].redispatched_from
+    return found[::-1]
+
+
+def _redispatches(backend: LocalBackend, dispatch_id: str) -> list[DispatchRecord]:
+    return [c for c in backend.store.children(dispatch_id) if c.redispatched_from == dispatch_id]
+
+
+def _derived(backend: LocalBackend, dispatch_id: str) -> list[tuple[int, DispatchRecord]]:
+    """Redispatches of this one and of those, depth first, oldest sibling first."""
+    found: list[tuple[int, DispatchRecord]] = []
+    stack = [(1, c) for c in reversed(_redispatches(backend, dispatch_id))]
+    while stack and len(found) < MAX_LINEAGE:
+        depth, record = stack.pop()
+        found.append((depth, record))
+        stack += [(depth + 1, c) for c in reversed(_redispatches(backend, record.dispatch_id))]
+    return found
+
+
+@router.get("/dispatches/{dispatch_id}/lineage", response_model=LineageOut)
+def get_lineage(dispatch_id: DispatchId, backend: BackendDep) -> LineageOut:
+    """The redispatch chain above this dispatch, the redispatches below, and sublattice links."""
+    record = backend.get_dispatch(dispatch_id)
+    children = backend.store.children(dispatch_id)
+    derived = _derived(backend, dispatch_id)
+    depths, records = [d for d, _ in derived], [r for _, r in derived]
+    parent = None
+    if record.parent_dispatch_id is not None:
+        parent = summaries(backend, [backend.get_dispatch(record.parent_dispatch_id)])[0]
+    return LineageOut(
+        dispatch_id=dispatch_id,
+        ancestors=summaries(backend, _ancestors(backend, record)),
+        derived=[
+            DerivedOut(depth=depth, dispatch=summary)
+            for depth, summary in zip(depths, summaries(backend, records), strict=True)
+        ],
+        sublattice_parent=parent,
+        sublattice_parent_node=record.parent_node_id,
+        sublattices=summaries(
+            backend, [c for c in children if c.parent_dispatch_id == dispatch_id]
+        ),
+    )
+
+
+_NAMES: dict[str, tuple[list[str], str | None]] = {}  # lattice digest -> parameter names
+
+
+def _parameter_names(backend: LocalBackend, record: DispatchRecord) -> tuple[list[str], str | None]:
+    """From the stored source if there is one, else from the stored lattice's signature."""
+    if record.lattice_source or record.lattice_digest is None:
+        return views.parameter_names(record.lattice_source)
+    digest = record.lattice_digest
+    if digest not in _NAMES:
+        try:
+            found = views.signature_names(serialize.loads(backend.get_blob(digest)).function)
+        except Exception:  # its code cannot be loaded here: positions only
+            found = ([], None)
+        if len(_NAMES) > 1000:
+            _NAMES.clear()
+        _NAMES[digest] = found
+    return _NAMES[digest]
+
+
+def _inputs(backend: LocalBackend, record: DispatchRecord) -> list[InputOut]:
+    if record.inputs_digest is None:
+        return []
+    try:
+        inputs = serialize.loads(backend.get_blob(record.inputs_digest))
+    except Exception as exc:  # e.g. the inputs' classes are not importable here
+        return [InputOut(name="(inputs)", preview=f"<cannot show inputs: {exc}>")]
+    return views.named_inputs(*_parameter_names(backend, record), inputs)
+
+
+@router.get("/dispatches/{dispatch_id}/inputs", response_model=InputsOut)
+def get_inputs(dispatch_id: DispatchId, backend: BackendDep) -> InputsOut:
+    """The dispatch's inputs by parameter name, as previews."""
+    return InputsOut(
+        dispatch_id=dispatch_id, inputs=_inputs(backend, backend.get_dispatch(dispatch_id))
+    )
+
+
+@router.get("/dispatches/{dispatch_id}/compare", response_model=CompareOut)
+def compare(
+    dispatch_id: DispatchId,
+    backend: BackendDep,
+    helpers: Annotated[
+        bool, Query(description="include parameter, getitem, collection... nodes")
+    ] = False,
+) -> CompareOut:
+    """A redispatch against its parent: each node reused, replaced or recomputed, and why."""
+    record = backend.get_dispatch(dispatch_id)
+    if record.redispatched_from is None:
+        raise RequestError(
+            422,
+            f"dispatch {dispatch_id} is not a redispatch: there is no parent to compare with; "
+            "open one of the redispatches listed in its lineage instead",
+            "NotARedispatch",
+        )
+    parent = backend.get_dispatch(record.redispatched_from)
+    nodes = [
+        views.compare_node(n)
+        for n in backend.get_nodes(dispatch_id)
+        if helpers or n.kind not in views.HELPER_KINDS
+    ]
+    counts = dict.fromkeys(("reused", "replaced", "recomputed", "unexplained"), 0)
+    for node in nodes:
+        counts[node.category] += 1
+    return CompareOut(
+        dispatch_id=dispatch_id,
+        parent_id=parent.dispatch_id,
+        name=record.name,
+        status=record.status,
+        parent_status=parent.status,
+        counts=counts,
+        replaced=list(record.metadata.get("replaced", [])),
+        inputs=views.input_changes(_inputs(backend, parent), _inputs(backend, record)),
+        nodes=nodes,
+    )
+
+
+@router.get(NODE + "/source", response_model=SourceOut)
+def get_source(
+    node_id: int,
+    dispatch_id: DispatchId,
+    backend: BackendDep,
+) -> SourceOut:
+    """The source text of the node's function (null for helpers and unknown sources)."""
+    node = backend.get_node(dispatch_id, node_id)
+    source = None
+    if node.source_digest is not None:
+        source = backend.get_blob(node.source_digest).decode("utf-8", errors="replace")
+    return SourceOut(node_id=node_id, name=node.name, source=source)
+
+
+@router.get(NODE + "/arguments", response_model=list[ArgumentOut])
+def get_arguments(
+    node_id: int,
+    dispatch_id: DispatchId,
+    backend: BackendDep,
+) -> list[ArgumentOut]:
+    """The node's inputs: each incoming edge with its parent node and the value's preview."""
+    backend.get_node(dispatch_id, node_id)  # 404 for an unknown node
+    edges = [e for e in backend.store.get_edges(dispatch_id) if e.child_id == node_id]
+    parents = {n.node_id: n for n in backend.get_nodes(dispatch_id)}
+    found = []
+    for edge in sorted(edges, key=lambda e: (e.param_type == "wait", e.arg_index or 0)):
+        parent = parents[edge.parent_id]
+        value = value_out(backend, parent.output_digest)
+        found.append(
+            ArgumentOut(
+                name=edge.edge_name,
+                param_type=edge.param_type,
+                arg_index=edge.arg_index,
+                parent_id=parent.node_id,
+                parent_name=parent.name,
+                parent_kind=parent.kind,
+                preview=value.preview if value is not None else None,
+            )
+        )
+    return found

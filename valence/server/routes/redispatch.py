@@ -1,0 +1,87 @@
+"""Redispatch a stored dispatch (new inputs, replaced tasks, reuse), or preview the plan."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from valence.backends.local import LocalBackend
+from valence.engine.redispatch import Plan
+from valence.server.deps import BackendDep, ContentType, DispatchId, RawBody
+from valence.server.errors import user_input
+from valence.server.payload import redispatch_request
+from valence.server.schemas import (
+    PICKLE_MEDIA_TYPE,
+    DecisionOut,
+    DispatchIdOut,
+    PlanOut,
+    RedispatchIn,
+)
+
+router = APIRouter(tags=["redispatch"])
+
+REDISPATCH_BODY = {
+    "requestBody": {
+        "required": False,
+        "description": "JSON (plain values), or serialize.dumps({'args', 'kwargs', "
+        "'replace_electrons', 'reuse_previous_results', 'force_rerun'}) to send code",
+        "content": {
+            "application/json": {"schema": RedispatchIn.model_json_schema()},
+            PICKLE_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+def _plan(backend: LocalBackend, dispatch_id: str, body: bytes, content_type: str | None) -> Plan:
+    return user_input(backend.plan, dispatch_id, redispatch_request(body, content_type))
+
+
+@router.post(
+    "/dispatches/{dispatch_id}/redispatch",
+    status_code=201,
+    response_model=DispatchIdOut,
+    openapi_extra=REDISPATCH_BODY,
+)
+def redispatch(
+    request: Request,
+    backend: BackendDep,
+    dispatch_id: DispatchId,
+    body: RawBody,
+    content_type: ContentType = None,
+) -> DispatchIdOut:
+    """Run a new dispatch derived from this one; reused nodes share its stored outputs."""
+    with request.app.state.submit_slots:
+        plan = _plan(backend, dispatch_id, body, content_type)
+        return DispatchIdOut(dispatch_id=backend.start(plan.prepared))
+
+
+@router.post(
+    "/dispatches/{dispatch_id}/redispatch/plan",
+    response_model=PlanOut,
+    openapi_extra=REDISPATCH_BODY,
+)
+def plan(
+    backend: BackendDep,
+    dispatch_id: DispatchId,
+    body: RawBody,
+    content_type: ContentType = None,
+) -> PlanOut:
+    """What a redispatch would reuse and run, and why, without running or writing anything."""
+    found = _plan(backend, dispatch_id, body, content_type)
+    return PlanOut(
+        parent_id=found.parent_id,
+        reused=len(found.reused),
+        to_run=len(found.to_run),
+        decisions=[
+            DecisionOut(
+                node_id=d.node_id,
+                name=d.name,
+                kind=d.kind,
+                action=d.action,
+                code=d.code,
+                text=d.text,
+                reused_from=d.reused_from,
+            )
+            for d in found.decisions
+        ],
+    )

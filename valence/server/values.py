@@ -1,0 +1,20 @@
+"""Values in responses: a preview string and a download URL, never raw bytes in JSON."""
+
+from __future__ import annotations
+
+from valence.backends.local import LocalBackend
+from valence.server.schemas import ValueOut
+from valence.transportable import TransportableObject
+
+PREVIEW_CHARS = 1000
+API = "/api/v1"
+
+
+def value_out(backend: LocalBackend, digest: str | None) -> ValueOut | None:
+    """The stored value ``digest`` as a preview (``str()``, shortened) and its blob URL."""
+    if digest is None:
+        return None
+    text = TransportableObject.from_bytes(backend.get_blob(digest)).object_string
+    if len(text) > PREVIEW_CHARS:
+        text = text[: PREVIEW_CHARS - 3] + "..."
+    return ValueOut(digest=digest, preview=text, url=f"{API}/blobs/{digest}")

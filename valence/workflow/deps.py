@@ -1,0 +1,187 @@
+"""Covalent's task dependencies and hooks: ``DepsPip``, ``DepsBash``, ``DepsCall``.
+
+They are inert descriptions, attached to an electron (or a lattice, whose tasks
+inherit them) with ``deps_pip=``, ``deps_bash=``, ``call_before=`` and
+``call_after=``. They run where the task runs, just before it (bash commands,
+then the pip install, then ``call_before`` hooks) and after it (``call_after``);
+``valence.executors.hooks`` runs them. A ``DepsCall`` with a
+``retval_keyword`` passes its return value to the task as that keyword argument
+(several hooks with one keyword pass a list), and the tracer leaves that
+argument out of the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DepsBash",
+    "DepsCall",
+    "DepsPip",
+    "check_run_options",
+    "normalize_options",
+    "retval_keywords",
+]
+
+RESERVED_RETVAL_KEYS = frozenset({"files"})
+
+
+def _strings(value: str | Iterable[str], what: str) -> list[str]:
+    items = [value] if isinstance(value, str) else list(value)
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"{what} must be strings, got {type(item).__name__}: {item!r}")
+    return items
+
+
+class _Plain:
+    """Equality and repr by the public attributes."""
+
+    _fields: tuple[str, ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and all(
+            getattr(self, f) == getattr(other, f) for f in self._fields
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self), *(repr(getattr(self, f)) for f in self._fields)))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{f}={getattr(self, f)!r}" for f in self._fields)
+        return f"{type(self).__name__}({args})"
+
+
+class DepsBash(_Plain):
+    """Shell commands run (in order, each must succeed) before the task."""
+
+    _fields = ("commands",)
+
+    def __init__(self, commands: str | Iterable[str] = ()) -> None:
+        self.commands = _strings(commands, "DepsBash commands")
+
+
+class DepsPip(_Plain):
+    """Packages ``pip install``-ed into the task's environment before it runs.
+
+    ``reqs_path`` names a requirements file, read now (on the machine that
+    defines the workflow) so that its content travels with the task.
+    An environment installs one set of requirements once.
+    """
+
+    _fields = ("packages", "reqs_path")
+
+    def __init__(self, packages: str | Iterable[str] = (), reqs_path: str = "") -> None:
+        self.packages = _strings(packages, "DepsPip packages")
+        self.reqs_path = str(reqs_path or "")
+        self.requirements_content = ""
+        if self.reqs_path:
+            try:
+                self.requirements_content = Path(self.reqs_path).read_text()
+            except OSError as exc:
+                raise FileNotFoundError(
+                    f"DepsPip(reqs_path={self.reqs_path!r}): cannot read the requirements "
+                    f"file ({exc.strerror or exc}); give the path of an existing file"
+                ) from None
+        if not self.packages and not self.requirements_content.strip():
+            raise ValueError("DepsPip needs packages=[...] or a non-empty reqs_path")
+
+
+class DepsCall(_Plain):
+    """A function called where the task runs, before or after it.
+
+    With ``retval_keyword`` (``call_before`` only) its return value is passed
+    to the task as that keyword argument. ``"files"`` is reserved (Covalent's
+    file transfers) unless ``override_reserved_retval_keys=True``.
+    """
+
+    _fields = ("func", "args", "kwargs", "retval_keyword")
+
+    def __init__(
+        self,
+        func: Callable[..., Any] | None = None,
+        args: Iterable[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        retval_keyword: str = "",
+        override_reserved_retval_keys: bool = False,
+    ) -> None:
+        if not callable(func):
+            raise TypeError(f"DepsCall needs a function to call, got {type(func).__name__}")
+        if retval_keyword in RESERVED_RETVAL_KEYS and not override_reserved_retval_keys:
+            raise ValueError(
+                f"DepsCall retval_keyword {retval_keyword!r} is reserved; choose another name"
+            )
+        self.func = func
+        self.args = tuple(args or ())
+        self.kwargs = dict(kwargs or {})
+        self.retval_keyword = retval_keyword or ""
+
+    @property
+    def name(self) -> str:
+        return getattr(self.func, "__name__", type(self.func).__name__)
+
+    def __repr__(self) -> str:
+        keyword = f", retval_keyword={self.retval_keyword!r}" if self.retval_keyword else ""
+        return f"DepsCall({self.name}, args={self.args!r}, kwargs={self.kwargs!r}{keyword})"
+
+
+def _one(value: Any, cls: type, option: str, coerce: Callable[[Any], Any]) -> Any:
+    if value is None or isinstance(value, cls):
+        return value
+    if isinstance(value, str) or (
+        isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+    ):
+        return coerce(value)
+    raise TypeError(
+        f"{option}= takes a {cls.__name__}, a string or a list of strings, "
+        f"not {type(value).__name__}"
+    )
+
+
+def _calls(value: Any, option: str) -> list[DepsCall] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, DepsCall) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, DepsCall) for i in items):
+        raise TypeError(
+            f"{option}= takes a ct.DepsCall or a list of them, not {type(value).__name__}"
+        )
+    if option == "call_after" and any(c.retval_keyword for c in items):
+        raise ValueError("call_after hooks cannot inject arguments; drop retval_keyword")
+    return list(items)
+
+
+def normalize_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Covalent's accepted spellings turned into Deps objects (None stays None = inherit)."""
+    out = dict(options)
+    if "deps_bash" in out:
+        out["deps_bash"] = _one(out["deps_bash"], DepsBash, "deps_bash", DepsBash)
+    if "deps_pip" in out:
+        out["deps_pip"] = _one(out["deps_pip"], DepsPip, "deps_pip", DepsPip)
+    for option in ("call_before", "call_after"):
+        if option in out:
+            out[option] = _calls(out[option], option)
+    return out
+
+
+def check_run_options(options: dict[str, Any]) -> None:
+    """``retries``, ``retry_delay`` and ``timeout`` must be sensible numbers."""
+    retries = options.get("retries", 0)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries= takes a whole number >= 0, not {retries!r}")
+    delay = options.get("retry_delay", 0)
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
+        raise ValueError(f"retry_delay= takes a number of seconds >= 0, not {delay!r}")
+    timeout = options.get("timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+    ):
+        raise ValueError(f"timeout= takes a number of seconds > 0 (or None), not {timeout!r}")
+
+
+def retval_keywords(call_before: list[DepsCall] | None) -> set[str]:
+    """The task arguments that ``call_before`` hooks will inject."""
+    return {c.retval_keyword for c in call_before or () if c.retval_keyword}
