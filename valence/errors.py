@@ -8,10 +8,13 @@ Messages say what is wrong and how to fix it. The tree::
     ├── StoreError
     │   ├── SchemaVersionError             the database was written by a newer valence
     │   ├── DispatchNotFoundError          (also KeyError) unknown dispatch id
+    │   ├── NodeNotFoundError              (also KeyError; valence.store) unknown node id
     │   └── BlobMissingError               a stored value is gone from the blob store
     ├── ExecutorError
     │   ├── UnknownExecutorError           an executor name with no registered plugin
-    │   └── WorkerDiedError                the worker process running a task died
+    │   ├── WorkerDiedError                the worker process running a task died
+    │   └── DependencyError                (valence.executors.hooks) a dep or hook failed
+    ├── ResumeError (valence.engine.resume) a stored dispatch no longer traces to its graph
     ├── TaskFailedError                    a dispatch ended FAILED (raised only on request)
     ├── DispatchTimeoutError (TimeoutError) get_result(wait=True, timeout=...) ran out
     ├── ServerError                        the valence server refused a request

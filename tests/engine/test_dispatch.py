@@ -293,3 +293,12 @@ def test_waits_for_running_dispatches_at_exit(tmp_path, valence_home):
     assert "waiting for 1 running dispatch" in out.stderr
     result = ct.get_result(out.stdout.strip())
     assert result.status == "COMPLETED" and result.result == 42
+
+
+@both_modes
+def test_function_sources_are_stored_in_both_modes(active_store):
+    result = run(wf.howto, 1, 2)
+    record = active_store.get_dispatch(result.dispatch_id)
+    assert "def howto(a, b):" in record.lattice_source
+    node = active_store.get_node(result.dispatch_id, 2)
+    assert "def task_1(x, y):" in active_store.get_blob(node.source_digest).decode()

@@ -45,3 +45,31 @@ def test_reusable_false_blocks_downstream():
     assert found[0].key is None and "reusable=False" in found[0].reason
     assert found[2].key is None
     assert found[2].reason == "upstream node 0 (noisy) is not reusable"
+
+
+def _hook_value():
+    return 1
+
+
+def _other_hook_value():
+    return 2
+
+
+def test_deps_and_hooks_are_part_of_the_key():
+    def flow_with(**options):
+        task = ct.electron(wf.identity.function, **options)
+
+        @ct.lattice
+        def flow(x):
+            return task(x)
+
+        return compute_keys(flow.build_graph(1))[0].key
+
+    plain = flow_with()
+    bash = flow_with(deps_bash=["echo one"])
+    assert bash and plain != bash
+    assert bash == flow_with(deps_bash=["echo one"])
+    assert bash != flow_with(deps_bash=["echo two"])
+    before = flow_with(call_before=[ct.DepsCall(_hook_value)])
+    assert before != flow_with(call_before=[ct.DepsCall(_other_hook_value)])
+    assert before == flow_with(call_before=[ct.DepsCall(_hook_value)])

@@ -11,11 +11,12 @@ from __future__ import annotations
 from valence import serialize
 from valence import status as st
 from valence.engine.prepare import Prepared, prepare_dispatch
+from valence.errors import ValenceError
 from valence.store import Store
 from valence.store.records import DispatchRecord
 
 
-class ResumeError(Exception):
+class ResumeError(ValenceError):
     """The stored dispatch cannot be rebuilt faithfully."""
 
 

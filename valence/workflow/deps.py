@@ -40,6 +40,11 @@ class _Plain:
     """Equality and repr by the public attributes."""
 
     _fields: tuple[str, ...] = ()
+    _token_fields: tuple[str, ...] = ()
+
+    def __valence_token__(self) -> list[Any]:
+        """What a node key sees: a change here means the task may compute differently."""
+        return [getattr(self, f) for f in self._token_fields or self._fields]
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and all(
@@ -72,6 +77,7 @@ class DepsPip(_Plain):
     """
 
     _fields = ("packages", "reqs_path")
+    _token_fields = ("packages", "requirements_content")
 
     def __init__(self, packages: str | Iterable[str] = (), reqs_path: str = "") -> None:
         self.packages = _strings(packages, "DepsPip packages")

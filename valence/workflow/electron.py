@@ -11,7 +11,7 @@ from typing import Any
 from valence.errors import TracingError
 from valence.workflow.deps import check_run_options, normalize_options, retval_keywords
 from valence.workflow.graph import SUBLATTICE_PREFIX, NodeKind
-from valence.workflow.lattice import INHERITED, Lattice, bind_or_explain
+from valence.workflow.lattice import INHERITED, Lattice, bind_or_explain, remember_source
 from valence.workflow.tracing import Output, Tracer, active_tracer, connect
 
 _DEFAULTS: dict[str, Any] = {
@@ -36,6 +36,8 @@ class Electron:
             function = function.function
         if not callable(function):
             raise TypeError(f"ct.electron needs a function, got {type(function).__name__}")
+        if not isinstance(function, Lattice):
+            remember_source(function)
         functools.update_wrapper(self, function)
         self.function = function
         self.metadata = {**_DEFAULTS, **metadata}

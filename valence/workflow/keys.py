@@ -67,6 +67,10 @@ def compute_keys(
     return keys
 
 
+# Options that run code around a task (and may inject its arguments): part of its key.
+_DEPS = ("deps_bash", "deps_pip", "call_before", "call_after")
+
+
 def _own_token(node: Any, code_cache: dict[int, str | Unhashable]) -> str | Unhashable:
     try:
         if node.kind is NodeKind.PARAMETER:
@@ -75,7 +79,14 @@ def _own_token(node: Any, code_cache: dict[int, str | Unhashable]) -> str | Unha
             return ""
         if not node.electron.metadata.get("reusable", True):
             return Unhashable(f"task {node.electron.name} is marked reusable=False")
-        return _code_token(node.electron, code_cache)
+        code = _code_token(node.electron, code_cache)
+        deps = [node.metadata.get(name) for name in _DEPS]
+        if not any(deps):
+            return code
+        try:
+            return hash_struct(["Task", code, value_token(deps)])
+        except Unhashable as exc:
+            return Unhashable(f"deps or hooks of task {node.electron.name}: {exc.reason}")
     except Unhashable as exc:
         return exc
 

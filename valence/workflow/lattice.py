@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import inspect
@@ -20,6 +21,7 @@ class Lattice:
     """A workflow definition. Calling it runs the function eagerly."""
 
     def __init__(self, function: Callable[..., Any], **metadata: Any) -> None:
+        remember_source(function)
         functools.update_wrapper(self, function)
         self.function = function
         self.metadata = metadata
@@ -81,6 +83,19 @@ class Lattice:
         tracer.graph.output = to_template(returned)
         self.transport_graph = tracer.graph
         return tracer.graph
+
+
+def remember_source(function: Any) -> None:
+    """Keep the function's source on it, so it travels with the function by value.
+
+    Functions loaded by value (in a worker, on a server, in a redispatch) have
+    no file to read their source from; the store and tracebacks want it.
+    """
+    if getattr(function, "__valence_source__", None) is not None:
+        return
+    # no source file (REPL, builtin) or no attribute dict: recorded as "" at dispatch
+    with contextlib.suppress(OSError, TypeError, AttributeError):
+        function.__valence_source__ = inspect.getsource(function)
 
 
 def bind_or_explain(
