@@ -136,7 +136,6 @@ nodes = Table(
     Column("reused_from_dispatch", String),
     Column("reused_from_node", Integer),
     Column("reason", _json()),
-    Index(None, "key"),
 )
 
 # Edges keep the order they were given in: (dispatch_id, edge_index) is the key,
