@@ -161,7 +161,9 @@ def test_cancel_needs_the_process_that_runs_it(tmp_path):
 
 
 def test_db_upgrade(valence_home):
-    assert "schema revision 0001" in cli("db", "upgrade").stdout
+    from valence.store.migrate import HEAD_REVISION
+
+    assert f"schema revision {HEAD_REVISION}" in cli("db", "upgrade").stdout
 
 
 def test_status_without_server_and_with_a_stale_pid_file(valence_home):

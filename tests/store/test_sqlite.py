@@ -59,3 +59,4 @@ def test_migrations_ship_inside_the_package() -> None:
     assert store_pkg.joinpath("migrations", "env.py").is_file()
     assert store_pkg.joinpath("migrations", "script.py.mako").is_file()
     assert store_pkg.joinpath("migrations", "versions", "0001_initial.py").is_file()
+    assert store_pkg.joinpath("migrations", "versions", "0002_drop_node_key_index.py").is_file()
