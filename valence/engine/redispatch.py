@@ -22,6 +22,7 @@ from valence import status as st
 from valence.engine.prepare import (
     Prepared,
     environment,
+    gc_paused,
     new_dispatch_id,
     prepare_dispatch,
     utcnow,
@@ -199,6 +200,7 @@ def _check_signature(name: str, stored: dict[str, Any], new: Electron) -> None:
         )
 
 
+@gc_paused()
 def plan_redispatch(
     store: Store,
     dispatch_id: str,
