@@ -102,6 +102,7 @@ class Dispatcher:
         self._batch = _Batch()
         self._touched: set[str] = set()
         self._finished: list[str] = []
+        self._retired: list[Run] = []
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.owner = new_owner()
@@ -196,7 +197,7 @@ class Dispatcher:
     def _loop(self) -> None:
         while True:
             try:
-                self.step(timeout=None)
+                self.step(timeout=1.0)  # idle wake-ups free finished runs
             except Exception:  # the loop must survive a bug in one dispatch
                 log.exception("valence dispatcher loop error")
 
@@ -207,7 +208,11 @@ class Dispatcher:
                 self._queue.get(timeout=timeout) if timeout != 0.0 else self._queue.get_nowait()
             ]
         except queue.Empty:
+            self._retired.clear()
             return 0
+        # Runs finished last round are torn down now, not before their waiters
+        # woke: freeing a big graph holds the GIL for milliseconds.
+        self._retired.clear()
         while len(events) < 50_000:
             try:
                 events.append(self._queue.get_nowait())
@@ -552,7 +557,7 @@ class Dispatcher:
                 state.status[node_id] = st.CANCELLED
                 self._batch.node(did, node_id, status=st.CANCELLED)
         self._batch.dispatch(did, status=status, **fields)
-        del self._runs[did]
+        self._retired.append(self._runs.pop(did))  # freed after waiters are woken
         if run.parent is not None:
             self._child_finished(run, status, digest, value, error)
         self._finished.append(did)
