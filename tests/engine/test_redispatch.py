@@ -386,3 +386,23 @@ def test_full_reuse_shortcut_matches_a_traced_redispatch(task_log, active_store)
     assert rows[0] == rows[1] == rows[2]
     assert shortcut.result == traced.result == parent.result
     assert all(n["reused_from"] for n in shortcut.get_all_node_results())
+
+
+@both_modes
+def test_tasks_inside_a_rerun_sublattice_are_still_reused(task_log):
+    parent = dispatch(rf.outer, 1)
+    task_log()
+
+    @ct.electron
+    def task_1(b):
+        return b * 3
+
+    new = redo(
+        parent.dispatch_id, replace_electrons={"task_1": task_1}, reuse_previous_results=True
+    )
+    assert new.result == 2 * 3 + 1
+    assert task_log() == ["task_0"]  # the outer task_0 only: the inner one was reused
+    child = new.get_node_result(0)["sublattice_result"]
+    inner = {n["node_name"]: n for n in child.get_all_node_results()}
+    assert inner["task_0"]["reused_from"] is not None
+    assert inner["task_1"]["reason"]["code"] == "replaced"

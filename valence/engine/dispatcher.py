@@ -25,6 +25,7 @@ from valence import status as st
 from valence.engine import state as transitions
 from valence.engine.ownership import is_alive, new_owner
 from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
+from valence.engine.redispatch import reuse_inside_sublattice
 from valence.engine.resume import rebuild
 from valence.engine.state import DispatchState
 from valence.executors.base import Outcome, TaskSpec
@@ -486,6 +487,8 @@ class Dispatcher:
                 parent=(record.dispatch_id, node.id),
             )
             child.record.owner = self.owner
+            if run.prepared.reuse_parent is not None:
+                reuse_inside_sublattice(self.store, run.prepared, node.id, child)
             self.store.record_dispatch(child.record, child.nodes, child.edges, child.blobs)
         except Exception as exc:
             self._fail(run, node, f"{type(exc).__name__}: {exc}", _format(exc), now, now)

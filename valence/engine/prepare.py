@@ -45,6 +45,8 @@ class Prepared:
     done: dict[int, str] = field(default_factory=dict)  # node id -> output digest (reused)
     replacements: dict[str, Any] = field(default_factory=dict)
     reuse_source: str | None = None  # set: every node is reused from this dispatch
+    reuse_parent: str | None = None  # redispatch with reuse: the dispatch reused from
+    force_rerun: frozenset[str] = frozenset()
     reuse_reason: dict[str, Any] | None = None
 
 

@@ -234,10 +234,38 @@ def plan_redispatch(
         redispatched_from=parent.record.dispatch_id,
         lattice_digest=parent.record.lattice_digest,
     )
-    _share_function_blobs(prepared, parent)
-    decisions = decide(prepared, parent, reuse=reuse, force=set(force_rerun))
-    apply_decisions(prepared, decisions)
+    decisions = _plan_against(prepared, parent, reuse=reuse, force=frozenset(force_rerun))
     return Plan(parent.record.dispatch_id, decisions, prepared)
+
+
+def _plan_against(
+    prepared: Prepared, parent: Parent, *, reuse: bool, force: frozenset[str]
+) -> list[Decision]:
+    _share_function_blobs(prepared, parent)
+    decisions = decide(prepared, parent, reuse=reuse, force=set(force))
+    apply_decisions(prepared, decisions)
+    if reuse:
+        prepared.reuse_parent = parent.record.dispatch_id
+        prepared.force_rerun = force
+    return decisions
+
+
+def reuse_inside_sublattice(store: Store, outer: Prepared, node_id: int, child: Prepared) -> None:
+    """A sublattice that must run again still reuses what is valid inside it.
+
+    Its new child dispatch is planned against the child dispatch that the same
+    sublattice node ran in the dispatch being reused from (same node id and
+    name), by the same key rule as the top level.
+    """
+    assert outer.reuse_parent is not None
+    try:
+        old = store.get_node(outer.reuse_parent, node_id)
+    except KeyError:
+        return
+    if old.name != outer.nodes[node_id].name or not old.sub_dispatch_id:
+        return
+    parent = Parent(store, store.get_dispatch(old.sub_dispatch_id))
+    _plan_against(child, parent, reuse=True, force=outer.force_rerun)
 
 
 def _all_reusable(parent: Parent) -> bool:
