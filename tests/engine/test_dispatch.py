@@ -94,8 +94,7 @@ def test_failure_propagates_and_independent_branches_finish(client_mode):
     assert result.status == "FAILED"
     assert "Node 0 (boom) failed: ValueError: boom 1" in result.error
     assert ", in boom" in result.error
-    if client_mode.name == "embedded":  # a server runs code pickled by value: no source lines
-        assert "raise ValueError" in result.error
+    assert "raise ValueError" in result.error  # source lines even for code loaded by value
     by_name = {}
     for node in result.get_all_node_results():
         by_name.setdefault(node["node_name"], []).append(node)
@@ -302,3 +301,10 @@ def test_function_sources_are_stored_in_both_modes(active_store):
     assert "def howto(a, b):" in record.lattice_source
     node = active_store.get_node(result.dispatch_id, 2)
     assert "def task_1(x, y):" in active_store.get_blob(node.source_digest).decode()
+
+
+def test_tracebacks_show_source_lines_on_the_process_pool(monkeypatch):
+    monkeypatch.setenv("VALENCE_EXECUTOR", "local")
+    result = run(wf.failing, 1)
+    assert result.status == "FAILED"
+    assert 'raise ValueError(f"boom {x}")' in result.get_node_result(0)["traceback"]

@@ -33,6 +33,7 @@ from typing import Any, TextIO
 
 from valence.executors.base import Outcome, TaskSpec
 from valence.executors.hooks import run_after, run_before
+from valence.executors.sources import restore_source
 
 __all__ = ["TaskContext", "get_context", "run_serialized", "run_task"]
 
@@ -128,6 +129,7 @@ _functions_lock = threading.Lock()
 def _resolve(spec: TaskSpec) -> Callable[..., Any]:
     """The task's function: the live one, or ``fn_bytes`` loaded once per digest."""
     if spec.fn is not None:
+        restore_source(spec.fn)
         return spec.fn
     fn = _functions.get(spec.fn_digest)
     if fn is None:
@@ -136,6 +138,7 @@ def _resolve(spec: TaskSpec) -> Callable[..., Any]:
         from valence.serialize import loads
 
         fn = loads(spec.fn_bytes)
+        restore_source(fn)
         with _functions_lock:
             if len(_functions) >= _FUNCTION_CACHE_SIZE:
                 _functions.pop(next(iter(_functions)))  # oldest first
