@@ -29,6 +29,7 @@ def test_start_use_stop(valence_home):
         assert result.dispatch_id in listed.stdout, listed.stderr
         token = valence_home / "token"
         assert stat.S_IMODE(token.stat().st_mode) == 0o600
+        assert f"/#token={token.read_text().strip()}" in started.stdout  # the UI link
         assert "valence server at http://127.0.0.1:" in valence("logs", "-n", "20").stdout
     finally:
         close_all()

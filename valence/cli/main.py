@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from valence import status as st
 from valence.backends import Backend, RedispatchRequest, parse_duration
 from valence.cli import render
-from valence.config import DEFAULT_HOST, DEFAULT_PORT, load_settings, server_address
+from valence.config import DEFAULT_HOST, DEFAULT_PORT, load_settings, load_token, server_address
 from valence.errors import ValenceError
 
 app = typer.Typer(
@@ -442,6 +442,9 @@ def start(
         return
     state = start_background(settings, host, port, workers)
     out.print(f"valence server running at {state.url} (pid {state.pid}); log {settings.log_file}")
+    token = load_token(settings)
+    if token and is_loopback(host):  # the token file is readable by this user only
+        out.print(f"web UI: {state.url.rstrip('/')}/#token={token}", soft_wrap=True)
     if not is_loopback(host):
         out.print(
             f"clients elsewhere need VALENCE_SERVER and VALENCE_TOKEN (in {settings.token_file})"
