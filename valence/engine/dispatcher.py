@@ -13,10 +13,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,55 +25,15 @@ from valence.engine.ownership import is_alive, new_owner
 from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
 from valence.engine.redispatch import reuse_inside_sublattice
 from valence.engine.resume import rebuild
-from valence.engine.state import DispatchState
+from valence.engine.run import Batch, Lazy, Run, format_exception, helper_value
 from valence.executors.base import Outcome, TaskSpec
 from valence.executors.outputs import blob_target, read_stored
 from valence.executors.policy import canceller, error_text, submit_with_policy, task_options
 from valence.store import Store
 from valence.workflow.graph import Node, NodeKind
-from valence.workflow.tracing import OPERATORS, from_template
+from valence.workflow.tracing import from_template
 
 log = logging.getLogger("valence.dispatcher")
-
-
-@dataclass
-class _Lazy:
-    """Serialized output not yet needed as a value."""
-
-    data: bytes
-
-
-@dataclass
-class Run:
-    """A dispatch being executed by this dispatcher."""
-
-    prepared: Prepared
-    state: DispatchState
-    done: threading.Event = field(default_factory=threading.Event)
-    futures: dict[int, tuple[Any, Future[Outcome]]] = field(default_factory=dict)
-    children: dict[int, str] = field(default_factory=dict)  # node id -> sub-dispatch id
-    parent: tuple[str, int] | None = None
-    errors: dict[int, tuple[str, str | None]] = field(default_factory=dict)
-
-    @property
-    def dispatch_id(self) -> str:
-        return self.prepared.record.dispatch_id
-
-
-@dataclass
-class _Batch:
-    nodes: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
-    dispatches: dict[str, dict[str, Any]] = field(default_factory=dict)
-    blobs: dict[str, bytes] = field(default_factory=dict)
-
-    def node(self, dispatch_id: str, node_id: int, **fields: Any) -> None:
-        self.nodes.setdefault((dispatch_id, node_id), {}).update(fields)
-
-    def dispatch(self, dispatch_id: str, **fields: Any) -> None:
-        self.dispatches.setdefault(dispatch_id, {}).update(fields)
-
-    def __bool__(self) -> bool:
-        return bool(self.nodes or self.dispatches or self.blobs)
 
 
 class Dispatcher:
@@ -100,7 +58,7 @@ class Dispatcher:
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._runs: dict[str, Run] = {}
         self._events: dict[str, threading.Event] = {}
-        self._batch = _Batch()
+        self._batch = Batch()
         self._touched: set[str] = set()
         self._finished: list[str] = []
         self._retired: list[Run] = []
@@ -272,7 +230,7 @@ class Dispatcher:
         run.state.ready.clear()
         run.state.running.clear()
         run.state.failed.append(-1)
-        text = "".join(traceback.format_exception(exc))
+        text = format_exception(exc)
         self._batch.dispatch(dispatch_id, error=f"valence internal error: {exc}\n{text}")
         self._touched.add(dispatch_id)
 
@@ -336,12 +294,12 @@ class Dispatcher:
                 assert digest is not None
             else:
                 args, kwargs = self._inputs(run, node)
-                value = _helper_value(node, args, kwargs)
+                value = helper_value(node, args, kwargs)
                 data = serialize.dumps(value)
                 digest = serialize.digest(data)
                 self._batch.blobs[digest] = data
         except Exception as exc:
-            self._fail(run, node, f"{type(exc).__name__}: {exc}", _format(exc), now, now)
+            self._fail(run, node, f"{type(exc).__name__}: {exc}", format_exception(exc), now, now)
             return
         transitions.complete(run.state, node.id, digest, value)
         self._batch.node(
@@ -378,7 +336,7 @@ class Dispatcher:
             )
             future = submit_with_policy(executor, spec)
         except Exception as exc:
-            self._fail(run, node, f"{type(exc).__name__}: {exc}", _format(exc), now, now)
+            self._fail(run, node, f"{type(exc).__name__}: {exc}", format_exception(exc), now, now)
             return
         transitions.mark_running(run.state, node.id)
         run.futures[node.id] = (canceller(executor, future), future)
@@ -420,10 +378,12 @@ class Dispatcher:
             try:
                 data = read_stored(self.store.blob_dir, outcome.output_digest)
             except Exception as exc:
-                self._fail(run, node, f"{type(exc).__name__}: {exc}", _format(exc), **common)
+                self._fail(
+                    run, node, f"{type(exc).__name__}: {exc}", format_exception(exc), **common
+                )
                 return
         assert data is not None
-        value = outcome.output if outcome.has_output else _Lazy(data)
+        value = outcome.output if outcome.has_output else Lazy(data)
         self._batch.blobs[outcome.output_digest] = data
         transitions.complete(run.state, node_id, outcome.output_digest, value)
         self._batch.node(
@@ -491,7 +451,7 @@ class Dispatcher:
                 reuse_inside_sublattice(self.store, run.prepared, node.id, child)
             self.store.record_dispatch(child.record, child.nodes, child.edges, child.blobs)
         except Exception as exc:
-            self._fail(run, node, f"{type(exc).__name__}: {exc}", _format(exc), now, now)
+            self._fail(run, node, f"{type(exc).__name__}: {exc}", format_exception(exc), now, now)
             return
         child_id = child.record.dispatch_id
         transitions.mark_running(run.state, node.id)
@@ -585,7 +545,7 @@ class Dispatcher:
     def _flush(self) -> None:
         if not self._batch:
             return
-        batch, self._batch = self._batch, _Batch()
+        batch, self._batch = self._batch, Batch()
         self.store.record_transitions(
             nodes=[(d, n, f) for (d, n), f in batch.nodes.items()],
             dispatches=list(batch.dispatches.items()),
@@ -612,7 +572,7 @@ class Dispatcher:
         values = run.state.values
         if node_id in values:
             value = values[node_id]
-            if isinstance(value, _Lazy):
+            if isinstance(value, Lazy):
                 value = values[node_id] = serialize.loads(value.data)
             return value
         value = serialize.loads(self.store.get_blob(run.state.digests[node_id]))
@@ -623,20 +583,3 @@ class Dispatcher:
     def _blob(self, run: Run, digest: str) -> bytes:
         data = run.prepared.blobs.get(digest)
         return data if data is not None else self.store.get_blob(digest)
-
-
-def _helper_value(node: Node, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    kind = node.kind
-    if kind is NodeKind.GETITEM:
-        return args[0][args[1]]
-    if kind is NodeKind.GETATTR:
-        return getattr(args[0], args[1])
-    if kind is NodeKind.OPERATOR:
-        return OPERATORS[node.op or "+"](kwargs["arg_1"], kwargs["arg_2"])
-    if node.op == "dict":
-        return dict(zip(node.keys, args, strict=False))
-    return tuple(args) if node.op == "tuple" else args
-
-
-def _format(exc: BaseException) -> str:
-    return "".join(traceback.format_exception(exc))
