@@ -150,6 +150,7 @@ def _node_records(
     records: list[NodeRecord] = []
     fn_blobs: dict[int, str] = {}
     fn_cache: dict[int, tuple[str, str]] = {}
+    shared: dict[Any, dict[str, Any]] = {}
     for node, key in zip(graph.nodes, keys, strict=False):
         record = NodeRecord(
             dispatch_id=dispatch_id,
@@ -159,7 +160,7 @@ def _node_records(
             status=st.NEW_OBJECT,
             key=key.key,
             not_reusable=key.reason,
-            metadata=_node_metadata(node, key),
+            metadata=_shared_metadata(node, key, shared),
         )
         if node.kind is NodeKind.PARAMETER:
             record.value_digest = _put(blobs, _dump(node.value, f"argument {node.name[11:]!r}"))
@@ -182,6 +183,18 @@ def _function_blobs(node: Any, cache: dict[int, tuple[str, str]], blobs: dict[st
         )
         found = (fn_digest, _put(blobs, source.encode()))
         cache[id(electron)] = found
+    return found
+
+
+def _shared_metadata(node: Any, key: NodeKey, shared: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    """Equal metadata as one dict object, so the store encodes it once per dispatch."""
+    if node.electron is None:
+        ident: Any = ("helper", node.op)
+    else:
+        ident = (id(node.electron), node.metadata.get("replaced"), key.code)
+    found = shared.get(ident)
+    if found is None:
+        found = shared[ident] = _node_metadata(node, key)
     return found
 
 

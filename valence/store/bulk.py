@@ -75,7 +75,8 @@ def insert_many(
     else:
         params = [pick(row) for row in rows]
     if plan.converters:
-        params = [_convert(values, plan.converters) for values in params]
+        memo: dict[tuple[int, int], Any] = {}  # rows keep their values alive: ids are stable
+        params = [_convert(values, plan.converters, memo) for values in params]
     if not plan.positional:
         params = [dict(zip(plan.names, values, strict=True)) for values in params]
     if params:
@@ -83,11 +84,21 @@ def insert_many(
 
 
 def _convert(
-    values: tuple[Any, ...], converters: tuple[tuple[int, Converter], ...]
+    values: tuple[Any, ...],
+    converters: tuple[tuple[int, Converter], ...],
+    memo: dict[tuple[int, int], Any],
 ) -> tuple[Any, ...]:
+    """Apply each column's conversion; a dict or list shared by many rows is encoded once."""
     out = list(values)
     for position, convert in converters:
         value = out[position]
-        if value is not None:
+        if value is None:
+            continue
+        if type(value) in (dict, list):
+            key = (position, id(value))
+            if key not in memo:
+                memo[key] = convert(value)
+            out[position] = memo[key]
+        else:
             out[position] = convert(value)
     return tuple(out)
