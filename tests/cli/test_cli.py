@@ -176,3 +176,19 @@ def test_status_without_server_and_with_a_stale_pid_file(valence_home):
     assert not (valence_home / "server.json").exists()
     assert "not running" in cli("stop").stdout
     assert "no server log" in cli("logs", code=1).stderr
+
+
+def test_usage_errors_are_one_line_with_exit_status_1(valence_home):
+    import subprocess
+    import sys
+
+    for args in (["list", "--limit", "-3"], ["bogus"], ["show"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "valence.cli.main", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 1, (args, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (args, done.stderr)

@@ -308,3 +308,42 @@ def test_tracebacks_show_source_lines_on_the_process_pool(monkeypatch):
     result = run(wf.failing, 1)
     assert result.status == "FAILED"
     assert 'raise ValueError(f"boom {x}")' in result.get_node_result(0)["traceback"]
+
+
+@pytest.mark.parametrize("executor", ["thread", "local"])
+def test_cancel_a_running_task_discards_it_and_skips_its_dependents(tmp_path, monkeypatch, executor):
+    monkeypatch.setenv("VALENCE_EXECUTOR", executor)
+    gate = tmp_path / "gate"
+
+    @ct.lattice
+    def lat(gate):
+        slow = wf.gated(gate, 1)
+        after = wf.identity(slow)
+        other = wf.identity(2)
+        return [after, other]
+
+    did = ct.dispatch(lat)(str(gate))
+    wait_for_status(did, 0, "RUNNING")
+    ct.cancel(did, task_ids=[0])
+    gate.touch()
+    result = ct.get_result(did, wait=True, timeout=60)
+    assert result.get_node_result(0)["status"] == "CANCELLED"
+    assert result.get_node_result(0)["output"] is None
+    assert result.get_node_result(3)["status"] == "CANCELLED"  # its dependent never ran
+    assert result.get_node_result(4)["output"].get_deserialized() == 2  # independent branch
+    assert result.status == "CANCELLED"
+
+
+def test_unknown_executor_name_is_refused_before_anything_is_written():
+    from valence.engine.embedded import get_embedded
+    from valence.errors import UnknownExecutorError
+
+    typo = ct.electron(wf.identity.function, executor="thraed")
+
+    @ct.lattice
+    def lat(x):
+        return typo(x)
+
+    with pytest.raises(UnknownExecutorError, match="'thraed' is not registered"):
+        ct.dispatch(lat)(1)
+    assert get_embedded().store.list_dispatches() == []

@@ -57,7 +57,9 @@ def started():
             process.wait(30)
 
 
-def test_stop_and_kill_mid_run_then_resume(valence_home, tmp_path, started):
+@pytest.mark.parametrize("executor", ["thread", "local"])
+def test_stop_and_kill_mid_run_then_resume(valence_home, tmp_path, started, monkeypatch, executor):
+    monkeypatch.setenv("VALENCE_EXECUTOR", executor)  # the server's default executor
     log, gate1, gate3 = (str(tmp_path / name) for name in ("ran.log", "gate1", "gate3"))
 
     def start():

@@ -513,5 +513,24 @@ def serve(
     os._exit(0)  # do not wait for tasks still running in pool threads: they resume later
 
 
+def run() -> None:
+    """The ``valence`` console command: usage errors are one line and exit 1, like all others."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        err.print("error: aborted", markup=False)
+        code = 1
+    except typer.TyperException as exc:  # typer's (vendored click) usage errors
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            out.print(ctx.get_help(), markup=False)
+            code = 0
+        else:
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            err.print(f"error: {message} (see --help)", markup=False)
+            code = 1
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 if __name__ == "__main__":
-    app()
+    run()

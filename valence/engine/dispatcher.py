@@ -62,6 +62,7 @@ class Dispatcher:
         self._touched: set[str] = set()
         self._finished: list[str] = []
         self._retired: list[Run] = []
+        self._frozen = False
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.owner = new_owner()
@@ -124,6 +125,15 @@ class Dispatcher:
             self._ensure_thread()
         return resumed
 
+    def freeze(self) -> None:
+        """Stop recording anything: for a graceful shutdown that leaves dispatches resumable.
+
+        After this, outcomes (including the failures of workers being stopped)
+        are dropped, so every running dispatch stays RUNNING in the store and is
+        resumed by the next dispatcher that opens it.
+        """
+        self._frozen = True
+
     def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> None:
         self._queue.put(("cancel", dispatch_id, task_ids))
 
@@ -177,6 +187,8 @@ class Dispatcher:
                 events.append(self._queue.get_nowait())
             except queue.Empty:
                 break
+        if self._frozen:
+            return len(events)
         for kind, a, b in events:
             self._apply(kind, a, b)
         self._pump_and_flush()
@@ -356,6 +368,8 @@ class Dispatcher:
         run.futures.pop(node_id, None)
         node = run.state.graph.nodes[node_id]
         self._touched.add(dispatch_id)
+        if run.state.status[node_id] == st.CANCELLED:
+            return  # cancelled while it ran: its outcome is discarded
         if future.cancelled():
             run.state.running.discard(node_id)
             run.state.status[node_id] = st.CANCELLED
@@ -472,6 +486,8 @@ class Dispatcher:
         if parent is None:
             return
         parent.children.pop(node_id, None)
+        if parent.state.status[node_id] == st.CANCELLED:
+            return  # the sublattice node itself was cancelled
         node = parent.state.graph.nodes[node_id]
         now = self._clock()
         self._touched.add(parent_id)
@@ -543,7 +559,7 @@ class Dispatcher:
                     event.set()
 
     def _flush(self) -> None:
-        if not self._batch:
+        if not self._batch or self._frozen:
             return
         batch, self._batch = self._batch, Batch()
         self.store.record_transitions(

@@ -21,7 +21,7 @@ from typing import Any
 
 from valence import serialize
 from valence import status as st
-from valence.errors import SerializationError
+from valence.errors import SerializationError, UnknownExecutorError
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
 from valence.workflow.graph import NodeKind, TransportGraph
 from valence.workflow.keys import NodeKey, compute_keys
@@ -100,6 +100,7 @@ def prepare_dispatch(
     if lattice_digest is None:
         lattice_digest = _put(blobs, _dump(lattice, f"lattice {lattice.name}"))
     graph = lattice.build_graph(*args, replacements=replacements, **kwargs)
+    _check_executor_names(lattice, graph)
     keys = compute_keys(graph, replacements)
     dispatch_id = dispatch_id or new_dispatch_id()
     nodes, fn_blobs = _node_records(dispatch_id, graph, keys, blobs)
@@ -142,6 +143,24 @@ def prepare_dispatch(
         fn_blobs,
         replacements=dict(replacements or {}),
     )
+
+
+def _check_executor_names(lattice: Lattice, graph: TransportGraph) -> None:
+    """An executor named by a task or the lattice must be registered here."""
+    names = {lattice.metadata.get("executor"), lattice.metadata.get("workflow_executor")}
+    names.update(node.metadata.get("executor") for node in graph.nodes if node.electron is not None)
+    wanted = sorted(n for n in names if isinstance(n, str))
+    if not wanted:
+        return
+    from valence.executors import registered_names
+
+    known = registered_names()
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        raise UnknownExecutorError(
+            f"executor {unknown[0]!r} is not registered (registered: {', '.join(known)}); "
+            "check the spelling, install the plugin that provides it, or pass an Executor instance"
+        )
 
 
 def _node_records(

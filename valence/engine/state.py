@@ -114,15 +114,22 @@ def fail(state: DispatchState, node_id: int) -> None:
 
 
 def cancel(state: DispatchState, node_ids: list[int] | None) -> list[int]:
-    """Cancel the given (or all) not-yet-started nodes; return those cancelled."""
+    """Cancel nodes; return those cancelled.
+
+    Cancelling the whole dispatch stops what has not started and lets running
+    tasks finish (their results are kept). Cancelling named nodes also cancels
+    them while they run: whatever they return later is discarded, and their
+    dependents never run.
+    """
     if node_ids is None:
         state.cancelled = True
         targets = list(state.ready)
         state.ready.clear()
     else:
         wanted = set(node_ids)
-        targets = [i for i in wanted if state.status[i] == st.NEW_OBJECT]
+        targets = sorted(i for i in wanted if state.status[i] in (st.NEW_OBJECT, st.RUNNING))
         state.ready = deque(i for i in state.ready if i not in wanted)
+        state.running.difference_update(wanted)
     for node_id in targets:
         state.status[node_id] = st.CANCELLED
     return targets

@@ -112,7 +112,10 @@ def _worker_main(conn: Connection) -> None:
     """A worker: say "ready", then run each (name, payload) received; stop at end of input."""
     from valence.executors.worker import run_serialized
 
-    conn.send("ready")  # a task's time limit starts when it reaches a ready worker
+    try:
+        conn.send("ready")  # a task's time limit starts when it reaches a ready worker
+    except (BrokenPipeError, OSError):
+        return  # the pool closed while this worker was starting: nothing to do
     while True:
         try:
             name, payload = conn.recv()

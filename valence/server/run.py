@@ -168,6 +168,7 @@ def serve(
         server.run(sockets=[sock])
     finally:
         _forget(settings)
+        runtime.dispatcher.freeze()  # stopped workers must not be recorded as failures
         _stop_children()
         log.info("valence server stopped")
 
