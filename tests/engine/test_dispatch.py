@@ -311,7 +311,9 @@ def test_tracebacks_show_source_lines_on_the_process_pool(monkeypatch):
 
 
 @pytest.mark.parametrize("executor", ["thread", "local"])
-def test_cancel_a_running_task_discards_it_and_skips_its_dependents(tmp_path, monkeypatch, executor):
+def test_cancel_a_running_task_discards_it_and_skips_its_dependents(
+    tmp_path, monkeypatch, executor
+):
     monkeypatch.setenv("VALENCE_EXECUTOR", executor)
     gate = tmp_path / "gate"
 
