@@ -99,7 +99,11 @@ class Plan:
 
 
 class Parent:
-    """What the store holds about the dispatch being redispatched (rows loaded on use)."""
+    """A stored dispatch as redispatch and resume need it: code and inputs by value.
+
+    Loading raises CodeUnavailableError when the stored code needs a module this
+    process lacks. Node and edge rows are read on first use.
+    """
 
     def __init__(self, store: Store, record: DispatchRecord) -> None:
         self.store = store
@@ -120,11 +124,6 @@ class Parent:
     @cached_property
     def edges(self) -> list[EdgeRecord]:
         return self.store.get_edges(self.record.dispatch_id)
-
-
-def load_parent(store: Store, dispatch_id: str) -> Parent:
-    """Load the parent dispatch; CodeUnavailableError if its code cannot load here."""
-    return Parent(store, store.get_dispatch(dispatch_id))
 
 
 def merge_inputs(
@@ -212,7 +211,7 @@ def plan_redispatch(
     force_rerun: tuple[str, ...] = (),
 ) -> Plan:
     """Everything a redispatch will do, computed without writing anything."""
-    parent = load_parent(store, store.resolve_id(dispatch_id))
+    parent = Parent(store, store.get_dispatch(store.resolve_id(dispatch_id)))
     if reuse and not (args or kwargs or replace or force_rerun) and _all_reusable(parent):
         return _full_reuse(store, parent)
     args, kwargs = merge_inputs(parent.lattice, (parent.args, parent.kwargs), args, kwargs or {})
@@ -417,10 +416,10 @@ def _why_run(
         return "new_node", "no matching task in the parent dispatch"
     if new_code:
         return "new_code", "the task's code (or a function/constant it uses) changed"
-    return _changed_inputs(node, incoming, decisions, counterparts)
+    return _changed_inputs(node, incoming, decisions)
 
 
-def _changed_inputs(node, incoming, decisions, counterparts) -> tuple[str, str]:
+def _changed_inputs(node, incoming, decisions) -> tuple[str, str]:
     arguments, upstream = [], []
     for edge in incoming[node.id]:
         parent = decisions[edge.parent]

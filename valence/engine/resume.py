@@ -8,9 +8,9 @@ again; failed and cancelled nodes stay as they were.
 
 from __future__ import annotations
 
-from valence import serialize
 from valence import status as st
 from valence.engine.prepare import Prepared, prepare_dispatch
+from valence.engine.redispatch import Parent
 from valence.errors import ValenceError
 from valence.store import Store
 from valence.store.records import DispatchRecord
@@ -22,36 +22,33 @@ class ResumeError(ValenceError):
 
 def rebuild(store: Store, record: DispatchRecord) -> Prepared:
     """A Prepared whose graph, node records and completed outputs match the store."""
-    lattice = serialize.loads(store.get_blob(record.lattice_digest or ""))
-    inputs = serialize.loads(store.get_blob(record.inputs_digest or ""))
-    digest = record.metadata.get("replacements_digest")
-    replacements = serialize.loads(store.get_blob(digest)) if digest else {}
+    stored = Parent(store, record)  # lattice, inputs and replacements, by value
     parent = None
     if record.parent_dispatch_id is not None and record.parent_node_id is not None:
         parent = (record.parent_dispatch_id, record.parent_node_id)
     prepared = prepare_dispatch(
-        lattice,
-        tuple(inputs["args"]),
-        dict(inputs["kwargs"]),
-        replacements=replacements,
+        stored.lattice,
+        stored.args,
+        stored.kwargs,
+        replacements=stored.replacements,
         dispatch_id=record.dispatch_id,
         root_dispatch_id=record.root_dispatch_id,
         parent=parent,
         redispatched_from=record.redispatched_from,
         lattice_digest=record.lattice_digest,
     )
-    stored = store.get_nodes(record.dispatch_id)
+    nodes = stored.nodes
     fresh = [(n.name, n.key) for n in prepared.nodes]
-    if fresh != [(n.name, n.key) for n in stored]:
+    if fresh != [(n.name, n.key) for n in nodes]:
         raise ResumeError(
             f"dispatch {record.dispatch_id} traces to a different graph now "
-            f"({len(fresh)} nodes vs {len(stored)} stored); it cannot be resumed"
+            f"({len(fresh)} nodes vs {len(nodes)} stored); it cannot be resumed"
         )
     prepared.record = record
-    prepared.nodes = stored
+    prepared.nodes = nodes
     prepared.blobs = {}
-    prepared.fn_blobs = {n.node_id: n.function_digest for n in stored if n.function_digest}
+    prepared.fn_blobs = {n.node_id: n.function_digest for n in nodes if n.function_digest}
     prepared.done = {
-        n.node_id: n.output_digest for n in stored if n.status == st.COMPLETED and n.output_digest
+        n.node_id: n.output_digest for n in nodes if n.status == st.COMPLETED and n.output_digest
     }
     return prepared
