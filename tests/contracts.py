@@ -397,6 +397,13 @@ class StoreContract:
         store.put_blob(data)  # ...and a damaged one
         assert store.get_blob(key) == data
 
+    def test_get_blobs_reads_inline_and_file_blobs_together(self, store: Store) -> None:
+        values = [b"small", os.urandom(INLINE_LIMIT + 1)] + [b"v%d" % i for i in range(600)]
+        keys = [store.put_blob(v) for v in values]
+        assert store.get_blobs(keys + keys[:1]) == dict(zip(keys, values, strict=True))
+        with pytest.raises(BlobMissingError, match=digest(b"absent")):
+            store.get_blobs([keys[0], digest(b"absent")])
+
     def test_malformed_digest(self, store: Store) -> None:
         for bad in ("", "../../etc/passwd", "A" * 64, digest(b"x")[:-1]):
             with pytest.raises(ValueError, match="not a blob digest"):

@@ -31,7 +31,7 @@ from valence.executors.outputs import blob_target, read_stored
 from valence.executors.policy import canceller, error_text, submit_with_policy, task_options
 from valence.store import Store
 from valence.workflow.graph import Node, NodeKind
-from valence.workflow.tracing import from_template
+from valence.workflow.tracing import from_template, template_refs
 
 log = logging.getLogger("valence.dispatcher")
 
@@ -519,6 +519,7 @@ class Dispatcher:
         value, digest, error = None, None, None
         if status == st.COMPLETED:
             try:
+                self._load_stored(run, template_refs(state.graph.output))
                 value = from_template(state.graph.output, lambda i: self._value(run, i))
                 data = serialize.dumps(value)
                 digest = serialize.digest(data)
@@ -572,9 +573,9 @@ class Dispatcher:
     def _inputs(self, run: Run, node: Node) -> tuple[list[Any], dict[str, Any]]:
         positional: list[tuple[int, Any]] = []
         kwargs: dict[str, Any] = {}
-        for edge in run.state.incoming[node.id]:
-            if edge.param_type == "wait":
-                continue
+        edges = [e for e in run.state.incoming[node.id] if e.param_type != "wait"]
+        self._load_stored(run, [e.parent for e in edges])
+        for edge in edges:
             value = self._value(run, edge.parent)
             transitions.consumed(run.state, edge.parent)
             if edge.param_type == "arg" or node.kind is NodeKind.COLLECTION:
@@ -583,6 +584,14 @@ class Dispatcher:
                 kwargs[edge.name] = value
         positional.sort(key=lambda pair: pair[0])
         return [v for _, v in positional], kwargs
+
+    def _load_stored(self, run: Run, node_ids: list[int]) -> None:
+        """Outputs not in memory (reused or resumed nodes), read in one query."""
+        values, digests = run.state.values, run.state.digests
+        wanted = {i: digests[i] for i in node_ids if i not in values}
+        if wanted:
+            blobs = self.store.get_blobs(wanted.values())
+            values.update((i, Lazy(blobs[digest])) for i, digest in wanted.items())
 
     def _value(self, run: Run, node_id: int) -> Any:
         values = run.state.values
