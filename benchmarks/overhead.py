@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 
+from shapes import workflow
+
 
 def inc(x):
     return x + 1
@@ -44,19 +46,7 @@ def run_valence(shape: str, n: int, executor: str) -> float:
     chosen = dask_executor() if executor == "dask" else executor
     task = ct.electron(inc, executor=chosen)
     gather = ct.electron(total, executor=chosen)
-
-    @ct.lattice
-    def chain(n):
-        x = 0
-        for _ in range(n):
-            x = task(x)
-        return x
-
-    @ct.lattice
-    def fan(n):
-        return gather([task(i) for i in range(n)])
-
-    lattice = chain if shape == "chain" else fan
+    lattice = workflow(shape, task, gather)
     if executor == "dask":  # the cluster starts outside the measurement, as for raw Dask
         dask_executor().client.submit(inc, 0).result()
     start = time.perf_counter()

@@ -14,6 +14,7 @@ import tempfile
 import time
 
 import sqlalchemy as sa
+from shapes import workflow
 
 
 def nap(x):
@@ -41,19 +42,7 @@ def run(shape: str, n: int) -> None:
 
     task = ct.electron(nap, executor="thread")
     collect = ct.electron(gather, executor="thread")
-
-    @ct.lattice
-    def chain(n):
-        x = 0
-        for _ in range(n):
-            x = task(x)
-        return x
-
-    @ct.lattice
-    def fan(n):
-        return collect([task(i) for i in range(n)])
-
-    lattice = chain if shape == "chain" else fan
+    lattice = workflow(shape, task, collect)
     url = load_settings().database_url
     start = time.perf_counter()
     parent = ct.get_result(ct.dispatch(lattice)(n), wait=True)

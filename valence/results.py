@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import Any, Protocol
 
 from valence import serialize
+from valence import status as st
 from valence.status import Status, as_status
 from valence.store.records import DispatchRecord, NodeRecord
 from valence.transportable import TransportableObject
@@ -27,15 +28,15 @@ class Reader(Protocol):
 class Result:
     """What happened in one dispatch."""
 
-    NEW_OBJ = Status("NEW_OBJECT")
-    PENDING_REUSE = Status("PENDING_REUSE")
-    COMPLETED = Status("COMPLETED")
-    POSTPROCESSING = Status("POSTPROCESSING")
-    PENDING_POSTPROCESSING = Status("PENDING_POSTPROCESSING")
-    POSTPROCESSING_FAILED = Status("POSTPROCESSING_FAILED")
-    RUNNING = Status("RUNNING")
-    FAILED = Status("FAILED")
-    CANCELLED = Status("CANCELLED")
+    NEW_OBJ = st.NEW_OBJECT  # Covalent's class constants
+    PENDING_REUSE = st.PENDING_REUSE
+    COMPLETED = st.COMPLETED
+    POSTPROCESSING = st.POSTPROCESSING
+    PENDING_POSTPROCESSING = st.PENDING_POSTPROCESSING
+    POSTPROCESSING_FAILED = st.POSTPROCESSING_FAILED
+    RUNNING = st.RUNNING
+    FAILED = st.FAILED
+    CANCELLED = st.CANCELLED
 
     def __init__(
         self, reader: Reader, record: DispatchRecord, nodes: list[NodeRecord] | None = None
