@@ -68,7 +68,7 @@ class Dispatcher:
         self.owner = new_owner()
 
     # ---- public, thread-safe ----------------------------------------------------
-    def submit(self, prepared: Prepared, *, record: bool = True) -> None:
+    def submit(self, prepared: Prepared) -> None:
         """Record ``prepared`` durably, then schedule it."""
         prepared.record.owner = self.owner
         if prepared.reuse_source is not None:  # everything reused: finished on arrival
@@ -79,10 +79,8 @@ class Dispatcher:
                 reason=prepared.reuse_reason or {},
             )
             return
-        if record:
-            self.store.record_dispatch(
-                prepared.record, prepared.nodes, prepared.edges, prepared.blobs
-            )
+        prepared.record.status = st.RUNNING  # accepted to run: NEW_OBJECT means disable_run
+        self.store.record_dispatch(prepared.record, prepared.nodes, prepared.edges, prepared.blobs)
         did = prepared.record.dispatch_id
         with self._lock:
             self._events[did] = threading.Event()

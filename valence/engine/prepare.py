@@ -25,7 +25,7 @@ from valence.errors import SerializationError, UnknownExecutorError
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
 from valence.workflow.graph import NodeKind, TransportGraph
 from valence.workflow.keys import NodeKey, compute_keys
-from valence.workflow.lattice import Lattice
+from valence.workflow.lattice import Lattice, remember_source
 
 
 @dataclass
@@ -290,18 +290,9 @@ def _put(blobs: dict[str, bytes], data: bytes) -> str:
 
 
 def _source(function: Any) -> str:
-    """Source text captured at decoration time, else read now ("" when unavailable)."""
-    captured = getattr(function, "__valence_source__", None)
-    if isinstance(captured, str):
-        return captured
-    return _cached(function, "source", lambda: read_source(function))
-
-
-def read_source(function: Any) -> str:
-    try:
-        return inspect.getsource(function)
-    except (OSError, TypeError):
-        return ""
+    """The function's source text ("" when it has none), kept on the function once read."""
+    remember_source(function)
+    return getattr(function, "__valence_source__", None) or ""
 
 
 @lru_cache(maxsize=1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import traceback
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ class Run:
 
     prepared: Prepared
     state: DispatchState
-    done: threading.Event = field(default_factory=threading.Event)
     futures: dict[int, tuple[Any, Future[Outcome]]] = field(default_factory=dict)
     children: dict[int, str] = field(default_factory=dict)  # node id -> sub-dispatch id
     parent: tuple[str, int] | None = None
