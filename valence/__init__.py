@@ -6,16 +6,16 @@
 from __future__ import annotations
 
 from valence import executor, fs, leptons, status
-from valence.fs import strategies as fs_strategies
 from valence.client import cancel, dispatch, dispatch_sync, get_result, redispatch
 from valence.errors import ValenceError
 from valence.executors.worker import get_context
+from valence.fs import strategies as fs_strategies
+from valence.leptons import Lepton
 from valence.results import Result
 from valence.transportable import TransportableObject
 from valence.workflow.deps import DepsBash, DepsCall, DepsModule, DepsPip
 from valence.workflow.electron import Electron, electron
 from valence.workflow.lattice import Lattice, lattice
-from valence.leptons import Lepton
 from valence.workflow.tracing import wait
 
 __version__ = "0.1.0"

@@ -119,7 +119,7 @@ class FileTransfer:
         )
 
 
-def TransferFromRemote(  # noqa: N802 - Covalent's name
+def TransferFromRemote(
     from_filepath: str,
     to_filepath: str | None = None,
     strategy: FileTransferStrategy | None = None,
@@ -136,7 +136,7 @@ def TransferFromRemote(  # noqa: N802 - Covalent's name
     return FileTransfer(source, File(to_filepath, is_dir=is_dir), order, strategy)
 
 
-def TransferToRemote(  # noqa: N802 - Covalent's name
+def TransferToRemote(
     to_filepath: str,
     from_filepath: str | None = None,
     strategy: FileTransferStrategy | None = None,

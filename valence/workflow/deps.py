@@ -81,7 +81,7 @@ class _Plain:
 
     @_ClassOrInstance
     def from_dict(cls, obj: Any, data: dict[str, Any]) -> Any:
-        """Rebuild from ``to_dict()`` output (``DepsBash.from_dict(d)`` or ``DepsBash().from_dict(d)``)."""
+        """Rebuild from ``to_dict()``: ``DepsBash.from_dict(d)`` or ``DepsBash().from_dict(d)``."""
         from valence.transportable import TransportableObject
 
         if data.get("type") not in (None, cls.__name__):

@@ -205,7 +205,8 @@ def electron(_func: Callable[..., Any] | None = None, **options: Any) -> Any:
     (extra attempts after a failure), retry_delay (seconds before the first
     retry, doubling after each), timeout (seconds per attempt), version (pins
     the code fingerprint), reusable (False: never reuse this task's results on
-    redispatch), files (``ct.fs.FileTransfer`` list), deps_module. Unset options are inherited from the lattice, then the config.
+    redispatch), files (``ct.fs.FileTransfer`` list), deps_module (modules shipped
+    by value). Unset options are inherited from the lattice, then the config.
     """
     unknown = set(options) - set(_DEFAULTS) - {"backend"}
     if unknown:

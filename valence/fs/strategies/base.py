@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -91,17 +91,9 @@ def atomic_target(path: str) -> Iterator[Any]:
             yield fh
         os.replace(temp, target)
     except BaseException:
-        with _quiet():
+        with suppress(FileNotFoundError):
             os.unlink(temp)
         raise
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    try:
-        yield
-    except FileNotFoundError:
-        pass
 
 
 def copy_local(source: str, dest: str, is_dir: bool) -> None:

@@ -55,7 +55,7 @@ class HTTP(FileTransferStrategy):
 def _open(request: urllib.request.Request, timeout: float):  # type: ignore[no-untyped-def]
     what = f"{request.get_method()} {request.full_url}"
     try:
-        return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - http(s) only
+        return urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         raise FileTransferError(f"{what} failed: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError) as exc:
