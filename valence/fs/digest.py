@@ -126,7 +126,7 @@ def source_token(file: File, strategy: Any) -> list[Any]:
 def _http_token(file: File, strategy: Any) -> list[Any]:
     import urllib.request
 
-    from valence.fs.strategies.http import _open
+    from valence.fs.strategies.http import _open, read_all
 
     try:
         with _open(urllib.request.Request(file.uri, method="HEAD"), strategy.timeout) as head:
@@ -135,7 +135,7 @@ def _http_token(file: File, strategy: Any) -> list[Any]:
             return ["etag", etag]
         sha = hashlib.sha256()
         with _open(urllib.request.Request(file.uri), strategy.timeout) as response:
-            while chunk := response.read(_CHUNK):
+            for chunk in read_all(response, file.uri):
                 sha.update(chunk)
         return ["sha256", sha.hexdigest()]
     except FileTransferError as exc:

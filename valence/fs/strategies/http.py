@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from valence.errors import FileTransferError
 from valence.fs.file import File
@@ -31,7 +31,8 @@ class HTTP(FileTransferStrategy):
                 _open(urllib.request.Request(url), timeout) as response,
                 atomic_target(dest) as out,
             ):
-                shutil.copyfileobj(response, out, _CHUNK)
+                for chunk in read_all(response, url):
+                    out.write(chunk)
 
         return download
 
@@ -50,6 +51,19 @@ class HTTP(FileTransferStrategy):
                     pass
 
         return upload
+
+
+def read_all(response: Any, url: str) -> Iterator[bytes]:
+    """The body in chunks; a body shorter than its Content-Length is an error, not a file."""
+    expected = response.headers.get("Content-Length")
+    received = 0
+    while chunk := response.read(_CHUNK):
+        received += len(chunk)
+        yield chunk
+    if expected is not None and expected.isdigit() and received != int(expected):
+        raise FileTransferError(
+            f"GET {url} failed: the connection closed after {received} of {expected} bytes"
+        )
 
 
 def _open(request: urllib.request.Request, timeout: float):  # type: ignore[no-untyped-def]
