@@ -18,9 +18,12 @@ import builtins
 import ctypes
 import importlib
 import shlex
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -75,11 +78,12 @@ class ForeignCall:
 def _spec_token(language: str, spec: dict[str, Any]) -> Any:
     """What the foreign code is: a library or script by content, Python by its code."""
     from valence.fingerprint import Unhashable, code_fingerprint
-    from valence.fs.digest import file_digest
+    from valence.fs.digest import file_digest, note_read
 
     library = spec.get("library_name") or ""
     token: dict[str, Any] = {k: v for k, v in sorted(spec.items())}
     if language in _PYTHON and library:
+        note_read(f"python:{library}")  # its module is read here, not stored with the workflow
         try:
             function = getattr(importlib.import_module(library), spec["function_name"])
         except (ImportError, AttributeError) as exc:
@@ -113,6 +117,38 @@ def _call_python(spec: dict[str, Any], args: tuple, kwargs: dict[str, Any]) -> A
 # ---------------------------------------------------------------- C
 
 
+_libraries: dict[str, tuple[tuple[int, ...], Any]] = {}
+_libraries_lock = threading.Lock()
+
+
+def _load_library(path: str) -> Any:
+    """The shared library as it is now on disk.
+
+    The dynamic loader returns an already loaded library by name, so a library
+    rebuilt at the same path since this process loaded it is loaded from a
+    copy named by its content.
+    """
+    if not os.path.isfile(path):
+        return ctypes.CDLL(path)  # a name the loader resolves (libm.so.6)
+    st = os.stat(path)
+    stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    with _libraries_lock:
+        seen = _libraries.get(path)
+        if seen is not None and seen[0] == stamp:
+            return seen[1]
+        target = path
+        if seen is not None:
+            from valence.fs.digest import file_digest
+
+            target = os.path.join(tempfile.gettempdir(), f"valence-lib-{file_digest(path)[:24]}.so")
+            if not os.path.exists(target):
+                shutil.copyfile(path, target + ".part")
+                os.replace(target + ".part", target)
+        handle = ctypes.CDLL(target)
+        _libraries[path] = (stamp, handle)
+        return handle
+
+
 def _ctype(name: str) -> Any:
     if name.startswith("LP_"):
         return ctypes.POINTER(_ctype(name[3:]))
@@ -129,7 +165,7 @@ def _call_c(spec: dict[str, Any], args: tuple, kwargs: dict[str, Any]) -> Any:
             f"keyword argument(s) {sorted(kwargs)}"
         )
     try:
-        function = getattr(ctypes.CDLL(spec["library_name"]), spec["function_name"])
+        function = getattr(_load_library(spec["library_name"]), spec["function_name"])
     except (OSError, AttributeError) as exc:
         raise LeptonError(
             f"cannot load {spec['function_name']} from {spec['library_name']}: {exc}"

@@ -33,7 +33,7 @@ from valence.errors import FileTransferError
 from valence.fingerprint import Unhashable
 from valence.fs.file import File
 
-__all__ = ["file_digest", "source_token", "tracking"]
+__all__ = ["file_digest", "note_read", "source_token", "tracking"]
 
 _CHUNK = 1 << 20
 _RACY_SECONDS = 2.0
@@ -53,7 +53,8 @@ def tracking() -> Iterator[list[str]]:
         _seen.reset(token)
 
 
-def _note(uri: str) -> None:
+def note_read(uri: str) -> None:
+    """Record that a key depends on something read from outside the stored workflow."""
     seen = _seen.get()
     if seen is not None:
         seen.append(uri)
@@ -61,6 +62,7 @@ def _note(uri: str) -> None:
 
 def file_digest(path: str) -> str:
     """sha256 of a local file's content, cached while its size and times are unchanged."""
+    note_read(path)
     st = os.stat(path)
     ident = (os.path.abspath(path), st.st_dev, st.st_ino)
     stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
@@ -108,7 +110,7 @@ def source_token(file: File, strategy: Any) -> list[Any]:
     """The content token of a file a task reads before it runs."""
     if file.is_temp_file:
         return ["temp"]
-    _note(file.uri)
+    note_read(file.uri)
     from valence.fs.strategies import HTTP, FSSpec, Rsync, Shutil
 
     if not file.is_remote and isinstance(strategy, (Shutil, Rsync, FSSpec)):
