@@ -17,8 +17,8 @@ from __future__ import annotations
 import builtins
 import ctypes
 import importlib
-import shlex
 import os
+import shlex
 import shutil
 import subprocess
 import sys
