@@ -20,7 +20,7 @@ class Status(str):
         return self in TERMINAL
 
     @property
-    def STATUS(self) -> str:  # noqa: N802 - Covalent's attribute
+    def STATUS(self) -> str:
         """The plain string, as Covalent's ``Status.STATUS``."""
         return str.__str__(self)
 

@@ -131,5 +131,5 @@ def test_deps_module_option_in_a_workflow(tmp_path, monkeypatch):
     [(42, TypeError), ("no_such_module_anywhere", ImportError)],
 )
 def test_bad_deps_module_is_refused(value, error):
-    with pytest.raises(error, match="DepsModule|deps_module"):
+    with pytest.raises(error, match=r"DepsModule|deps_module"):
         ct.electron(deps_module=value)(add)
