@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,7 +15,7 @@ import pytest
 class FileServer:
     """``files[path] = bytes`` is served at ``url + path``; PUT stores into it."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[str, str] | None = None) -> None:
         self.files: dict[str, bytes] = {}
         self.etags: dict[str, str] = {}
         self.requests: list[tuple[str, str]] = []
@@ -59,7 +62,13 @@ class FileServer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def stop(self) -> None:
@@ -71,6 +80,25 @@ class FileServer:
 @pytest.fixture
 def file_server() -> Iterator[FileServer]:
     server = FileServer()
+    server.thread.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def tls_file_server(tmp_path, monkeypatch) -> Iterator[FileServer]:
+    """HTTPS with a self-signed certificate for 127.0.0.1, trusted via SSL_CERT_FILE."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed (needed to make a test certificate)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    server = FileServer(tls=(str(cert), str(key)))
     server.thread.start()
     yield server
     server.stop()

@@ -182,6 +182,48 @@ def test_http_download_and_upload(tmp_path, file_server):
     assert file_server.files["/up/out.csv"] == b"a,b\n1,2\n" * 2
 
 
+def test_https_download_to_a_temp_file_and_upload(tls_file_server):
+    """Covalent's qa_http_file_transfer shape: no destination means a temp file."""
+    tls_file_server.files["/datasets.csv"] = b"Dataset Name,rows\nx,1\n"
+    xfers = [
+        ct.fs.TransferFromRemote(f"{tls_file_server.url}/datasets.csv"),
+        ct.fs.TransferToRemote(f"{tls_file_server.url}/copy.csv", None),
+    ]
+
+    @ct.electron(files=xfers)
+    def get_remote_file(files=[]):  # noqa: B006 - Covalent's own spelling
+        source_path, dest_path = files[0]
+        text = pathlib.Path(dest_path).read_text()
+        pathlib.Path(files[1][0]).write_text(text.upper())
+        return text
+
+    @ct.electron
+    def first_line(text):
+        return text.splitlines()[0]
+
+    @ct.lattice
+    def workflow():
+        return first_line(get_remote_file())
+
+    result = ct.dispatch_sync(workflow)()
+    assert result.status == ct.status.COMPLETED, result.error
+    assert result.result == "Dataset Name,rows"
+    assert tls_file_server.files["/copy.csv"] == b"DATASET NAME,ROWS\nX,1\n"
+
+
+def test_https_with_an_untrusted_certificate_fails_clearly(tls_file_server, monkeypatch):
+    monkeypatch.delenv("SSL_CERT_FILE")
+    tls_file_server.files["/a.txt"] = b"a"
+
+    @ct.electron(files=[ct.fs.TransferFromRemote(f"{tls_file_server.url}/a.txt")])
+    def read(files=None):
+        return 1
+
+    result = run(read)
+    assert result.status == ct.status.FAILED
+    assert "CERTIFICATE_VERIFY_FAILED" in result.error
+
+
 @pytest.mark.parametrize(
     ("path", "words"), [("/nope", "HTTP 404"), ("/cut", "closed after 10 of 1000 bytes")]
 )
