@@ -192,7 +192,7 @@ def test_https_download_to_a_temp_file_and_upload(tls_file_server):
 
     @ct.electron(files=xfers)
     def get_remote_file(files=[]):  # noqa: B006 - Covalent's own spelling
-        source_path, dest_path = files[0]
+        _, dest_path = files[0]
         text = pathlib.Path(dest_path).read_text()
         pathlib.Path(files[1][0]).write_text(text.upper())
         return text
