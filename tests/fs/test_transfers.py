@@ -317,3 +317,27 @@ def test_shutil_strategy_refuses_remote_operations():
         Shutil().download(ct.fs.File("http://x/a"), ct.fs.File("b"))
     with pytest.raises(FileTransferError):
         Shutil().cp(ct.fs.File("/no/such/source"), ct.fs.File("/tmp/x"))()
+
+
+def test_fsspec_folder_contents_down_and_up(tmp_path):
+    fsspec = pytest.importorskip("fsspec")
+    memory = fsspec.filesystem("memory")
+    memory.pipe("/tree/dir/a.txt", b"A")
+    memory.pipe("/tree/dir/s/b.txt", b"B")
+    local = f"{tmp_path}/got/"
+    xfers = [
+        ct.fs.TransferFromRemote("memory://tree/dir/", local),
+        ct.fs.TransferToRemote("memory://tree/up/", local),
+    ]
+
+    @ct.electron(executor="thread", files=xfers)
+    def listing(files=None):
+        root = files[0][1]
+        return sorted(
+            os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs
+        )
+
+    result = run(listing)
+    assert result.status == ct.status.COMPLETED, result.error
+    assert result.result == ["a.txt", os.path.join("s", "b.txt")]
+    assert sorted(memory.find("/tree/up")) == ["/tree/up/a.txt", "/tree/up/s/b.txt"]

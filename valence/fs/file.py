@@ -8,6 +8,7 @@ before the transfer runs.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import tempfile
 import uuid
@@ -45,14 +46,13 @@ class File:
         self._remote_flag = bool(is_remote)
         self._is_dir = bool(is_dir) or text.endswith("/")
         self._include_folder = bool(include_folder)
+        self._netloc, self._query = parts.netloc, parts.query
         if self.scheme == "file":
             path = parts.path if scheme else text
             self._path = posixpath.normpath(path) if path else path
-            self._netloc = ""
+            self._netloc = self._query = ""
         else:
             self._path = parts.path
-            self._netloc = parts.netloc
-            self._query = parts.query
         self._text = text
 
     # ------------------------------------------------------------------ Covalent's API
@@ -88,9 +88,10 @@ class File:
     @property
     def uri(self) -> str:
         if self.scheme == "file":
-            return "file://" + self.filepath
-        query = getattr(self, "_query", "")
-        return urlunsplit((self.scheme, self._netloc, self.filepath, query, ""))
+            path = self.filepath
+            absolute = os.path.abspath(path) + ("/" if path.endswith("/") else "")
+            return "file://" + absolute
+        return urlunsplit((self.scheme, self._netloc, self.filepath, self._query, ""))
 
     def touch(self) -> None:
         Path(self.filepath).touch()

@@ -18,7 +18,7 @@ __all__ = ["FSSpec", "filesystem"]
 
 
 def filesystem(file: File, storage_options: dict[str, Any]) -> tuple[Any, str]:
-    """The fsspec file system and path for ``file``."""
+    """The fsspec file system and path for ``file`` (a folder's contents: ending in ``/``)."""
     try:
         import fsspec
     except ImportError:
@@ -29,6 +29,8 @@ def filesystem(file: File, storage_options: dict[str, Any]) -> tuple[Any, str]:
         fs, path = fsspec.core.url_to_fs(file.uri, **storage_options)
     except (ImportError, ValueError) as exc:
         raise FileTransferError(f"fsspec cannot open {file.uri}: {exc}") from None
+    if file.is_dir and file.filepath.endswith("/"):
+        path = path.rstrip("/") + "/"
     return fs, path
 
 
