@@ -292,6 +292,9 @@ def test_fsspec_local_file_system(tmp_path):
         (lambda: ct.fs.FileTransfer(3, "b"), TypeError, "from_file"),
         (lambda: ct.fs.TransferFromRemote("http://x/dir/", "local"), ValueError, "ending with '/'"),
         (lambda: Rsync(private_key_path="/no/such/key"), FileNotFoundError, "private key"),
+        (lambda: ct.fs_strategies.S3(region_name="x"), NotImplementedError, "s3://.*s3fs"),
+        (lambda: ct.fs_strategies.GCloud(), NotImplementedError, "gs://.*gcsfs"),
+        (lambda: ct.fs_strategies.Blob(), NotImplementedError, "az://.*adlfs"),
     ],
 )
 def test_bad_transfer_definitions_are_refused(make, error, words):
