@@ -271,6 +271,8 @@ def _all_reusable(parent: Parent) -> bool:
     record = parent.record
     if record.status != st.COMPLETED or not record.result_digest:
         return False
+    if record.metadata.get("reads_files"):  # keys depend on file contents: recompute them
+        return False
     return parent.store.unreusable_node_count(record.dispatch_id) == 0
 
 
@@ -415,7 +417,7 @@ def _why_run(
     if old is None:
         return "new_node", "no matching task in the parent dispatch"
     if new_code:
-        return "new_code", "the task's code (or a function/constant it uses) changed"
+        return "new_code", "the task's code (or a function, constant or file it uses) changed"
     return _changed_inputs(node, incoming, decisions)
 
 
