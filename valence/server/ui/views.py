@@ -7,13 +7,17 @@ nothing here touches the store or HTTP, so each is tested on plain records.
 from __future__ import annotations
 
 import ast
+import json
 import inspect
 import textwrap
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from valence.server.ui import layout
 from valence.server.ui_schemas import (
+    BoxEdgeOut,
+    BoxOut,
     Category,
     CompareNodeOut,
     GraphEdgeOut,
@@ -165,19 +169,44 @@ def signature_names(function: Any) -> tuple[list[str], str | None]:
     return names, vararg
 
 
+def _same_json(value: Any, back: Any) -> bool:
+    """Whether ``back`` (a JSON round trip of ``value``) is the same value of the same types."""
+    if type(value) is not type(back):
+        return False
+    if isinstance(value, dict):
+        return value.keys() == back.keys() and all(_same_json(value[k], back[k]) for k in value)
+    if isinstance(value, list):
+        return len(value) == len(back) and all(map(_same_json, value, back))
+    return bool(value == back)
+
+
+def as_json(value: Any) -> tuple[bool, Any]:
+    """``(True, value)`` when ``value`` survives JSON unchanged (types included), else ``(False, None)``."""
+    try:
+        back = json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError, RecursionError):
+        return False, None
+    return (True, back) if _same_json(value, back) else (False, None)
+
+
+def _input(name: str, value: Any, bindable: bool) -> InputOut:
+    editable, plain = as_json(value) if bindable else (False, None)
+    return InputOut(name=name, preview=preview(value), editable=editable, json_value=plain)
+
+
 def named_inputs(
     names: Sequence[str], vararg: str | None, inputs: Mapping[str, Any]
 ) -> list[InputOut]:
-    """``{"args", "kwargs"}`` as (parameter name, preview) pairs."""
+    """``{"args", "kwargs"}`` as (parameter name, preview) pairs, JSON where it is plain."""
     shown: list[InputOut] = []
     for index, value in enumerate(inputs.get("args", ())):
         if index < len(names):
-            name = names[index]
-        else:
-            name = f"*{vararg}[{index - len(names)}]" if vararg else f"args[{index}]"
-        shown.append(InputOut(name=name, preview=preview(value)))
+            shown.append(_input(names[index], value, True))
+            continue
+        name = f"*{vararg}[{index - len(names)}]" if vararg else f"args[{index}]"
+        shown.append(_input(name, value, False))
     for name, value in dict(inputs.get("kwargs", {})).items():
-        shown.append(InputOut(name=str(name), preview=preview(value)))
+        shown.append(_input(str(name), value, True))
     return shown
 
 
@@ -220,3 +249,36 @@ def compare_node(node: NodeRecord) -> CompareNodeOut:
         reused_from_dispatch=node.reused_from_dispatch,
         reused_from_node=node.reused_from_node,
     )
+
+
+def drawing(
+    nodes: Sequence[GraphNodeOut],
+    edges: Sequence[GraphEdgeOut],
+    expanded: Iterable[str] = (),
+) -> tuple[list[BoxOut], list[BoxEdgeOut]]:
+    """The boxes to draw for ``nodes`` joined by ``edges``: siblings grouped, laid out."""
+    by_id = {n.id: n for n in nodes}
+    items = [layout.Item(n.id, n.name, n.label, n.status) for n in nodes]
+    pairs = [(e.source, e.target) for e in edges]
+    drawn, box_of = layout.group_siblings(items, pairs, frozenset(expanded))
+    links = layout.drawn_edges(pairs, box_of)
+    layout.place(drawn, links)
+    waits = {(box_of.get(e.source), box_of.get(e.target)) for e in edges if e.param_type == "wait"}
+    boxes = [
+        BoxOut(
+            key=box.key,
+            label=box.label,
+            group=box.group,
+            members=box.members,
+            status=layout.group_status(box.counts) if box.group else by_id[box.members[0]].status,
+            counts=box.counts,
+            reused=sum(by_id[m].reused for m in box.members),
+            x=box.x,
+            y=box.y,
+            width=box.width,
+        )
+        for box in drawn
+    ]
+    return boxes, [
+        BoxEdgeOut(source=a, target=b, count=n, wait=(a, b) in waits) for a, b, n in links
+    ]
