@@ -50,8 +50,11 @@ def test_redispatch_from_the_page_previews_the_plan_then_follows_the_new_dispatc
     expect(page.locator("#dispatch-result")).to_have_text("C=2.0 accuracy=2.25")
     expect(page.locator("#lineage-up")).to_contain_text(parent[:8])
     result = ct.get_result(child, dispatcher_addr=server.url)
-    reasons = {n["node_name"]: n["reason"]["code"] for n in result.get_all_node_results()
-               if n["kind"] == "electron"}
+    reasons = {
+        n["node_name"]: n["reason"]["code"]
+        for n in result.get_all_node_results()
+        if n["kind"] == "electron"
+    }
     assert reasons["load"] == "forced" and reasons["train"] != "reused"
 
 

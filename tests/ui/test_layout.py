@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as s
 
@@ -24,7 +26,7 @@ def test_a_fan_out_becomes_one_group_with_counts():
     nodes = items(["square"] * 2000 + ["total"])
     nodes[5] = Item(5, "square", "square", "FAILED")
     edges = [(i, 2000) for i in range(2000)]
-    drawn, box_of, links = draw(nodes, edges)
+    drawn, _, links = draw(nodes, edges)
     assert [(b.key, b.label) for b in drawn] == [("g0", "square ×2000"), ("n2000", "total")]
     assert drawn[0].counts == {"COMPLETED": 1999, "FAILED": 1}
     assert layout.group_status(drawn[0].counts) == "FAILED"
@@ -91,6 +93,6 @@ def test_every_node_is_drawn_once_without_overlaps_and_edges_point_down(graph, e
         rows.setdefault(box.y, []).append(box)
     for row in rows.values():
         row.sort(key=lambda b: b.x)
-        for left, right in zip(row, row[1:]):
+        for left, right in itertools.pairwise(row):
             assert left.x + left.width / 2 <= right.x - right.width / 2
     assert sum(n for _, _, n in links) == sum(box_of[a] != box_of[b] for a, b in edges)

@@ -158,7 +158,6 @@ class ArgumentOut(BaseModel):
     preview: str | None = Field(description="the value's preview, once the parent has run")
 
 
-
 class RichOut(BaseModel):
     """A rich view of a node's output: a table, an array or an image (else ``none``)."""
 

@@ -27,13 +27,22 @@ def _type_name(value: Any) -> str:
     return f"{kind.__module__}.{kind.__qualname__}"
 
 
+def _is_a(value: Any, package: str, name: str) -> bool:
+    """Whether ``value``'s class (or a base) is ``name`` from ``package`` (pandas 3 says
+    ``pandas.DataFrame``, pandas 2 ``pandas.core.frame.DataFrame``)."""
+    return any(
+        k.__qualname__ == name and k.__module__.split(".")[0] == package
+        for k in type(value).__mro__
+    )
+
+
 def _cell(value: Any) -> str:
     text = str(value)
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
 
 
 def _table(frame: Any) -> RichOut:
-    if _type_name(frame).endswith("Series"):
+    if _is_a(frame, "pandas", "Series"):
         frame = frame.to_frame()
     head = frame.head(TABLE_ROWS)
     return RichOut(
@@ -63,7 +72,7 @@ def _image(data: bytes, mime: str) -> RichOut:
 
 def _png_of(value: Any) -> bytes | None:
     name = _type_name(value)
-    if name == "matplotlib.figure.Figure":
+    if _is_a(value, "matplotlib", "Figure"):
         buffer = io.BytesIO()
         value.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
         return buffer.getvalue()
@@ -80,10 +89,9 @@ def _png_of(value: Any) -> bytes | None:
 
 def rich_value(value: Any) -> RichOut:
     """The richest view the panel can show of ``value``."""
-    name = _type_name(value)
-    if name in ("pandas.core.frame.DataFrame", "pandas.core.series.Series"):
+    if _is_a(value, "pandas", "DataFrame") or _is_a(value, "pandas", "Series"):
         return _table(value)
-    if name == "numpy.ndarray":
+    if _is_a(value, "numpy", "ndarray"):
         return _array(value)
     if isinstance(value, (bytes, bytearray)):
         for magic, mime in _MAGIC.items():

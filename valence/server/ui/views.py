@@ -7,8 +7,8 @@ nothing here touches the store or HTTP, so each is tested on plain records.
 from __future__ import annotations
 
 import ast
-import json
 import inspect
+import json
 import textwrap
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -181,7 +181,7 @@ def _same_json(value: Any, back: Any) -> bool:
 
 
 def as_json(value: Any) -> tuple[bool, Any]:
-    """``(True, value)`` when ``value`` survives JSON unchanged (types included), else ``(False, None)``."""
+    """``(True, value)`` if ``value`` survives JSON exactly (types too), else ``(False, None)``."""
     try:
         back = json.loads(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError, RecursionError):

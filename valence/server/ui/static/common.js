@@ -23,8 +23,14 @@ const V = (() => {
   function takeToken() {
     const given = /^#token=(.+)$/.exec(location.hash);
     if (!given) return false;
-    localStorage.setItem("valenceToken", decodeURIComponent(given[1]));
+    const token = decodeURIComponent(given[1]);
+    localStorage.setItem("valenceToken", token);
     history.replaceState(null, "", location.pathname + location.search);
+    const dialog = document.getElementById("token-dialog");
+    if (dialog && dialog.open) { // a request is waiting for a token: this is it
+      dialog.querySelector("input").value = token;
+      dialog.close();
+    }
     return true;
   }
   takeToken();
@@ -37,7 +43,7 @@ const V = (() => {
     return new Promise((resolve) => {
       dialog.addEventListener("close", () => {
         const token = dialog.querySelector("input").value.trim();
-        localStorage.setItem("valenceToken", token);
+        if (token) localStorage.setItem("valenceToken", token);
         resolve();
       }, { once: true });
       if (!dialog.open) dialog.showModal();
@@ -198,13 +204,16 @@ const V = (() => {
 
   // Call fn now and then every ms while it returns true (paused while the tab is hidden);
   // while the server is unreachable, retry with backoff up to 10 s. ``ms`` may be a function.
+  // ``now()`` polls at once, restarting a poll that had stopped (finished, or refused).
   function poll(fn, ms) {
     let stopped = false;
     let failures = 0;
     let timer = null;
+    let running = false;
     async function tick() {
       timer = null;
       if (stopped) return;
+      running = true;
       let again = true;
       if (!document.hidden) {
         try {
@@ -216,6 +225,7 @@ const V = (() => {
           again = !(error.status >= 400 && error.status < 500); // retrying will not help
         }
       }
+      running = false;
       const wait = typeof ms === "function" ? ms() : ms;
       const delay = failures ? Math.min(wait * 2 ** failures, 10_000) : wait;
       if (again !== false && !stopped) timer = setTimeout(tick, delay);
@@ -223,12 +233,10 @@ const V = (() => {
     tick();
     return {
       stop: () => { stopped = true; },
-      // Poll at once; false when not polling (stopped, finished, or a round in flight).
       now: () => {
-        if (timer === null) return false;
-        clearTimeout(timer);
+        if (running) return;
+        if (timer !== null) clearTimeout(timer);
         tick();
-        return true;
       },
     };
   }

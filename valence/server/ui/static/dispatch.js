@@ -179,9 +179,7 @@
 
   // Big graphs are polled less often: each answer carries every node.
   const poller = V.poll(tick, () => (last && last.nodes.length > 2000 ? 3000 : 1000));
-  function refreshNow() {
-    if (!poller.now()) tick().catch((error) => V.showMessage(error.message));
-  }
+  const refreshNow = () => poller.now();
 
   // ---- find -----------------------------------------------------------------------------
   let matches = [];
@@ -193,8 +191,12 @@
     if (!query || !last) return V.fill(count, "");
     const fresh = matches.query !== query;
     if (fresh) {
-      matches = last.nodes.filter((n) => String(n.id) === query
-        || n.name.toLowerCase().includes(query)).map((n) => n.id);
+      // A number is a node id; anything else a part of a name, any case (helpers only
+      // while they are drawn).
+      matches = /^\d+$/.test(query) ? last.nodes.filter((n) => String(n.id) === query)
+        : last.nodes.filter((n) => (view.helpers || !n.helper)
+          && n.name.toLowerCase().includes(query));
+      matches = matches.map((n) => n.id);
       matches.query = query;
       matchIndex = 0;
     } else {

@@ -84,6 +84,6 @@
     go({ offset: Math.max(0, state.offset - PAGE) });
   document.getElementById("next").onclick = () => go({ offset: state.offset + PAGE });
 
-  V.poll(refresh, 2000);
-  document.addEventListener("valence:token", () => refresh().catch((e) => V.showMessage(e.message)));
+  const poller = V.poll(refresh, 2000);
+  document.addEventListener("valence:token", () => poller.now());
 })();
