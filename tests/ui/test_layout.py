@@ -96,3 +96,30 @@ def test_every_node_is_drawn_once_without_overlaps_and_edges_point_down(graph, e
         for left, right in itertools.pairwise(row):
             assert left.x + left.width / 2 <= right.x - right.width / 2
     assert sum(n for _, _, n in links) == sum(box_of[a] != box_of[b] for a, b in edges)
+
+
+def test_a_long_chain_of_one_task_becomes_one_box_and_expands():
+    nodes = items(["load"] + ["step"] * 30 + ["report"])
+    edges = [(i, i + 1) for i in range(31)]
+    drawn, box_of = layout.group_siblings(nodes, edges)
+    names = {n.id: n.name for n in nodes}
+    drawn = layout.collapse_chains(drawn, box_of, edges, names)
+    assert [b.label for b in drawn] == ["load", "step ×30 (chain)", "report"]
+    assert drawn[1].members == list(range(1, 31)) and box_of[17] == "c1"
+    links = layout.drawn_edges(edges, box_of)
+    assert sorted(links) == [("c1", "n31", 1), ("n0", "c1", 1)]
+    layout.place(drawn, links)
+    assert [b.y for b in drawn] == [0.0, layout.RANK_GAP, 2 * layout.RANK_GAP]
+
+    drawn, box_of = layout.group_siblings(nodes, edges)
+    drawn = layout.collapse_chains(drawn, box_of, edges, names, expanded={"c1"})
+    assert len(drawn) == 32
+
+
+def test_a_chain_with_a_branch_is_not_collapsed_across_the_branch():
+    nodes = items(["step"] * 20 + ["side"])
+    edges = [(i, i + 1) for i in range(19)] + [(9, 20)]  # node 9 also feeds "side"
+    drawn, box_of = layout.group_siblings(nodes, edges)
+    names = {n.id: n.name for n in nodes}
+    drawn = layout.collapse_chains(drawn, box_of, edges, names)
+    assert sorted(b.label for b in drawn) == ["side", "step ×10 (chain)", "step ×10 (chain)"]

@@ -15,7 +15,7 @@ def edge(parent: int, child: int, name: str = "x", param_type: str = "arg") -> E
 
 
 def pairs(edges) -> list[tuple[int, int]]:
-    return sorted((e.source, e.target) for e in edges)
+    return sorted((e["source"], e["target"]) for e in edges)
 
 
 def test_labels_strip_covalent_prefixes_and_stay_short():
@@ -61,10 +61,10 @@ def test_task_edges_go_through_chains_of_helpers():
     ]
     found = views.task_edges(nodes, edges)
     assert pairs(found) == [(0, 4), (0, 7), (0, 9), (4, 9), (6, 7), (6, 9)]
-    by_pair = {(e.source, e.target): e for e in found}
-    assert by_pair[(0, 4)].via_helpers and by_pair[(0, 4)].name == "a"
-    assert by_pair[(0, 9)].name == "p, q"
-    assert not by_pair[(4, 9)].via_helpers and by_pair[(4, 9)].param_type == "wait"
+    by_pair = {(e["source"], e["target"]): e for e in found}
+    assert by_pair[(0, 4)]["via_helpers"] and by_pair[(0, 4)]["name"] == "a"
+    assert by_pair[(0, 9)]["name"] == "p, q"
+    assert not by_pair[(4, 9)]["via_helpers"] and by_pair[(4, 9)]["param_type"] == "wait"
 
 
 def test_task_edges_keep_direct_edges_and_drop_helper_only_paths():

@@ -67,7 +67,8 @@ class GraphOut(BaseModel):
     dispatch_id: str
     status: str
     done: bool
-    nodes: list[GraphNodeOut]
+    total_nodes: int = Field(description="every node of the graph, helpers included")
+    nodes: list[GraphNodeOut] = Field(description="the nodes drawn (helpers only if asked)")
     edges: list[GraphEdgeOut] = Field(description="every edge of the transport graph")
     task_edges: list[GraphEdgeOut] = Field(
         description="edges between tasks only: a path through helper nodes becomes one edge"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from valence import serialize
 from valence import status as st
@@ -41,29 +42,34 @@ def get_graph(
     backend: BackendDep,
     helpers: Annotated[bool, Query(description="draw parameter, getitem, ... nodes too")] = False,
     expand: Annotated[
-        str, Query(max_length=10_000, description="comma-separated group keys to draw in full")
+        str, Query(max_length=10_000, description="comma-separated box keys to draw in full")
     ] = "",
-) -> GraphOut:
-    """Nodes (status, reuse) and edges, and the drawing: boxes laid out, siblings grouped."""
+    edges: Annotated[bool, Query(description="include every edge and the task edges")] = False,
+) -> Response:
+    """The drawn nodes (status, reuse, times) and the drawing: boxes laid out, siblings and
+    chains grouped. Helper nodes are left out unless ``helpers``."""
     store = backend.store
     status = store.get_status(dispatch_id)
-    nodes, edges = store.get_nodes(dispatch_id), store.get_edges(dispatch_id)
-    shown = [views.graph_node(n) for n in nodes]
-    all_edges, between_tasks = views.graph_edges(edges), views.task_edges(nodes, edges)
-    drawn = shown if helpers else [n for n in shown if not n.helper]
+    records, edge_records = store.get_nodes(dispatch_id), store.get_edges(dispatch_id)
+    drawn = [views.graph_node(n) for n in records if helpers or n.kind not in views.HELPER_KINDS]
+    all_edges = views.graph_edges(edge_records) if helpers or edges else []
+    between_tasks = views.task_edges(records, edge_records)
     boxes, box_edges = views.drawing(
         drawn, all_edges if helpers else between_tasks, filter(None, expand.split(","))
     )
-    return GraphOut(
-        dispatch_id=dispatch_id,
-        status=status,
-        done=status in st.TERMINAL,
-        nodes=shown,
-        edges=all_edges,
-        task_edges=between_tasks,
-        boxes=boxes,
-        box_edges=box_edges,
-    )
+    graph = {
+        "dispatch_id": dispatch_id,
+        "status": status,
+        "done": status in st.TERMINAL,
+        "total_nodes": len(records),
+        "nodes": drawn,
+        "edges": all_edges if edges else [],
+        "task_edges": between_tasks if edges else [],
+        "boxes": boxes,
+        "box_edges": box_edges,
+    }
+    # Built from our own records: written as JSON directly, not validated node by node.
+    return Response(json.dumps(graph, default=str), media_type="application/json")
 
 
 def summaries(backend: LocalBackend, records: list[DispatchRecord]) -> list[DispatchSummary]:

@@ -7,7 +7,10 @@ browser. Two steps make any graph open at once:
    siblings; a set of at least ``GROUP_MIN`` of them is drawn as one group node
    ("square ×2000") carrying status counts. Levels are processed top down, so a
    second stage under a group groups too (its members all have that group as
-   parent). Groups the user expanded are drawn member by member.
+   parent). Then a run of at least ``GROUP_MIN`` nodes of one name, each the
+   only child of the one before (``x = step(x)`` in a loop), is drawn as one
+   chain box ("step ×10000 (chain)"). Boxes the user expanded are drawn
+   member by member.
 2. **Layout.** Each drawn node gets a rank (longest path from a root) and an
    order inside its rank (barycentre of its parents, one pass top down); wide
    ranks wrap into rows. Linear in nodes + edges; the browser only draws.
@@ -54,7 +57,7 @@ class Drawn:
 
     @property
     def group(self) -> bool:
-        return self.key.startswith("g")
+        return self.key[0] in "gc"
 
 
 def _ranks(ids: Sequence[int], parents: dict[int, list[int]]) -> dict[int, int]:
@@ -129,13 +132,75 @@ def drawn_edges(
     return [(a, b, n) for (a, b), n in counts.items()]
 
 
+def collapse_chains(
+    drawn: list[Drawn],
+    box_of: dict[int, str],
+    edges: Iterable[tuple[int, int]],
+    names: dict[int, str],
+    expanded: Collection[str] = (),
+    minimum: int = GROUP_MIN,
+) -> list[Drawn]:
+    """Single-node boxes of one name linked one to one, ``minimum`` or more: one chain box."""
+    links = drawn_edges(edges, box_of)
+    outs: dict[str, list[str]] = defaultdict(list)
+    ins: dict[str, list[str]] = defaultdict(list)
+    for a, b, _ in links:
+        outs[a].append(b)
+        ins[b].append(a)
+    by_key = {box.key: box for box in drawn}
+
+    def single(key: str) -> bool:
+        return not by_key[key].group
+
+    def follows(key: str) -> bool:  # continues the chain of the box before it
+        before = ins[key]
+        return (
+            len(before) == 1
+            and single(before[0])
+            and single(key)
+            and outs[before[0]] == [key]
+            and names[by_key[before[0]].members[0]] == names[by_key[key].members[0]]
+        )
+
+    merged: list[Drawn] = []
+    for box in drawn:
+        if box.group or follows(box.key):
+            if box.group:
+                merged.append(box)
+            continue
+        run = [box]
+        while len(outs[run[-1].key]) == 1 and follows(outs[run[-1].key][0]):
+            run.append(by_key[outs[run[-1].key][0]])
+        key = f"c{box.members[0]}"
+        if len(run) < minimum or key in expanded:
+            merged.extend(run)
+            continue
+        members = [m for b in run for m in b.members]
+        chain = Drawn(key, f"{box.label.split(' ×')[0]} ×{len(run)} (chain)", members)
+        merged.append(chain)
+        box_of.update(dict.fromkeys(members, key))
+    return merged
+
+
+def _box_ranks(drawn: list[Drawn], parents: dict[str, list[str]]) -> dict[str, int]:
+    order = [box.key for box in drawn]
+    index = {key: i for i, key in enumerate(order)}
+    flat = {
+        index[k]: [index[p] for p in ps if p in index] for k, ps in parents.items() if k in index
+    }
+    ranks = _ranks(list(range(len(order))), flat)
+    return {order[i]: r for i, r in ranks.items()}
+
+
 def place(drawn: list[Drawn], edges: Sequence[tuple[str, str, int]]) -> None:
     """Give every box ``x``, ``y`` and ``width``: ranks top down, barycentre order, rows wrap."""
     parents: dict[str, list[str]] = defaultdict(list)
     for source, target, _ in edges:
         parents[target].append(source)
+    ranks = _box_ranks(drawn, parents)
     by_rank: dict[int, list[Drawn]] = defaultdict(list)
     for box in drawn:
+        box.rank = ranks[box.key]
         box.width = min(max(len(box.label) * CHAR_WIDTH + 24, 64.0), 260.0)
         by_rank[box.rank].append(box)
     x_of: dict[str, float] = {}

@@ -10,18 +10,14 @@ import ast
 import inspect
 import json
 import textwrap
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from valence.server.ui import layout
 from valence.server.ui_schemas import (
-    BoxEdgeOut,
-    BoxOut,
     Category,
     CompareNodeOut,
-    GraphEdgeOut,
-    GraphNodeOut,
     InputChangeOut,
     InputOut,
 )
@@ -62,29 +58,34 @@ def preview(value: Any) -> str:
     return shorten(text, PREVIEW_CHARS)
 
 
-def graph_node(node: NodeRecord) -> GraphNodeOut:
+def graph_node(node: NodeRecord) -> dict[str, Any]:
+    """A node as drawn (the fields of ``GraphNodeOut``), as a plain dict: graphs are big."""
     reason = node.reason or {}
-    return GraphNodeOut(
-        id=node.node_id,
-        name=node.name,
-        label=label(node.name),
-        kind=node.kind,
-        helper=node.kind in HELPER_KINDS,
-        status=node.status,
-        reused=node.reused_from_dispatch is not None,
-        reason_code=reason.get("code"),
-        executor=node.executor,
-        start_time=node.start_time,
-        end_time=node.end_time,
-        sub_dispatch_id=node.sub_dispatch_id,
-    )
+    return {
+        "id": node.node_id,
+        "name": node.name,
+        "label": label(node.name),
+        "kind": node.kind,
+        "helper": node.kind in HELPER_KINDS,
+        "status": node.status,
+        "reused": node.reused_from_dispatch is not None,
+        "reason_code": reason.get("code"),
+        "executor": node.executor,
+        "start_time": node.start_time.isoformat() if node.start_time else None,
+        "end_time": node.end_time.isoformat() if node.end_time else None,
+        "sub_dispatch_id": node.sub_dispatch_id,
+    }
 
 
-def graph_edges(edges: Iterable[EdgeRecord]) -> list[GraphEdgeOut]:
+def graph_edges(edges: Iterable[EdgeRecord]) -> list[dict[str, Any]]:
     return [
-        GraphEdgeOut(
-            source=e.parent_id, target=e.child_id, name=e.edge_name, param_type=e.param_type
-        )
+        {
+            "source": e.parent_id,
+            "target": e.child_id,
+            "name": e.edge_name,
+            "param_type": e.param_type,
+            "via_helpers": False,
+        }
         for e in edges
     ]
 
@@ -107,7 +108,7 @@ def _topological(nodes: Iterable[int], edges: Sequence[EdgeRecord]) -> list[int]
     return order
 
 
-def task_edges(nodes: Sequence[NodeRecord], edges: Sequence[EdgeRecord]) -> list[GraphEdgeOut]:
+def task_edges(nodes: Sequence[NodeRecord], edges: Sequence[EdgeRecord]) -> list[dict[str, Any]]:
     """Edges between tasks only: a path through helper nodes becomes one edge."""
     helpers = {n.node_id for n in nodes if n.kind in HELPER_KINDS}
     incoming: dict[int, list[EdgeRecord]] = defaultdict(list)
@@ -122,7 +123,7 @@ def task_edges(nodes: Sequence[NodeRecord], edges: Sequence[EdgeRecord]) -> list
                     for e in incoming[node]
                 )
             )
-    found: dict[tuple[int, int], GraphEdgeOut] = {}
+    found: dict[tuple[int, int], dict[str, Any]] = {}
     for edge in edges:
         if edge.child_id in helpers:
             continue
@@ -130,16 +131,16 @@ def task_edges(nodes: Sequence[NodeRecord], edges: Sequence[EdgeRecord]) -> list
         for source in sorted(feeds.get(edge.parent_id, set())) if via else [edge.parent_id]:
             key = (source, edge.child_id)
             if key in found:
-                if edge.edge_name not in found[key].name.split(", "):
-                    found[key].name += ", " + edge.edge_name
+                if edge.edge_name not in found[key]["name"].split(", "):
+                    found[key]["name"] += ", " + edge.edge_name
                 continue
-            found[key] = GraphEdgeOut(
-                source=source,
-                target=edge.child_id,
-                name=edge.edge_name,
-                param_type=edge.param_type,
-                via_helpers=via,
-            )
+            found[key] = {
+                "source": source,
+                "target": edge.child_id,
+                "name": edge.edge_name,
+                "param_type": edge.param_type,
+                "via_helpers": via,
+            }
     return list(found.values())
 
 
@@ -252,33 +253,46 @@ def compare_node(node: NodeRecord) -> CompareNodeOut:
 
 
 def drawing(
-    nodes: Sequence[GraphNodeOut],
-    edges: Sequence[GraphEdgeOut],
+    nodes: Sequence[Mapping[str, Any]],
+    edges: Sequence[Mapping[str, Any]],
     expanded: Iterable[str] = (),
-) -> tuple[list[BoxOut], list[BoxEdgeOut]]:
-    """The boxes to draw for ``nodes`` joined by ``edges``: siblings grouped, laid out."""
-    by_id = {n.id: n for n in nodes}
-    items = [layout.Item(n.id, n.name, n.label, n.status) for n in nodes]
-    pairs = [(e.source, e.target) for e in edges]
-    drawn, box_of = layout.group_siblings(items, pairs, frozenset(expanded))
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The boxes (``BoxOut``) and their edges (``BoxEdgeOut``) to draw ``nodes`` joined by
+    ``edges`` (``graph_node``/``task_edges`` dicts): siblings and chains grouped, laid out."""
+    by_id = {n["id"]: n for n in nodes}
+    items = [layout.Item(n["id"], n["name"], n["label"], n["status"]) for n in nodes]
+    pairs = [(e["source"], e["target"]) for e in edges]
+    opened = frozenset(expanded)
+    drawn, box_of = layout.group_siblings(items, pairs, opened)
+    names = {n["id"]: n["name"] for n in nodes}
+    drawn = layout.collapse_chains(drawn, box_of, pairs, names, opened)
     links = layout.drawn_edges(pairs, box_of)
     layout.place(drawn, links)
-    waits = {(box_of.get(e.source), box_of.get(e.target)) for e in edges if e.param_type == "wait"}
-    boxes = [
-        BoxOut(
-            key=box.key,
-            label=box.label,
-            group=box.group,
-            members=box.members,
-            status=layout.group_status(box.counts) if box.group else by_id[box.members[0]].status,
-            counts=box.counts,
-            reused=sum(by_id[m].reused for m in box.members),
-            x=box.x,
-            y=box.y,
-            width=box.width,
+    waits = {
+        (box_of.get(e["source"]), box_of.get(e["target"]))
+        for e in edges
+        if e["param_type"] == "wait"
+    }
+    boxes = []
+    for box in drawn:
+        if box.group and not box.counts:
+            box.counts = dict(Counter(by_id[m]["status"] for m in box.members))
+        first = by_id[box.members[0]]
+        boxes.append(
+            {
+                "key": box.key,
+                "label": box.label,
+                "group": box.group,
+                "members": box.members,
+                "status": layout.group_status(box.counts) if box.group else first["status"],
+                "counts": box.counts,
+                "reused": sum(by_id[m]["reused"] for m in box.members),
+                "x": box.x,
+                "y": box.y,
+                "width": box.width,
+            }
         )
-        for box in drawn
+    box_edges = [
+        {"source": a, "target": b, "count": n, "wait": (a, b) in waits} for a, b, n in links
     ]
-    return boxes, [
-        BoxEdgeOut(source=a, target=b, count=n, wait=(a, b) in waits) for a, b, n in links
-    ]
+    return boxes, box_edges

@@ -148,7 +148,7 @@
   function countText(data) {
     const drawn = data.boxes.reduce((n, b) => n + b.members.length, 0);
     const groups = data.boxes.filter((b) => b.group).length;
-    const base = `${drawn} of ${data.nodes.length} nodes shown`;
+    const base = `${drawn} of ${data.total_nodes} nodes shown`;
     return groups ? `${base} (${groups} group${groups > 1 ? "s" : ""})` : base;
   }
 
@@ -178,7 +178,7 @@
   }
 
   // Big graphs are polled less often: each answer carries every node.
-  const poller = V.poll(tick, () => (last && last.nodes.length > 2000 ? 3000 : 1000));
+  const poller = V.poll(tick, () => (last && last.total_nodes > 2000 ? 3000 : 1000));
   const refreshNow = () => poller.now();
 
   // ---- find -----------------------------------------------------------------------------

@@ -172,8 +172,11 @@ const NodePanel = (() => {
         el("button", { class: "close quiet", title: "close (Esc)", onclick: onClose }, "×")),
       el("div", { class: "badges" }, V.badge(group.status), el("span", { class: "tag" }, "group"),
         group.reused ? el("span", { class: "tag reused" }, `↻ ${group.reused} reused`) : null),
-      el("p", { class: "muted" }, `${group.members.length} tasks with the same name under the `
-        + "same parents, drawn as one box."),
+      el("p", { class: "muted" }, group.key.startsWith("c")
+        ? `${group.members.length} tasks of one name, each fed by the one before, drawn as `
+          + "one box."
+        : `${group.members.length} tasks with the same name under the same parents, drawn as `
+          + "one box."),
       el("p", { id: "group-counts" }, Graph.countsLine(group.counts)),
       el("button", { id: "group-expand", type: "button", onclick: onExpand },
         `Draw all ${group.members.length}`),
