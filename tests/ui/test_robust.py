@@ -162,3 +162,12 @@ def test_untrusted_text_is_never_interpreted_as_html(server, page):
     page.click("#redispatch-close")
     page.click("#views [data-view='timeline']")
     assert page.evaluate(injected) == [None, 0]
+
+
+def test_controls_that_do_not_apply_are_hidden(server, page):
+    dispatch_id = server.dispatch(pipeline, 2)
+    server.wait(dispatch_id)
+    open_dispatch(page, server, dispatch_id, "COMPLETED")
+    expect(page.locator("#collapse")).to_be_hidden()  # nothing expanded
+    expect(page.locator("#offline")).to_have_count(0)
+    expect(page.locator("#message")).to_be_hidden()

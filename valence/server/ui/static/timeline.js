@@ -77,11 +77,17 @@ const Timeline = (() => {
       const scale = (width - LEFT - 16) / (t1 - t0);
       ctx.font = "11px system-ui";
       ctx.fillStyle = "#6b7280";
+      const span = t1 - t0;
+      const label = (ms) => (span < 2000 ? `+${ms.toFixed(span < 20 ? 1 : 0)} ms`
+        : `+${(ms / 1000).toFixed(span < 20_000 ? 2 : 0)} s`);
       for (let i = 0; i <= 4; i++) {
         const x = LEFT + ((width - LEFT - 16) * i) / 4;
-        ctx.fillText(`+${(((t1 - t0) * i) / 4 / 1000).toFixed(2)} s`, x - 12, 16);
-        ctx.fillRect(x, 20, 1, height);
+        const text = label((span * i) / 4);
+        const shift = i === 0 ? 0 : i === 4 ? ctx.measureText(text).width : ctx.measureText(text).width / 2;
+        ctx.fillText(text, x - shift, 16);
       }
+      ctx.fillStyle = dark ? "#273247" : "#e5e7eb";
+      for (let i = 0; i <= 4; i++) ctx.fillRect(LEFT + ((width - LEFT - 16) * i) / 4, 20, 1, height);
       for (const [name, start] of offset) {
         ctx.fillStyle = dark ? "#e5e7eb" : "#374151";
         ctx.fillText(name, 8, TOP + start * ROW + BAR);
@@ -89,7 +95,7 @@ const Timeline = (() => {
       hits = tasks.map((task) => {
         const x = LEFT + (task.start - t0) * scale;
         const y = TOP + (offset.get(task.group) + task.row) * ROW;
-        const w = Math.max((task.end - task.start) * scale, 2);
+        const w = Math.max((task.end - task.start) * scale, 3);
         ctx.fillStyle = V.colour(task.node.status);
         if (task.node.reused) {
           ctx.fillStyle = V.REUSED;
@@ -101,6 +107,11 @@ const Timeline = (() => {
           ctx.fill();
         } else {
           ctx.fillRect(x, y, w, BAR);
+        }
+        if (tasks.length <= 400) { // names beside the bars while there is room to read them
+          ctx.fillStyle = dark ? "#cbd5e1" : "#4b5563";
+          const room = width - 16 - (x + w + 4);
+          if (room > 40) ctx.fillText(task.node.name.slice(0, 40), x + w + 4, y + BAR - 2, room);
         }
         return { id: task.node.id, x, y, w, name: task.node.name };
       });
