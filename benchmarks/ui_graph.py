@@ -25,7 +25,6 @@ import tempfile
 import time
 
 import httpx
-
 from shapes import workflow
 
 CHROMIUM = "/usr/bin/chromium"
