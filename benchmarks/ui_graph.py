@@ -107,7 +107,7 @@ def main() -> None:
                 print(
                     f"{shape:5}  graph route {statistics.median(r[0] for r in route):.2f} s "
                     f"({route[0][1] / 1e6:.1f} MB)   usable {statistics.median(seconds):.2f} s "
-                    f"(range {min(seconds):.2f}–{max(seconds):.2f}, {options.runs} runs)   "
+                    f"(range {min(seconds):.2f}-{max(seconds):.2f}, {options.runs} runs)   "
                     f"boxes {pages[0][1]:,}"
                 )
             browser.close()
