@@ -184,8 +184,9 @@ class HttpBackend:
         body = {"task_ids": task_ids}
         return str(self._json("POST", f"/dispatches/{dispatch_id}/cancel", json=body)["message"])
 
-    def delete(self, dispatch_id: str) -> PurgeReport:
-        return PurgeReport(**self._json("DELETE", f"/dispatches/{dispatch_id}"))
+    def delete(self, dispatch_id: str, *, dry_run: bool = False) -> PurgeReport:
+        query = "?dry_run=true" if dry_run else ""
+        return PurgeReport(**self._json("DELETE", f"/dispatches/{dispatch_id}{query}"))
 
     def purge(self, older_than: timedelta, *, dry_run: bool = False) -> PurgeReport:
         params = {"older_than": f"{older_than.total_seconds()}s", "dry_run": dry_run}

@@ -144,8 +144,11 @@ class LocalBackend:
         what = f"tasks {task_ids} of dispatch" if task_ids else "dispatch"
         return f"Cancellation of {what} {dispatch_id} requested."
 
-    def delete(self, dispatch_id: str) -> PurgeReport:
-        """Delete one finished top-level dispatch and its sublattice runs; collect blobs."""
+    def delete(self, dispatch_id: str, *, dry_run: bool = False) -> PurgeReport:
+        """Delete one finished top-level dispatch and its sublattice runs; collect blobs.
+
+        ``dry_run`` only reports what would be deleted.
+        """
         record = self.store.get_dispatch(self.store.resolve_id(dispatch_id))
         if record.parent_dispatch_id is not None:
             raise ValueError(
@@ -158,7 +161,7 @@ class LocalBackend:
                 f"dispatch {record.dispatch_id} is {record.status}; cancel it (or wait for it) "
                 "before deleting it"
             )
-        return self._delete([record.dispatch_id], [], dry_run=False)
+        return self._delete([record.dispatch_id], [], dry_run=dry_run)
 
     def purge(self, older_than: timedelta, *, dry_run: bool = False) -> PurgeReport:
         """Delete finished top-level dispatches created before now - ``older_than``.
@@ -182,6 +185,7 @@ class LocalBackend:
         doomed, kept = self._deletion_set(roots, orphans)
         report = PurgeReport(doomed, kept, dry_run=dry_run)
         if dry_run:
+            report.blobs_deleted = self.store.blobs_freed_by(doomed)
             return report
         for dispatch_id in doomed:
             self.store.delete_dispatch(dispatch_id)
@@ -309,13 +313,20 @@ class LocalBackend:
         *,
         status: str | None = None,
         name: str | None = None,
+        name_contains: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[DispatchRecord]:
         return self.store.list_dispatches(
-            status=status, name=name, since=since, until=until, limit=limit, offset=offset
+            status=status,
+            name=name,
+            name_contains=name_contains,
+            since=since,
+            until=until,
+            limit=limit,
+            offset=offset,
         )
 
     def node_counts(self, dispatch_ids: Sequence[str]) -> dict[str, dict[str, int]]:

@@ -293,11 +293,23 @@ class Store:
     def delete_dispatch(self, dispatch_id: str) -> None:
         """Delete a dispatch with its nodes and edges (its blobs stay until collected)."""
         with self._write() as conn:
-            conn.execute(delete(edges_t).where(edges_t.c.dispatch_id == dispatch_id))
-            conn.execute(delete(nodes_t).where(nodes_t.c.dispatch_id == dispatch_id))
-            where = dispatches_t.c.dispatch_id == dispatch_id
-            if conn.execute(delete(dispatches_t).where(where)).rowcount == 0:
+            if not _delete_rows(conn, dispatch_id):
                 raise self._not_found(dispatch_id)
+
+    def blobs_freed_by(self, dispatch_ids: Sequence[str]) -> int:
+        """How many blobs collection would delete once these dispatches are gone.
+
+        Computed by deleting their rows in a transaction that is rolled back:
+        nothing changes.
+        """
+        with self._writer.connect() as conn:
+            transaction = conn.begin()
+            try:
+                for dispatch_id in dispatch_ids:
+                    _delete_rows(conn, dispatch_id)
+                return len(rows.unreferenced_digests(conn))
+            finally:
+                transaction.rollback()
 
     def unreferenced_blobs(self) -> list[str]:
         """Digests of stored blobs that no dispatch or node refers to, sorted."""
@@ -385,12 +397,16 @@ class Store:
         *,
         status: str | None = None,
         name: str | None = None,
+        name_contains: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[DispatchRecord]:
-        """Dispatches newest first, by exact status and name, ``since <= created_at < until``."""
+        """Dispatches newest first, by exact status and name, ``since <= created_at < until``.
+
+        ``name_contains`` matches a part of the name, ignoring case.
+        """
         if limit < 0 or offset < 0:
             raise ValueError(f"limit and offset must be >= 0, got limit={limit}, offset={offset}")
         for bound in (since, until):
@@ -402,6 +418,8 @@ class Store:
             query = query.where(c.status == status)
         if name is not None:
             query = query.where(c.name == name)
+        if name_contains:
+            query = query.where(c.name.icontains(name_contains, autoescape=True))
         if since is not None:
             query = query.where(c.created_at >= since)
         if until is not None:
@@ -478,3 +496,11 @@ class Store:
 
 _NODE_KEY = (nodes_t.c.dispatch_id, nodes_t.c.node_id)
 _DISPATCH_KEY = (dispatches_t.c.dispatch_id,)
+
+
+def _delete_rows(conn: Connection, dispatch_id: str) -> bool:
+    """Delete a dispatch's edge, node and dispatch rows; False if there was none."""
+    conn.execute(delete(edges_t).where(edges_t.c.dispatch_id == dispatch_id))
+    conn.execute(delete(nodes_t).where(nodes_t.c.dispatch_id == dispatch_id))
+    where = dispatches_t.c.dispatch_id == dispatch_id
+    return conn.execute(delete(dispatches_t).where(where)).rowcount > 0
