@@ -19,7 +19,8 @@ from valence.backends import PurgeReport, RedispatchRequest
 from valence.engine.dispatcher import Dispatcher
 from valence.engine.ownership import is_alive
 from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
-from valence.engine.redispatch import Plan, plan_redispatch
+from valence.engine.redispatch import Plan, plan_redispatch, reuse_from_store
+from valence.engine.reuse import Scope
 from valence.errors import DispatchTimeoutError, StoreError
 from valence.results import Result
 from valence.store import Store
@@ -86,12 +87,20 @@ class LocalBackend:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         lattice_digest: str | None = None,
+        *,
+        reuse: bool = False,
     ) -> Prepared:
         """Bind, trace and serialize a new dispatch; raises on bad input, writes nothing.
 
-        With ``lattice_digest`` the caller supplies the workflow's blob itself.
+        With ``lattice_digest`` the caller supplies the workflow's blob itself;
+        with ``reuse`` nodes are reused by key from the whole store.
         """
-        return prepare_dispatch(lattice, tuple(args), dict(kwargs), lattice_digest=lattice_digest)
+        prepared = prepare_dispatch(
+            lattice, tuple(args), dict(kwargs), lattice_digest=lattice_digest
+        )
+        if reuse:
+            reuse_from_store(self.store, prepared, Scope("any"))
+        return prepared
 
     def start(self, prepared: Prepared, *, disable_run: bool = False) -> str:
         """Record ``prepared`` and (unless ``disable_run``) run it; return its id."""
@@ -110,8 +119,10 @@ class LocalBackend:
         kwargs: dict[str, Any],
         *,
         disable_run: bool = False,
+        reuse: bool = False,
     ) -> str:
-        return self.start(self.prepare(lattice, args, kwargs), disable_run=disable_run)
+        prepared = self.prepare(lattice, args, kwargs, reuse=reuse)
+        return self.start(prepared, disable_run=disable_run)
 
     def plan(self, dispatch_id: str, request: RedispatchRequest) -> Plan:
         """The per-node decisions of a redispatch, computed without writing anything."""
@@ -123,6 +134,7 @@ class LocalBackend:
             replace=dict(request.replace_electrons),
             reuse=request.reuse_previous_results,
             force_rerun=tuple(request.force_rerun),
+            reuse_from=request.reuse_from,
         )
 
     def redispatch(self, dispatch_id: str, request: RedispatchRequest) -> str:

@@ -1,0 +1,146 @@
+"""Where reused results may come from, and early cutoff.
+
+A dispatch with reuse has a :class:`Scope`: the parent's lineage (the default of
+a redispatch), the whole store (``reuse_from="any"``, and
+``ct.dispatch(..., reuse_previous_results=True)``), or listed dispatches. Keys
+are looked up in the store's ``node_keys`` index, which holds the Merkle key of
+every task and sublattice node that ran to completion.
+
+Early cutoff: a task's *data key* hashes its own code token (what its Merkle key
+hashes besides its parents) with the output digests of its parents, so it is
+known only when the parents have finished. A task whose Merkle key matched
+nothing, but whose parents produced byte-identical outputs to those some earlier
+run of the same code consumed, gets that run's output. It is recorded with the
+Merkle key when a node runs, and looked up when the node becomes ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from valence import status as st
+from valence.fingerprint import hash_flat
+from valence.store import Store
+from valence.store.records import NodeRecord
+from valence.workflow.graph import Edge
+
+TASK_KINDS = ("electron", "sublattice")
+NO_CUTOFF = ("forced", "reuse_off", "not_reusable")  # reason codes early cutoff never overrides
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The dispatches reuse may draw on: ``dispatches`` None means the whole store."""
+
+    name: str  # "parent", "any" or "listed"
+    dispatches: frozenset[str] | None = None
+
+    @property
+    def store_wide(self) -> bool:
+        """Whether keys are looked up beyond the parent (any, or listed dispatches)."""
+        return self.name != "parent"
+
+    def describe(self) -> str:
+        if self.dispatches is None:
+            return "the store"
+        return "the parent's lineage" if self.name == "parent" else "the listed dispatches"
+
+
+def check_reuse_from(value: Any) -> str | tuple[str, ...] | None:
+    """``None``/"parent", "any", or dispatch ids; one clear error otherwise."""
+    if value is None or value in ("parent", "any"):
+        return value
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ValueError(
+        f"reuse_from must be 'parent', 'any' or a non-empty list of dispatch ids, got {value!r}"
+    )
+
+
+def resolve_scope(store: Store, reuse_from: str | Sequence[str] | None, parent_id: str) -> Scope:
+    """The scope of a redispatch of ``parent_id`` (unknown dispatch ids raise)."""
+    if reuse_from == "any":
+        return Scope("any")
+    if reuse_from is None or reuse_from == "parent":
+        return Scope("parent", lineage(store, [parent_id]))
+    ids = [store.resolve_id(prefix) for prefix in reuse_from]
+    return Scope("listed", lineage(store, ids))
+
+
+def lineage(store: Store, roots: Iterable[str]) -> frozenset[str]:
+    """``roots`` with their sublattice runs and the dispatches their nodes reused, closed."""
+    found = set(roots)
+    pending = list(found)
+    while pending:
+        step = set(store.reuse_sources(pending))
+        for dispatch_id in pending:
+            step.update(
+                c.dispatch_id
+                for c in store.children(dispatch_id)
+                if c.parent_dispatch_id == dispatch_id
+            )
+        pending = sorted(step - found)
+        found.update(pending)
+    return frozenset(found)
+
+
+def candidates(store: Store, nodes: Sequence[NodeRecord], scope: Scope) -> dict[str, NodeRecord]:
+    """COMPLETED nodes in ``scope`` with the keys of ``nodes``, by key.
+
+    Task keys come from the index; helper nodes (parameters, getitem, ...) are
+    not indexed, so they are matched among the nodes of the dispatches the tasks
+    were found in, and of listed dispatches.
+    """
+    keys = [n.key for n in nodes if n.key and n.kind in TASK_KINDS]
+    found = store.find_completed(keys, scope.dispatches)
+    sources = {n.dispatch_id for n in found.values()}
+    if scope.name == "listed" and scope.dispatches is not None:
+        sources.update(scope.dispatches)
+    wanted = {n.key for n in nodes if n.key}
+    for dispatch_id in sorted(sources):
+        for node in store.get_nodes(dispatch_id):
+            if node.key in wanted and node.status == st.COMPLETED and node.output_digest:
+                found.setdefault(node.key, node)
+    return found
+
+
+def data_key(record: NodeRecord, edges: Iterable[Edge], digests: Mapping[int, str]) -> str | None:
+    """The node's data key from its parents' output digests; None if it has none.
+
+    Only nodes with a Merkle key get one: a task that is not reusable, or is
+    downstream of one, is never reused by early cutoff either.
+    """
+    code = record.metadata.get("code")
+    if record.key is None or not code or record.kind not in TASK_KINDS:
+        return None
+    parts = []
+    for edge in edges:
+        digest = digests.get(edge.parent)
+        if digest is None:
+            return None
+        parts.append((edge.name, edge.param_type, edge.arg_index, digest))
+    parts.sort(key=repr)
+    return hash_flat(("Data", record.kind, code, record.metadata.get("op"), tuple(parts)))
+
+
+def may_cut_off(record: NodeRecord) -> bool:
+    """Whether a node about to run may still be reused by early cutoff."""
+    reason = record.reason or {}
+    return (
+        record.key is not None
+        and record.kind in TASK_KINDS
+        and reason.get("decision") == "run"
+        and reason.get("code") not in NO_CUTOFF
+    )
+
+
+def cutoff_reason(match: NodeRecord) -> dict[str, Any]:
+    text = (
+        f"its inputs are byte-identical to those node {match.node_id} of "
+        f"{match.dispatch_id[:8]} ran with (an upstream task reproduced its output)"
+    )
+    return {"decision": "reuse", "code": "early_cutoff", "text": text}
