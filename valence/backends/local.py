@@ -226,17 +226,16 @@ class LocalBackend:
         """``roots`` + their sublattice runs (+ orphaned runs), except runs still reused.
 
         A reused sublattice node points at the run of the dispatch it was reused
-        from, so only redispatches descending from a deleted dispatch can refer to
-        its runs.
+        from, which with reuse from the whole store may be any dispatch; a run
+        stays while a dispatch that is not deleted points at it.
         """
         orphan_ids = [o.dispatch_id for o in orphans]
         runs = [*self._descendants(roots, _sublattice_of), *orphan_ids]
         runs += self._descendants(orphan_ids, _sublattice_of)
-        origins = [*roots, *{o.parent_dispatch_id or "" for o in orphans}]
-        remaining = set(self._descendants(origins, _redispatch_of)) - set(roots)
-        keep = self._reused_runs(remaining)
-        doomed = [*roots, *(run for run in dict.fromkeys(runs) if run not in keep)]
-        return doomed, sorted(keep & set(runs))
+        runs = list(dict.fromkeys(runs))
+        keep = self._reused_runs(set(roots), runs)
+        doomed = [*roots, *(run for run in runs if run not in keep)]
+        return doomed, sorted(keep)
 
     def _descendants(
         self, roots: list[str], linked: Callable[[DispatchRecord, str], bool]
@@ -251,16 +250,16 @@ class LocalBackend:
                     stack.append(child.dispatch_id)
         return found
 
-    def _reused_runs(self, remaining: set[str]) -> set[str]:
-        """Sublattice runs that nodes of ``remaining`` point to, with their own sub-runs."""
-        found: set[str] = set()
-        pending = sorted(remaining)
-        while pending:
-            for node in self.store.get_nodes(pending.pop()):
-                if node.sub_dispatch_id and node.sub_dispatch_id not in found:
-                    found.add(node.sub_dispatch_id)
-                    pending.append(node.sub_dispatch_id)
-        return found
+    def _reused_runs(self, roots: set[str], runs: list[str]) -> set[str]:
+        """Those of ``runs`` a remaining dispatch points at, directly or through a kept run."""
+        referrers = self.store.sublattice_referrers(runs)
+        keep: set[str] = set()
+        while True:
+            deleting = roots | (set(runs) - keep)
+            newly = {run for run in runs if run not in keep and referrers[run] - deleting}
+            if not newly:
+                return keep
+            keep |= newly
 
     def _all(self, **filters: Any) -> list[DispatchRecord]:
         found: list[DispatchRecord] = []
@@ -342,10 +341,6 @@ class LocalBackend:
 
 def _sublattice_of(child: DispatchRecord, parent: str) -> bool:
     return child.parent_dispatch_id == parent
-
-
-def _redispatch_of(child: DispatchRecord, parent: str) -> bool:
-    return child.redispatched_from == parent
 
 
 def timeout_error(dispatch_id: str, timeout: float | None) -> DispatchTimeoutError:

@@ -140,7 +140,7 @@ def may_cut_off(record: NodeRecord) -> bool:
 
 def cutoff_reason(match: NodeRecord) -> dict[str, Any]:
     text = (
-        f"its inputs are byte-identical to those node {match.node_id} of "
-        f"{match.dispatch_id[:8]} ran with (an upstream task reproduced its output)"
+        f"same code and byte-identical inputs as node {match.node_id} of "
+        f"{match.dispatch_id[:8]} (an upstream output was reproduced)"
     )
     return {"decision": "reuse", "code": "early_cutoff", "text": text}
