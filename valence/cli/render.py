@@ -68,10 +68,14 @@ def dispatch_table(rows: list[tuple[DispatchRecord, dict[str, int]]]) -> Table:
     return table
 
 
+_REUSE_NOTES = {"reused_store": " (found in the store)", "early_cutoff": " (early cutoff)"}
+
+
 def note(node: NodeRecord) -> str:
     """Reused from where, why it ran, or why it failed."""
     if node.reused_from_dispatch is not None:
-        return f"reused from {node.reused_from_dispatch[:8]}:{node.reused_from_node}"
+        how = _REUSE_NOTES.get((node.reason or {}).get("code", ""), "")
+        return f"reused from {node.reused_from_dispatch[:8]}:{node.reused_from_node}{how}"
     if node.status == st.FAILED and node.error:
         return node.error.splitlines()[0]
     text = (node.reason or {}).get("text")
@@ -100,9 +104,9 @@ def node_table(nodes: list[NodeRecord], *, all_nodes: bool) -> Table:
 
 def plan_table(plan: Plan) -> Table:
     table = Table(box=None, header_style="bold")
-    for column in ("ID", "NAME", "ACTION", "WHY"):
+    for column in ("ID", "NAME", "ACTION", "CODE", "WHY"):
         table.add_column(column)
     for decision in plan.tasks():
         action = "[green]reuse[/green]" if decision.action == "reuse" else "[cyan]run[/cyan]"
-        table.add_row(str(decision.node_id), decision.name, action, decision.text)
+        table.add_row(str(decision.node_id), decision.name, action, decision.code, decision.text)
     return table
