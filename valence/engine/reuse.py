@@ -123,7 +123,8 @@ def data_key(record: NodeRecord, edges: Iterable[Edge], digests: Mapping[int, st
         if digest is None:
             return None
         parts.append((edge.name, edge.param_type, edge.arg_index, digest))
-    parts.sort(key=repr)
+    if len(parts) > 1:
+        parts.sort(key=repr)
     return hash_flat(("Data", record.kind, code, record.metadata.get("op"), tuple(parts)))
 
 

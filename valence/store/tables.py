@@ -171,6 +171,7 @@ node_keys = Table(
         primary_key=True,
     ),
     Column("node_id", Integer, primary_key=True, autoincrement=False),
+    sqlite_with_rowid=False,  # the primary key is the only B-tree: one insert per row
 )
 
 # location is "inline" (bytes in ``data``) or "file" (bytes under the blob dir).

@@ -37,6 +37,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("hash", "dispatch_id", "node_id", name="pk_node_keys"),
+        sqlite_with_rowid=False,
     )
     op.execute(
         "INSERT INTO node_keys (hash, dispatch_id, node_id) "
