@@ -96,3 +96,62 @@ def nested_other_outer(x):
 @ct.lattice
 def nested_more(x):
     return square(ct.electron(inner_more)(x))
+
+
+# A catalogue of two-argument tasks for generated workflows; ``*_alt`` variants are
+# other code with byte-identical outputs, so edits between them exercise early cutoff.
+
+
+@ct.electron(executor="thread")
+def add(x, y):
+    return x + y
+
+
+@ct.electron(executor="thread")
+def add_alt(x, y):
+    return y + x
+
+
+@ct.electron(executor="thread")
+def sub(x, y):
+    return x - y
+
+
+@ct.electron(executor="thread")
+def mul(x, y):
+    return x * y
+
+
+@ct.electron(executor="thread")
+def mod5(x, y):
+    return (x + y) % 5
+
+
+@ct.electron(executor="thread")
+def mod5_alt(x, y):
+    return (x + y) - 5 * ((x + y) // 5)
+
+
+@ct.electron(executor="thread")
+def first(x, y):
+    return x
+
+
+CATALOGUE = {f.name: f for f in (add, add_alt, sub, mul, mod5, mod5_alt, first)}
+
+
+def generated(program):
+    """A lattice of two inputs whose node i applies ``program[i] = (op, a, b)``.
+
+    ``a`` and ``b`` index earlier values: 0 and 1 are the inputs, 2 + j node j.
+    It returns the last value and every value, so each node's output is compared.
+    """
+
+    @ct.lattice
+    def flow(u, v):
+        values = [u, v]
+        for op, a, b in program:
+            values.append(CATALOGUE[op](values[a], values[b]))
+        return values[2:]
+
+    return flow

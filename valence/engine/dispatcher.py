@@ -36,6 +36,11 @@ from valence.workflow.tracing import from_template, template_refs
 
 log = logging.getLogger("valence.dispatcher")
 
+# Index rows (node_keys) wait for this many, or for a round that changes a dispatch
+# (a start or a finish): one statement per round would cost a chain ~10 %. Rows lost
+# in a crash only make reuse from the store miss those results.
+KEY_BATCH = 512
+
 
 class Dispatcher:
     """Runs dispatches on executors, recording every transition in ``store``."""
@@ -621,6 +626,8 @@ class Dispatcher:
         if not self._batch or self._frozen:
             return
         batch, self._batch = self._batch, Batch()
+        if batch.keys and not batch.dispatches and len(batch.keys) < KEY_BATCH:
+            self._batch.keys, batch.keys = batch.keys, []  # written with a later round
         self.store.record_transitions(
             nodes=[(d, n, f) for (d, n), f in batch.nodes.items()],
             dispatches=list(batch.dispatches.items()),
