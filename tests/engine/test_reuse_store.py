@@ -105,6 +105,8 @@ def test_early_cutoff_reuses_dependents_of_a_byte_identical_output(task_log):
     assert found["inc"] == ("early_cutoff", (first.dispatch_id, 2))
     assert found["square"][0] == "early_cutoff"
     assert edited.result == fresh(flows.chain_edited, 5) == 121
+    summary = str(ct.get_result(edited.dispatch_id))
+    assert f"reused from {first.dispatch_id[:8]}:3 (early cutoff)" in summary
 
 
 @both_modes

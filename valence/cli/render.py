@@ -8,6 +8,7 @@ from rich.table import Table
 
 from valence import status as st
 from valence.engine.redispatch import Plan
+from valence.results import reuse_note
 from valence.store.records import DispatchRecord, NodeRecord
 
 STYLES = {
@@ -68,14 +69,11 @@ def dispatch_table(rows: list[tuple[DispatchRecord, dict[str, int]]]) -> Table:
     return table
 
 
-_REUSE_NOTES = {"reused_store": " (found in the store)", "early_cutoff": " (early cutoff)"}
-
-
 def note(node: NodeRecord) -> str:
     """Reused from where, why it ran, or why it failed."""
-    if node.reused_from_dispatch is not None:
-        how = _REUSE_NOTES.get((node.reason or {}).get("code", ""), "")
-        return f"reused from {node.reused_from_dispatch[:8]}:{node.reused_from_node}{how}"
+    reused = reuse_note(node)
+    if reused is not None:
+        return reused
     if node.status == st.FAILED and node.error:
         return node.error.splitlines()[0]
     text = (node.reason or {}).get("text")
