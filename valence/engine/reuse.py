@@ -96,15 +96,21 @@ def candidates(store: Store, nodes: Sequence[NodeRecord], scope: Scope) -> dict[
     were found in, and of listed dispatches.
     """
     keys = [n.key for n in nodes if n.key and n.kind in TASK_KINDS]
-    found = store.find_completed(keys, scope.dispatches)
-    sources = {n.dispatch_id for n in found.values()}
+    located = store.locate_completed(keys, scope.dispatches)
+    sources = {dispatch_id for dispatch_id, _ in located.values()}
     if scope.name == "listed" and scope.dispatches is not None:
         sources.update(scope.dispatches)
     wanted = {n.key for n in nodes if n.key}
+    found: dict[str, NodeRecord] = {}
     for dispatch_id in sorted(sources):
         for node in store.get_nodes(dispatch_id):
-            if node.key in wanted and node.status == st.COMPLETED and node.output_digest:
-                found.setdefault(node.key, node)
+            key = node.key
+            if key not in wanted or node.status != st.COMPLETED or not node.output_digest:
+                continue
+            if located.get(key or "") == (dispatch_id, node.node_id):
+                found[key or ""] = node  # the indexed node itself (its blob is checked)
+            else:
+                found.setdefault(key or "", node)
     return found
 
 

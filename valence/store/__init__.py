@@ -342,6 +342,14 @@ class Store:
         with self._engine.connect() as conn:
             return keyindex.find(conn, hashes, scope)
 
+    def locate_completed(
+        self, hashes: Iterable[str], within: Iterable[str] | None = None
+    ) -> dict[str, tuple[str, int]]:
+        """:meth:`find_completed` as ``(dispatch_id, node_id)`` only (no rows decoded)."""
+        scope = None if within is None else set(within)
+        with self._engine.connect() as conn:
+            return keyindex.locate(conn, hashes, scope)
+
     def reuse_sources(self, dispatch_ids: Iterable[str]) -> set[str]:
         """The dispatches that nodes of ``dispatch_ids`` were reused from."""
         with self._engine.connect() as conn:

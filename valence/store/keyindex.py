@@ -20,17 +20,18 @@ from valence.store.tables import NODE_FIELDS, blobs, node_keys, nodes
 
 KEY_COLUMNS = ("hash", "dispatch_id", "node_id")
 
+_JOINED = node_keys.join(
+    nodes,
+    and_(nodes.c.dispatch_id == node_keys.c.dispatch_id, nodes.c.node_id == node_keys.c.node_id),
+).join(blobs, blobs.c.digest == nodes.c.output_digest)
 _FOUND = (
     select(node_keys.c.hash, *(nodes.c[f] for f in NODE_FIELDS))
-    .select_from(
-        node_keys.join(
-            nodes,
-            and_(
-                nodes.c.dispatch_id == node_keys.c.dispatch_id,
-                nodes.c.node_id == node_keys.c.node_id,
-            ),
-        ).join(blobs, blobs.c.digest == nodes.c.output_digest)
-    )
+    .select_from(_JOINED)
+    .where(nodes.c.status == "COMPLETED")
+)
+_LOCATED = (
+    select(node_keys.c.hash, node_keys.c.dispatch_id, node_keys.c.node_id)
+    .select_from(_JOINED)
     .where(nodes.c.status == "COMPLETED")
 )
 
@@ -67,6 +68,26 @@ def find(
             ordered = limited.order_by(nodes.c.end_time, nodes.c.dispatch_id, nodes.c.node_id)
             for row in conn.execute(ordered):
                 found.setdefault(row[0], NodeRecord(*row[1:]))
+    return found
+
+
+def locate(
+    conn: Connection, hashes: Iterable[str], within: Collection[str] | None
+) -> dict[str, tuple[str, int]]:
+    """Like :func:`find`, but only ``(dispatch_id, node_id)``: no node row is decoded."""
+    wanted = sorted(set(hashes))
+    found: dict[str, tuple[str, int]] = {}
+    scope = sorted(within) if within is not None else None
+    if scope == []:
+        return found
+    query = _LOCATED.order_by(nodes.c.end_time, nodes.c.dispatch_id, nodes.c.node_id)
+    for chunk in chunks(wanted):
+        for part in chunks(scope) if scope is not None else [None]:
+            limited = query.where(node_keys.c.hash.in_(chunk))
+            if part is not None:
+                limited = limited.where(node_keys.c.dispatch_id.in_(part))
+            for hash_, dispatch_id, node_id in conn.execute(limited):
+                found.setdefault(hash_, (dispatch_id, node_id))
     return found
 
 
