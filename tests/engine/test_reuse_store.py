@@ -7,9 +7,13 @@ is compared with a fresh run (reuse off) of the same workflow and inputs.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 import valence as ct
 from tests import redispatch_flows as rf
@@ -264,3 +268,35 @@ def test_deleted_results_are_never_reused(task_log):
     again = run(flows.chain, 7, reuse=True)
     assert task_log() == ["double", "inc", "square"]
     assert again.result == first.result
+
+
+def test_results_of_another_interpreter_are_reused(task_log, valence_home):
+    """Keys computed in another process (other hash seed) match: the store is shared."""
+    code = (
+        "import valence as ct; from tests import reuse_flows as f; "
+        "print(ct.get_result(ct.dispatch(f.chain)(6), wait=True).dispatch_id)"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    other = done.stdout.strip().splitlines()[-1]
+    assert task_log() == ["double", "inc", "square"]
+    here = run(flows.chain, 6, reuse=True)
+    assert task_log() == []
+    assert codes(here)["square"] == ("reused_store", (other, 3))
+
+
+def test_a_result_whose_blob_is_gone_is_not_reused(task_log, active_store):
+    """A damaged store (a blob row removed by hand) makes a miss, never an error."""
+    first = run(flows.chain, 8)
+    inc = choose_backend().get_nodes(first.dispatch_id)[2]
+    engine = sa.create_engine(active_store._engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM blobs WHERE digest = :d"), {"d": inc.output_digest})
+    engine.dispose()
+    task_log()
+    again = run(flows.chain, 8, reuse=True)
+    assert task_log() == ["inc"]  # square's own output is still stored: reused by key
+    assert codes(again)["inc"][0] == "no_match"
+    assert again.result == fresh(flows.chain, 8)

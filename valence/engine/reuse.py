@@ -93,7 +93,8 @@ def candidates(store: Store, nodes: Sequence[NodeRecord], scope: Scope) -> dict[
 
     Task keys come from the index; helper nodes (parameters, getitem, ...) are
     not indexed, so they are matched among the nodes of the dispatches the tasks
-    were found in, and of listed dispatches.
+    were found in (and every node of listed dispatches). Every candidate's output
+    blob is still stored.
     """
     keys = [n.key for n in nodes if n.key and n.kind in TASK_KINDS]
     located = store.locate_completed(keys, scope.dispatches)
@@ -102,15 +103,20 @@ def candidates(store: Store, nodes: Sequence[NodeRecord], scope: Scope) -> dict[
         sources.update(scope.dispatches)
     wanted = {n.key for n in nodes if n.key}
     found: dict[str, NodeRecord] = {}
+    others: dict[str, NodeRecord] = {}
     for dispatch_id in sorted(sources):
         for node in store.get_nodes(dispatch_id):
-            key = node.key
+            key = node.key or ""
             if key not in wanted or node.status != st.COMPLETED or not node.output_digest:
                 continue
-            if located.get(key or "") == (dispatch_id, node.node_id):
-                found[key or ""] = node  # the indexed node itself (its blob is checked)
-            else:
-                found.setdefault(key or "", node)
+            if located.get(key) == (dispatch_id, node.node_id):
+                found[key] = node  # the indexed node itself (its blob was checked)
+            elif node.kind not in TASK_KINDS or scope.name == "listed":
+                others.setdefault(key, node)
+    stored = store.stored_digests(n.output_digest or "" for n in others.values())
+    for key, node in others.items():
+        if node.output_digest in stored:
+            found.setdefault(key, node)
     return found
 
 

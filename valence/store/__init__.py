@@ -153,6 +153,16 @@ class Store:
             )
         return found
 
+    def stored_digests(self, digests: Iterable[str]) -> set[str]:
+        """Those of ``digests`` that have a stored blob (one query per few hundred)."""
+        wanted = sorted(set(digests))
+        found: set[str] = set()
+        with self._engine.connect() as conn:
+            for chunk in rows.chunks(wanted):
+                query = select(blobs_t.c.digest).where(blobs_t.c.digest.in_(chunk))
+                found.update(conn.execute(query).scalars())
+        return found
+
     def has_blob(self, digest: str) -> bool:
         """Whether a blob with this digest is stored."""
         check_digest(digest)
