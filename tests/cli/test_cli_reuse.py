@@ -7,16 +7,10 @@ import pytest
 import valence as ct
 from tests import reuse_flows as flows
 from tests.cli.test_cli import cli
+from tests.engine import test_redispatch
 
 both_modes = pytest.mark.both_modes
-
-
-@pytest.fixture(autouse=True)
-def task_log(tmp_path, monkeypatch):
-    path = tmp_path / "ran.log"
-    path.write_text("")
-    monkeypatch.setenv("VALENCE_TEST_LOG", str(path))
-    return path
+task_log = test_redispatch.task_log  # autouse: tasks log that they ran
 
 
 def done(lattice, *args, reuse=False):
@@ -35,13 +29,13 @@ def test_reuse_from_any_and_listed_ids(task_log):
     plan = cli("redispatch", b.dispatch_id, "--reuse-from", "any", "--args", "[1]", "--plan")
     assert "4 reused, 0 to run" in plan.stdout and "reused_store" in plan.stdout
     assert a.dispatch_id[:8] in plan.stdout
-    task_log.write_text("")
+    task_log()
     listed = cli(
         "redispatch", b.dispatch_id, "--reuse-from", f"{a.dispatch_id[:8]},", "--args", "[1]"
     )
     new_id = listed.stdout.strip().splitlines()[0]
     assert ct.get_result(new_id, wait=True).result == 9
-    assert task_log.read_text() == ""
+    assert task_log() == []
     shown = cli("show", new_id).stdout
     assert f"reused from {a.dispatch_id[:8]}:3 (found in the store)" in shown
 

@@ -18,24 +18,12 @@ import sqlalchemy as sa
 import valence as ct
 from tests import redispatch_flows as rf
 from tests import reuse_flows as flows
+from tests.engine import test_redispatch
 from valence.backends import choose_backend
 from valence.errors import DispatchNotFoundError
 
 both_modes = pytest.mark.both_modes
-
-
-@pytest.fixture(autouse=True)
-def task_log(tmp_path, monkeypatch):
-    path = tmp_path / "ran.log"
-    path.write_text("")
-    monkeypatch.setenv("VALENCE_TEST_LOG", str(path))
-
-    def ran():
-        lines = path.read_text().split()
-        path.write_text("")
-        return sorted(lines)
-
-    return ran
+task_log = test_redispatch.task_log  # autouse: tasks log that they ran
 
 
 def wait(dispatch_id):
