@@ -155,3 +155,13 @@ def generated(program):
         return values[2:]
 
     return flow
+
+
+@ct.lattice
+def before_sublattice(x):
+    return square(ct.electron(inner)(double(x)))
+
+
+@ct.lattice
+def before_sublattice_edited(x):
+    return square(ct.electron(inner)(double_by_sum(x)))

@@ -288,3 +288,25 @@ def test_a_result_whose_blob_is_gone_is_not_reused(task_log, active_store):
     assert task_log() == ["inc"]  # square's own output is still stored: reused by key
     assert codes(again)["inc"][0] == "no_match"
     assert again.result == fresh(flows.chain, 8)
+
+
+def test_a_sublattice_is_cut_off_whole(task_log):
+    first = run(flows.before_sublattice, 2)
+    task_log()
+    edited = run(flows.before_sublattice_edited, 2, reuse=True)
+    assert task_log() == ["double_by_sum"]  # the sublattice's input (4) is byte-identical
+    assert codes(edited)[":sublattice:inner"][0] == "early_cutoff"
+    runs = [
+        {n.name: n.sub_dispatch_id for n in choose_backend().get_nodes(r.dispatch_id)}
+        for r in (first, edited)
+    ]
+    assert runs[0][":sublattice:inner"] == runs[1][":sublattice:inner"] is not None
+    assert edited.result == fresh(flows.before_sublattice_edited, 2)
+
+
+def test_full_reuse_fast_path_still_checks_listed_ids(active_store):
+    parent = run(flows.chain, 1)
+    with pytest.raises(DispatchNotFoundError, match="no dispatch with id 'nope'"):
+        ct.redispatch(parent.dispatch_id, reuse_from=["nope"])()
+    listed = wait(ct.redispatch(parent.dispatch_id, reuse_from=[parent.dispatch_id])())
+    assert listed.result == parent.result

@@ -221,9 +221,11 @@ def plan_redispatch(
     reuse_from = check_reuse_from(reuse_from)
     reuse = reuse or reuse_from is not None
     parent = Parent(store, store.get_dispatch(store.resolve_id(dispatch_id)))
-    scope = resolve_scope(store, reuse_from, parent.record.dispatch_id) if reuse else None
     if reuse and not (args or kwargs or replace or force_rerun) and _all_reusable(parent):
+        for prefix in reuse_from if isinstance(reuse_from, tuple) else ():
+            store.resolve_id(prefix)  # an unknown id raises even when nothing is looked up
         return _full_reuse(store, parent)
+    scope = resolve_scope(store, reuse_from, parent.record.dispatch_id) if reuse else None
     args, kwargs = merge_inputs(parent.lattice, (parent.args, parent.kwargs), args, kwargs or {})
     replacements = resolve_replacements(parent, store, replace or {})
     known = _task_metadata(parent, store)
