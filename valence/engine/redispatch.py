@@ -267,6 +267,8 @@ def _plan_against(
         prepared.reuse_parent = parent.record.dispatch_id
         prepared.force_rerun = force
         prepared.reuse_scope = scope
+        if scope is not None:
+            prepared.record.metadata["reuse_scope"] = scope.as_metadata()
     return decisions
 
 
@@ -319,6 +321,7 @@ def reuse_from_store(store: Store, prepared: Prepared, scope: Scope) -> list[Dec
             decisions.append(Decision(*args, "run", "no_match", text))
     apply_decisions(prepared, decisions)
     prepared.reuse_scope = scope
+    prepared.record.metadata["reuse_scope"] = scope.as_metadata()
     return decisions
 
 

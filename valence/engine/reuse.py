@@ -36,11 +36,16 @@ class Scope:
 
     name: str  # "parent", "any" or "listed"
     dispatches: frozenset[str] | None = None
+    roots: tuple[str, ...] = ()  # the parent or the listed ids, before closing over lineage
 
     @property
     def store_wide(self) -> bool:
         """Whether keys are looked up beyond the parent (any, or listed dispatches)."""
         return self.name != "parent"
+
+    def as_metadata(self) -> dict[str, Any]:
+        """What a dispatch records, so that a resumed dispatch keeps its scope."""
+        return {"scope": self.name, "roots": list(self.roots)}
 
     def describe(self) -> str:
         if self.dispatches is None:
@@ -66,9 +71,20 @@ def resolve_scope(store: Store, reuse_from: str | Sequence[str] | None, parent_i
     if reuse_from == "any":
         return Scope("any")
     if reuse_from is None or reuse_from == "parent":
-        return Scope("parent", lineage(store, [parent_id]))
-    ids = [store.resolve_id(prefix) for prefix in reuse_from]
-    return Scope("listed", lineage(store, ids))
+        return Scope("parent", lineage(store, [parent_id]), (parent_id,))
+    ids = tuple(store.resolve_id(prefix) for prefix in reuse_from)
+    return Scope("listed", lineage(store, ids), ids)
+
+
+def recorded_scope(store: Store, metadata: dict[str, Any]) -> Scope | None:
+    """The scope a dispatch recorded (:meth:`Scope.as_metadata`), or None."""
+    found = metadata.get("reuse_scope")
+    if not isinstance(found, dict) or found.get("scope") not in ("parent", "any", "listed"):
+        return None
+    if found["scope"] == "any":
+        return Scope("any")
+    roots = tuple(str(root) for root in found.get("roots", ()))
+    return Scope(found["scope"], lineage(store, roots), roots)
 
 
 def lineage(store: Store, roots: Iterable[str]) -> frozenset[str]:
