@@ -25,7 +25,7 @@ from valence.engine.ownership import is_alive, new_owner
 from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
 from valence.engine.redispatch import reuse_in_sublattice
 from valence.engine.resume import rebuild
-from valence.engine.reuse import cutoff_reason, data_key, may_cut_off
+from valence.engine.reuse import early_cutoff, index_keys, may_cut_off
 from valence.engine.run import Batch, Lazy, Run, format_exception, helper_value
 from valence.executors.base import Outcome, TaskSpec
 from valence.executors.outputs import blob_target, read_stored
@@ -303,7 +303,7 @@ class Dispatcher:
                     held.append(node)
                 else:
                     self._start_task(run, node)
-            for node in self._early_cutoff(run, held):
+            for node in early_cutoff(self.store, run, self._batch, held, self._clock()):
                 self._start_task(run, node)
 
     def _start_task(self, run: Run, node: Node) -> None:
@@ -311,53 +311,6 @@ class Dispatcher:
             self._start_sublattice(run, node)
         else:
             self._submit_task(run, node)
-
-    def _early_cutoff(self, run: Run, held: list[Node]) -> list[Node]:
-        """Reuse held nodes whose data key has a result in scope; return the others."""
-        if not held:
-            return held
-        state, records = run.state, run.prepared.nodes
-        keys = {n.id: data_key(records[n.id], state.incoming[n.id], state.digests) for n in held}
-        found = self.store.find_completed(
-            [k for k in keys.values() if k], run.prepared.reuse_scope.dispatches
-        )
-        rest = []
-        for node in held:
-            match = found.get(keys[node.id] or "")
-            if match is None or match.output_digest is None:
-                rest.append(node)
-                continue
-            now = self._clock()
-            reason = records[node.id].reason = cutoff_reason(match)
-            transitions.complete(state, node.id, match.output_digest, None)
-            state.values.pop(node.id, None)  # read from the store when needed
-            self._batch.node(
-                run.dispatch_id,
-                node.id,
-                status=st.COMPLETED,
-                start_time=now,
-                end_time=now,
-                output_digest=match.output_digest,
-                stdout=match.stdout,
-                stderr=match.stderr,
-                executor=match.executor,
-                sub_dispatch_id=match.sub_dispatch_id,
-                reused_from_dispatch=match.dispatch_id,
-                reused_from_node=match.node_id,
-                reason=reason,
-            )
-        return rest
-
-    def _index(self, run: Run, node_id: int) -> None:
-        """Record the keys under which a node that ran computed its output."""
-        record = run.prepared.nodes[node_id]
-        if record.key is None:
-            return
-        state, did = run.state, run.dispatch_id
-        self._batch.keys.append((record.key, did, node_id))
-        found = data_key(record, state.incoming[node_id], state.digests)
-        if found is not None:
-            self._batch.keys.append((found, did, node_id))
 
     def _resolve_helper(self, run: Run, node: Node) -> None:
         now = self._clock()
@@ -462,7 +415,7 @@ class Dispatcher:
         value = outcome.output if outcome.has_output else Lazy(data)
         self._batch.blobs[outcome.output_digest] = data
         transitions.complete(run.state, node_id, outcome.output_digest, value)
-        self._index(run, node_id)
+        index_keys(run, node_id, self._batch)
         self._batch.node(
             dispatch_id, node_id, status=st.COMPLETED, output_digest=outcome.output_digest, **common
         )
@@ -555,7 +508,7 @@ class Dispatcher:
         self._touched.add(parent_id)
         if status == st.COMPLETED and digest is not None:
             transitions.complete(parent.state, node_id, digest, value)
-            self._index(parent, node_id)
+            index_keys(parent, node_id, self._batch)
             self._batch.node(
                 parent_id, node_id, status=st.COMPLETED, end_time=now, output_digest=digest
             )

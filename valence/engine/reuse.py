@@ -18,13 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from valence import status as st
+from valence.engine import state as transitions
+from valence.engine.run import Batch, Run
 from valence.fingerprint import hash_flat
 from valence.store import Store
 from valence.store.records import NodeRecord
-from valence.workflow.graph import Edge
+from valence.workflow.graph import Edge, Node
 
 TASK_KINDS = ("electron", "sublattice")
 NO_CUTOFF = ("forced", "reuse_off", "not_reusable")  # reason codes early cutoff never overrides
@@ -173,3 +176,55 @@ def cutoff_reason(match: NodeRecord) -> dict[str, Any]:
         f"{match.dispatch_id[:8]} (an upstream output was reproduced)"
     )
     return {"decision": "reuse", "code": "early_cutoff", "text": text}
+
+
+def early_cutoff(
+    store: Store, run: Run, batch: Batch, held: list[Node], now: datetime
+) -> list[Node]:
+    """Reuse those ready ``held`` nodes whose data key has a result in scope; return the rest.
+
+    One query for all of them; a reused node is COMPLETED in ``run`` and ``batch``.
+    """
+    if not held:
+        return held
+    state, records = run.state, run.prepared.nodes
+    keys = {n.id: data_key(records[n.id], state.incoming[n.id], state.digests) for n in held}
+    found = store.find_completed(
+        [k for k in keys.values() if k], run.prepared.reuse_scope.dispatches
+    )
+    rest = []
+    for node in held:
+        match = found.get(keys[node.id] or "")
+        if match is None or match.output_digest is None:
+            rest.append(node)
+            continue
+        reason = records[node.id].reason = cutoff_reason(match)
+        transitions.complete(state, node.id, match.output_digest, None)
+        state.values.pop(node.id, None)  # read from the store when needed
+        batch.node(
+            run.dispatch_id,
+            node.id,
+            status=st.COMPLETED,
+            start_time=now,
+            end_time=now,
+            output_digest=match.output_digest,
+            stdout=match.stdout,
+            stderr=match.stderr,
+            executor=match.executor,
+            sub_dispatch_id=match.sub_dispatch_id,
+            reused_from_dispatch=match.dispatch_id,
+            reused_from_node=match.node_id,
+            reason=reason,
+        )
+    return rest
+
+
+def index_keys(run: Run, node_id: int, batch: Batch) -> None:
+    """Queue the keys (Merkle and data) under which a node that ran computed its output."""
+    record = run.prepared.nodes[node_id]
+    if record.key is None:
+        return
+    batch.keys.append((record.key, run.dispatch_id, node_id))
+    found = data_key(record, run.state.incoming[node_id], run.state.digests)
+    if found is not None:
+        batch.keys.append((found, run.dispatch_id, node_id))
