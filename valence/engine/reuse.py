@@ -3,15 +3,16 @@
 A dispatch with reuse has a :class:`Scope`: the parent's lineage (the default of
 a redispatch), the whole store (``reuse_from="any"``, and
 ``ct.dispatch(..., reuse_previous_results=True)``), or listed dispatches. Keys
-are looked up in the store's ``node_keys`` index, which holds the Merkle key of
-every task and sublattice node that ran to completion.
+are looked up in the store's ``node_keys`` index, which holds the Merkle key and
+the data key of every task and sublattice node that ran to completion
+(:func:`index_keys`; reused nodes add nothing).
 
 Early cutoff: a task's *data key* hashes its own code token (what its Merkle key
 hashes besides its parents) with the output digests of its parents, so it is
 known only when the parents have finished. A task whose Merkle key matched
 nothing, but whose parents produced byte-identical outputs to those some earlier
-run of the same code consumed, gets that run's output. It is recorded with the
-Merkle key when a node runs, and looked up when the node becomes ready.
+run of the same code consumed, gets that run's output (:func:`early_cutoff`,
+when the node becomes ready).
 """
 
 from __future__ import annotations
