@@ -41,28 +41,32 @@ if __name__ == "__main__":
 """
 
 
-def test_killed_dispatch_is_resumed_by_the_next_process(tmp_path, valence_home, monkeypatch):
-    log = tmp_path / "ran.log"
-    log.write_text("")
-    (tmp_path / "crashflow.py").write_text(FLOW)
-    env = {**os.environ, "VALENCE_HOME": str(valence_home), "VALENCE_TEST_LOG": str(log)}
+def kill_when(argv, cwd, env, ready) -> str:
+    """Run a script that prints a dispatch id, kill -9 it once ``ready()``; return the id."""
     proc = subprocess.Popen(
-        [sys.executable, "crashflow.py", "6"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, *argv], cwd=cwd, env=env, stdout=subprocess.PIPE, text=True
     )
     try:
         dispatch_id = proc.stdout.readline().strip()
         deadline = time.time() + 60
-        while log.read_text().count("end ") < 2:
+        while not ready():
             assert time.time() < deadline, "the workflow never got going"
             time.sleep(0.02)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         proc.stdout.close()
+    return dispatch_id
+
+
+def test_killed_dispatch_is_resumed_by_the_next_process(tmp_path, valence_home, monkeypatch):
+    log = tmp_path / "ran.log"
+    log.write_text("")
+    (tmp_path / "crashflow.py").write_text(FLOW)
+    env = {**os.environ, "VALENCE_HOME": str(valence_home), "VALENCE_TEST_LOG": str(log)}
+    dispatch_id = kill_when(
+        ["crashflow.py", "6"], tmp_path, env, lambda: log.read_text().count("end ") >= 2
+    )
     monkeypatch.setenv("VALENCE_TEST_LOG", str(log))
     before = log.read_text().count("end ")
     result = ct.get_result(dispatch_id, wait=True, timeout=120)
@@ -140,23 +144,18 @@ def test_a_resumed_dispatch_keeps_early_cutoff(tmp_path, valence_home, monkeypat
         "VALENCE_TEST_LOG": str(log),
         "VALENCE_TEST_GATE": str(gate),
     }
-    run = [sys.executable, "cutoffflow.py"]
-    first = subprocess.run([*run, "first"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    first = subprocess.run(
+        [sys.executable, "cutoffflow.py", "first"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert first.returncode == 0, first.stderr
     first_id = first.stdout.strip().splitlines()[-1]
-    proc = subprocess.Popen(
-        [*run, "gated"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True
+    dispatch_id = kill_when(
+        ["cutoffflow.py", "gated"], tmp_path, env, lambda: "start gated" in log.read_text()
     )
-    try:
-        dispatch_id = proc.stdout.readline().strip()
-        deadline = time.time() + 60
-        while "start gated" not in log.read_text():
-            assert time.time() < deadline, "the workflow never got going"
-            time.sleep(0.02)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        proc.stdout.close()
     monkeypatch.setenv("VALENCE_TEST_LOG", str(log))
     monkeypatch.setenv("VALENCE_TEST_GATE", str(gate))
     gate.touch()
