@@ -41,7 +41,13 @@ class Backend(Protocol):
     where: str
 
     def submit(
-        self, lattice: Lattice, args: tuple[Any, ...], kwargs: dict[str, Any], *, disable_run: bool
+        self,
+        lattice: Lattice,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        disable_run: bool,
+        reuse: bool = False,
     ) -> str: ...
     def redispatch(self, dispatch_id: str, request: RedispatchRequest) -> str: ...
     def plan(self, dispatch_id: str, request: RedispatchRequest) -> Plan: ...
@@ -78,6 +84,7 @@ class RedispatchRequest:
     replace_electrons: dict[str, Any] = field(default_factory=dict)
     reuse_previous_results: bool = False
     force_rerun: tuple[str, ...] = ()
+    reuse_from: str | tuple[str, ...] | None = None  # "parent", "any" or dispatch ids
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -49,6 +49,7 @@ class Prepared:
     reuse_parent: str | None = None  # redispatch with reuse: the dispatch reused from
     force_rerun: frozenset[str] = frozenset()
     reuse_reason: dict[str, Any] | None = None
+    reuse_scope: Any = None  # engine.reuse.Scope: where early cutoff (and sublattices) look
 
 
 def utcnow() -> datetime:

@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError, StatementError
 
 from valence.errors import BlobMissingError, DispatchNotFoundError, StoreError
 from valence.status import TERMINAL
-from valence.store import bulk, migrate, rows
+from valence.store import bulk, keyindex, migrate, rows
 from valence.store.blobs import INLINE_LIMIT, BlobFiles, check_digest, digest_of, stage_blobs
 from valence.store.connect import WRITE_OPTION, create_store_engine, describe
 from valence.store.records import (
@@ -153,6 +153,16 @@ class Store:
             )
         return found
 
+    def stored_digests(self, digests: Iterable[str]) -> set[str]:
+        """Those of ``digests`` that have a stored blob (one query per few hundred)."""
+        wanted = sorted(set(digests))
+        found: set[str] = set()
+        with self._engine.connect() as conn:
+            for chunk in rows.chunks(wanted):
+                query = select(blobs_t.c.digest).where(blobs_t.c.digest.in_(chunk))
+                found.update(conn.execute(query).scalars())
+        return found
+
     def has_blob(self, digest: str) -> bool:
         """Whether a blob with this digest is stored."""
         check_digest(digest)
@@ -245,6 +255,7 @@ class Store:
         nodes: Sequence[tuple[str, int, dict[str, Any]]] = (),
         dispatches: Sequence[tuple[str, dict[str, Any]]] = (),
         blobs: Mapping[str, bytes] = _NO_BLOBS,
+        keys: Sequence[tuple[str, str, int]] = (),
     ) -> None:
         """Apply field changes to nodes and dispatches, in order, in one transaction.
 
@@ -258,13 +269,14 @@ class Store:
         dispatch_changes = rows.merge_changes(((d,), c) for d, c in dispatches)
         rows.check_fields("node", node_changes, NODE_MUTABLE_FIELDS)
         rows.check_fields("dispatch", dispatch_changes, DISPATCH_MUTABLE_FIELDS)
-        if not (node_changes or dispatch_changes or blobs):
+        if not (node_changes or dispatch_changes or blobs or keys):
             return
         blob_rows = stage_blobs(self._files, blobs)
         with self._write() as conn:
             rows.insert_blobs(conn, blob_rows)
             missing = rows.apply_updates(conn, nodes_t, _NODE_KEY, node_changes)
             missing += rows.apply_updates(conn, dispatches_t, _DISPATCH_KEY, dispatch_changes)
+            keyindex.add_keys(conn, keys)
             if missing:
                 shown = ", ".join(repr(target) for target in missing[:5])
                 raise StoreError(
@@ -338,6 +350,36 @@ class Store:
         return len(doomed)
 
     # -- reads -------------------------------------------------------------------------
+
+    def find_completed(
+        self, hashes: Iterable[str], within: Iterable[str] | None = None
+    ) -> dict[str, NodeRecord]:
+        """For each of ``hashes`` (Merkle or data keys), a node that ran and computed it.
+
+        Only nodes that are COMPLETED with their output blob still stored are
+        returned; ``within`` limits the search to those dispatch ids.
+        """
+        scope = None if within is None else set(within)
+        with self._engine.connect() as conn:
+            return keyindex.find(conn, hashes, scope)
+
+    def locate_completed(
+        self, hashes: Iterable[str], within: Iterable[str] | None = None
+    ) -> dict[str, tuple[str, int]]:
+        """:meth:`find_completed` as ``(dispatch_id, node_id)`` only (no rows decoded)."""
+        scope = None if within is None else set(within)
+        with self._engine.connect() as conn:
+            return keyindex.locate(conn, hashes, scope)
+
+    def reuse_sources(self, dispatch_ids: Iterable[str]) -> set[str]:
+        """The dispatches that nodes of ``dispatch_ids`` were reused from."""
+        with self._engine.connect() as conn:
+            return keyindex.reuse_sources(conn, sorted(set(dispatch_ids)))
+
+    def sublattice_referrers(self, run_ids: Iterable[str]) -> dict[str, set[str]]:
+        """For each sublattice run id, the dispatches with a node that points at it."""
+        with self._engine.connect() as conn:
+            return keyindex.sublattice_referrers(conn, sorted(set(run_ids)))
 
     def get_dispatch(self, dispatch_id: str) -> DispatchRecord:
         """The dispatch with this id; DispatchNotFoundError if none."""
@@ -499,7 +541,8 @@ _DISPATCH_KEY = (dispatches_t.c.dispatch_id,)
 
 
 def _delete_rows(conn: Connection, dispatch_id: str) -> bool:
-    """Delete a dispatch's edge, node and dispatch rows; False if there was none."""
+    """Delete a dispatch's key index, edge, node and dispatch rows; False if there was none."""
+    keyindex.delete_keys(conn, dispatch_id)
     conn.execute(delete(edges_t).where(edges_t.c.dispatch_id == dispatch_id))
     conn.execute(delete(nodes_t).where(nodes_t.c.dispatch_id == dispatch_id))
     where = dispatches_t.c.dispatch_id == dispatch_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime, timezone
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
@@ -54,6 +55,9 @@ def submit(
     disable_run: Annotated[
         bool, Query(description="record the dispatch without running it")
     ] = False,
+    reuse_previous_results: Annotated[
+        bool, Query(description="reuse COMPLETED nodes with the same key from the whole store")
+    ] = False,
 ) -> DispatchIdOut:
     """Submit a workflow with its inputs, in one request; the server traces and runs it."""
     payload = submit_payload(body, content_type)
@@ -62,7 +66,9 @@ def submit(
     if isinstance(lattice, bytes):  # the client's form: cached by digest, stored as sent
         lattice, digest = request.app.state.lattices.load(payload["lattice"])
     with request.app.state.submit_slots:
-        prepared = user_input(backend.prepare, lattice, args, kwargs, digest)
+        prepared = user_input(
+            partial(backend.prepare, reuse=reuse_previous_results), lattice, args, kwargs, digest
+        )
         if digest is not None:
             prepared.blobs[digest] = payload["lattice"]
         return DispatchIdOut(dispatch_id=backend.start(prepared, disable_run=disable_run))
