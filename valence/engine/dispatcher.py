@@ -123,13 +123,24 @@ class Dispatcher:
             self._ensure_thread()
         return resumed
 
-    def freeze(self) -> None:
+    def freeze(self, drain: float = 0.0) -> None:
         """Stop recording anything: for a graceful shutdown that leaves dispatches resumable.
 
         After this, outcomes (including the failures of workers being stopped)
         are dropped, so every running dispatch stays RUNNING in the store and is
-        resumed by the next dispatcher that opens it.
+        resumed by the next dispatcher that opens it. With ``drain`` (seconds),
+        outcomes that arrived before the call are recorded first.
         """
+        thread = self._thread
+        if (
+            drain
+            and thread is not None
+            and thread.is_alive()
+            and thread is not threading.current_thread()
+        ):
+            drained = threading.Event()
+            self._queue.put(("freeze", drained, None))
+            drained.wait(drain)
         self._frozen = True
 
     def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> None:
@@ -188,6 +199,11 @@ class Dispatcher:
         if self._frozen:
             return len(events)
         for kind, a, b in events:
+            if kind == "freeze":  # record what came before, then nothing
+                self._pump_and_flush()
+                self._frozen = True
+                a.set()
+                return len(events)
             self._apply(kind, a, b)
         self._pump_and_flush()
         return len(events)

@@ -33,7 +33,7 @@ from typing import Any
 
 from valence.executors.base import Outcome
 
-__all__ = ["ProcessPool", "exit_status", "failed", "timed_out", "worker_died"]
+__all__ = ["ProcessPool", "abandon_live_pools", "exit_status", "failed", "timed_out", "worker_died"]
 
 log = logging.getLogger("valence.executors")
 _live: weakref.WeakSet[ProcessPool] = weakref.WeakSet()
@@ -112,6 +112,7 @@ def _worker_main(conn: Connection) -> None:
     """A worker: say "ready", then run each (name, payload) received; stop at end of input."""
     from valence.executors.worker import run_serialized
 
+    _ignore_interrupts()
     try:
         conn.send("ready")  # a task's time limit starts when it reaches a ready worker
     except (BrokenPipeError, OSError):
@@ -122,6 +123,16 @@ def _worker_main(conn: Connection) -> None:
         except (EOFError, OSError):
             return
         conn.send(run_serialized(payload, name))
+
+
+def _ignore_interrupts() -> None:
+    """Ignore SIGINT: a Ctrl-C or a notebook's Interrupt reaches the whole process group.
+
+    The pool's manager thread starts workers with SIGINT blocked, so one arriving
+    before this runs stays pending and is discarded once ignored here.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 class ProcessPool:
@@ -175,6 +186,20 @@ class ProcessPool:
         if wait and self._thread is not threading.current_thread():
             self._thread.join()
 
+    def abandon(self) -> None:
+        """Stop now: drop queued jobs and kill busy workers (for an exit that leaves
+        dispatches to be resumed; their futures resolve as failures nobody records)."""
+        with self._lock:
+            self._closing = True
+            for job in self._queue:
+                job.resolve(failed(f"ExecutorError: task {job.name!r}: the pool was abandoned"))
+            self._queue.clear()
+            for worker in self._busy():
+                worker.process.kill()
+        self._wake()
+        if self._thread is not threading.current_thread():
+            self._thread.join(10)
+
     def _wake(self) -> None:
         with self._wake_lock:
             if self._wake_w is None:  # the manager is gone
@@ -184,6 +209,9 @@ class ProcessPool:
 
     # ---- the manager thread ---------------------------------------------------
     def _manage(self) -> None:
+        # Processes started from this thread (the forkserver, workers) inherit the
+        # mask: a SIGINT meant for the caller never interrupts a starting worker.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             while self._step():
                 pass
@@ -335,6 +363,12 @@ class ProcessPool:
             os.close(self._wake_w)
             os.close(self._wake_r)
             self._wake_w = None
+
+
+def abandon_live_pools() -> None:
+    """Kill every pool's running tasks now (see :meth:`ProcessPool.abandon`)."""
+    for pool in list(_live):
+        pool.abandon()
 
 
 def _shutdown_live_pools() -> None:
