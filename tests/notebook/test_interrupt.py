@@ -69,7 +69,7 @@ def _completed(store: Store, did: str) -> dict[int, object]:
 
 
 def test_interrupt_only_stops_waiting(kernel):
-    did = _dispatch(kernel)
+    _dispatch(kernel)  # the kernel's `did`
     msg_id = kernel.start("ct.get_result(did, wait=True)")
     wait_for(lambda: len(_runs(kernel)) >= 3, what="tasks to start")
     kernel.interrupt()

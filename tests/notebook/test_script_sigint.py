@@ -13,7 +13,7 @@ import pytest
 
 import valence as ct
 from tests.notebook.kernel import wait_for
-from tests.notebook.test_interrupt import N, SETUP, _completed, _store
+from tests.notebook.test_interrupt import SETUP, N, _completed, _store
 from valence import status as st
 
 pytestmark = pytest.mark.slow
