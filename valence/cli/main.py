@@ -27,6 +27,7 @@ from valence.backends import Backend, RedispatchRequest, parse_duration
 from valence.cli import render
 from valence.config import DEFAULT_HOST, DEFAULT_PORT, load_settings, load_token, server_address
 from valence.errors import ValenceError
+from valence.extras import needs_extra
 
 app = typer.Typer(
     help=__doc__.split("\n\n")[0],
@@ -91,7 +92,8 @@ def backend(ctx: typer.Context, *, runs: bool = False) -> Iterator[Backend]:
     settings = load_settings()
     address = server_address(ctx.obj, settings)
     if address is not None:
-        from valence.backends.http import connect
+        with needs_extra("server", f"talking to the valence server at {address}"):
+            from valence.backends.http import connect
 
         yield connect(address, settings)
         return
@@ -432,8 +434,9 @@ def start(
     host: HostOption = DEFAULT_HOST, port: PortOption = DEFAULT_PORT, workers: WorkersOption = None
 ) -> None:
     """Start the server in the background; clients of this valence home then use it."""
-    from valence.server.process import server_state, start_background
-    from valence.server.run import is_loopback
+    with needs_extra("server", "valence start"):
+        from valence.server.process import server_state, start_background
+        from valence.server.run import is_loopback
 
     settings = load_settings()
     state = server_state(settings)
@@ -442,20 +445,34 @@ def start(
         return
     state = start_background(settings, host, port, workers)
     out.print(f"valence server running at {state.url} (pid {state.pid}); log {settings.log_file}")
-    token = load_token(settings)
-    if token and is_loopback(host):  # the token file is readable by this user only
-        out.print(f"web UI: {state.url.rstrip('/')}/#token={token}", soft_wrap=True)
+    _print_ui_link(state.url, settings)
     if not is_loopback(host):
         out.print(
             f"clients elsewhere need VALENCE_SERVER and VALENCE_TOKEN (in {settings.token_file})"
         )
 
 
+def _print_ui_link(url: str | None, settings: Any) -> None:
+    """The web UI's address; on loopback with the token (its file is this user's only)."""
+    from urllib.parse import urlsplit
+
+    from valence.server.run import is_loopback
+
+    if not url:
+        return
+    token = load_token(settings)
+    link = url.rstrip("/") + "/"
+    if token and is_loopback(urlsplit(url).hostname or ""):
+        link += f"#token={token}"
+    out.print(f"web UI: {link}", soft_wrap=True)
+
+
 @app.command()
 @clean_errors
 def stop() -> None:
     """Stop the background server; running dispatches resume when it starts again."""
-    from valence.server.process import stop_server
+    with needs_extra("server", "valence stop"):
+        from valence.server.process import stop_server
 
     state = stop_server(load_settings())
     if state.running:
@@ -470,13 +487,15 @@ def stop() -> None:
 @clean_errors
 def status() -> None:
     """Whether the server runs (exit 0) or not (exit 1); notices a stale PID file."""
-    from valence.server.process import answers, server_state
+    with needs_extra("server", "valence status"):
+        from valence.server.process import answers, server_state
 
     settings = load_settings()
     state = server_state(settings)
     if state.running:
         health = "answering" if state.url and answers(state.url) else "NOT answering"
         out.print(f"valence server running at {state.url} (pid {state.pid}), {health}")
+        _print_ui_link(state.url, settings)
         return
     if state.stale:
         out.print(f"valence server stopped (removed a stale PID file of pid {state.pid})")
@@ -498,9 +517,10 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="log every request")] = False,
 ) -> None:
     """Run the server in the foreground (containers, systemd); stop with SIGTERM or Ctrl-C."""
-    from valence.server.process import server_state
-    from valence.server.run import configure_logging
-    from valence.server.run import serve as run_server
+    with needs_extra("server", "valence serve"):
+        from valence.server.process import server_state
+        from valence.server.run import configure_logging
+        from valence.server.run import serve as run_server
 
     settings = load_settings()
     state = server_state(settings)

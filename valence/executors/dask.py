@@ -40,6 +40,7 @@ from typing import Any
 from valence.executors.base import Outcome, TaskSpec
 from valence.executors.local import _Configured, _pack, _resolved, _skip_main_in_workers
 from valence.executors.pool import failed, worker_died
+from valence.extras import needs_extra
 
 __all__ = ["DaskExecutor", "run_on_dask"]
 
@@ -148,8 +149,9 @@ class DaskExecutor(_Configured):
             return self._client
 
     def _connect(self) -> tuple[Any, Any]:
-        import dask
-        import distributed
+        with needs_extra("dask", "DaskExecutor"):
+            import dask
+            import distributed
 
         if self.scheduler_address is not None:
             try:
