@@ -35,6 +35,7 @@ FAILED = Status("FAILED")
 CANCELLED = Status("CANCELLED")
 
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
+KNOWN = frozenset(v for v in list(globals().values()) if isinstance(v, Status))
 
 
 def as_status(value: str | None) -> Status:

@@ -20,7 +20,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from valence import status as st
 from valence.backends import Backend, RedispatchRequest, parse_duration
@@ -30,7 +30,8 @@ from valence.errors import ValenceError
 from valence.extras import needs_extra
 
 app = typer.Typer(
-    help=__doc__.split("\n\n")[0],
+    help="valence: dispatches (list, show, result, logs, cancel, redispatch, watch, purge), "
+    "the server (start, stop, status, serve, logs) and the database (db upgrade).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -78,7 +79,7 @@ def main(
         typer.Option(
             "--server",
             help="server address (host:port or URL); default: $VALENCE_SERVER, the one "
-            "`valence start` recorded, else the local store",
+            "'valence start' recorded, else the local store",
         ),
     ] = None,
 ) -> None:
@@ -141,9 +142,11 @@ def list_dispatches(
     limit: Annotated[int, typer.Option(min=1, max=500, help="rows per page")] = 20,
     offset: Annotated[int, typer.Option(min=0, help="rows to skip")] = 0,
 ) -> None:
-    """Recent dispatches: id, name, status, progress, duration, redispatched-from."""
+    """Recent dispatches: id, name, status, tasks done, duration, redispatched-from."""
     if status is not None:
         status = status.upper()
+        if status not in st.KNOWN:
+            fail(f"--status {status}: unknown status; use one of {', '.join(sorted(st.KNOWN))}")
     with backend(ctx) as b:
         rows = b.list_with_progress(
             status=status, name=name, since=_moment(since), limit=limit, offset=offset
@@ -179,6 +182,7 @@ def show(
         if record.error:
             out.print(f"[red]error:[/red] {record.error.splitlines()[0]}", markup=True)
         out.print(render.node_table(result.nodes, all_nodes=all_nodes))
+        out.print(render.node_summary(result.nodes, all_nodes=all_nodes))
 
 
 @app.command()
@@ -335,7 +339,7 @@ def redispatch(
         did = b.resolve_id(dispatch_id)
         if plan:
             found = b.plan(did, request)
-            out.print(f"{len(found.reused)} reused, {len(found.to_run)} to run")
+            out.print(found.headline(), markup=False)
             out.print(render.plan_table(found))
             return
         new_id = b.redispatch(did, request)
@@ -358,13 +362,19 @@ def watch(
         did = b.resolve_id(dispatch_id)
         status = b.status(did)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-        with Progress(*columns, TimeElapsedColumn(), console=out) as bar:
-            task = bar.add_task(f"{did[:8]} {status}", total=None)
+        clock = TextColumn("{task.fields[clock]}")  # from the dispatch's start, not ours
+        with Progress(*columns, TextColumn("tasks"), clock, console=out) as bar:
+            task = bar.add_task(f"{did[:8]} {status}", total=None, clock="-")
             while True:
                 counts = b.node_counts([did]).get(did, {})
                 done = sum(counts.get(s, 0) for s in st.TERMINAL)
+                record = b.get_dispatch(did)
                 bar.update(task, total=sum(counts.values()), completed=done)
-                bar.update(task, description=f"{did[:8]} {status}")
+                bar.update(
+                    task,
+                    description=f"{did[:8]} {status}",
+                    clock=render.duration(record.start_time, record.end_time),
+                )
                 if status in st.TERMINAL:
                     break
                 b.wait(did, interval)
