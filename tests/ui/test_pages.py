@@ -71,7 +71,7 @@ def test_list_then_dispatch_graph_then_node_panel(server, page, shoot):
     page.goto(server.url + "/")
     row = page.locator(f"tr[data-dispatch-id='{dispatch_id}']")
     expect(row.locator(".badge")).to_have_text("COMPLETED")
-    expect(row).to_contain_text("8/8")
+    expect(row).to_contain_text("5/5")  # tasks, not helper nodes
     shoot("list")
     row.get_by_role("link", name="pipeline").click()
     page.wait_for_selector("body[data-graph-status='COMPLETED']")
@@ -81,12 +81,12 @@ def test_list_then_dispatch_graph_then_node_panel(server, page, shoot):
     assert sorted(nodes) == sorted(TASKS)
     assert {n["background"] for n in nodes.values()} == {GREEN}
     assert not any(n["reused"] for n in nodes.values())
-    expect(page.locator("#graph-count")).to_have_text("5 of 8 nodes shown")
+    expect(page.locator("#graph-count")).to_have_text("5 tasks · 3 helper nodes hidden")
     page.check("#show-helpers")
-    expect(page.locator("#graph-count")).to_have_text("8 of 8 nodes shown")
+    expect(page.locator("#graph-count")).to_have_text("5 tasks · 3 helper nodes shown")
     assert len(visible_nodes(page)) == 8
     page.uncheck("#show-helpers")
-    expect(page.locator("#graph-count")).to_have_text("5 of 8 nodes shown")
+    expect(page.locator("#graph-count")).to_have_text("5 tasks · 3 helper nodes hidden")
 
     expect(page.locator("#dispatch-result")).to_have_text("C=0.5 accuracy=2.25")
     expect(page.locator("#dispatch-inputs")).to_contain_text(re.compile(r"n\s*10\s*c\s*0\.5"))

@@ -115,13 +115,21 @@
     history.replaceState(null, "", location.pathname);
   }
 
+  // People count tasks; helper nodes are only mentioned, and shown on request.
+  let graphCounts = { tasks: 0, all: 0 };
+  function showCount() {
+    const helpers = graphCounts.all - graphCounts.tasks;
+    const state = document.getElementById("show-helpers").checked ? "shown" : "hidden";
+    document.getElementById("graph-count").textContent =
+      `${graphCounts.tasks} tasks` + (helpers ? ` · ${helpers} helper nodes ${state}` : "");
+  }
+
   async function tick() {
     const data = await V.api(`/dispatches/${id}/graph`);
     graph.update(data);
     if (openId !== null) graph.select(openId);
-    const shown = graph.cy.nodes().length;
-    document.getElementById("graph-count").textContent =
-      `${shown} of ${data.nodes.length} nodes shown`;
+    graphCounts = { tasks: data.nodes.filter((n) => !n.helper).length, all: data.nodes.length };
+    showCount();
     if (data.status !== lastStatus || !data.done) await renderSummary();
     const nodes = Object.fromEntries(data.nodes.map((n) => [n.id, n.status]));
     if (openId in lastNodes && nodes[openId] !== lastNodes[openId]) showPanel(openId);
@@ -133,8 +141,7 @@
 
   document.getElementById("show-helpers").addEventListener("change", (event) => {
     graph.showHelpers(event.target.checked);
-    document.getElementById("graph-count").textContent =
-      `${graph.cy.nodes().length} of ${Object.keys(lastNodes).length} nodes shown`;
+    showCount();
   });
   document.getElementById("fit").onclick = () => graph.fit();
   document.addEventListener("keydown", (event) => { if (event.key === "Escape") closeNode(); });
