@@ -76,12 +76,15 @@ def exit_status(code: int | None) -> str:
 
 
 class _Job:
-    __slots__ = ("deadline", "future", "name", "payload", "start", "timeout", "worker")
+    __slots__ = ("deadline", "future", "listener", "name", "payload", "start", "timeout", "worker")
 
-    def __init__(self, payload: bytes, name: str, timeout: float | None) -> None:
+    def __init__(
+        self, payload: bytes, name: str, timeout: float | None, listener: Any = None
+    ) -> None:
         self.payload = payload
         self.name = name
         self.timeout = timeout
+        self.listener = listener
         self.future: Future[Outcome] = Future()
         self.worker: _Worker | None = None
         self.deadline: float | None = None
@@ -113,16 +116,23 @@ def _worker_main(conn: Connection) -> None:
     from valence.executors.worker import run_serialized
 
     _ignore_interrupts()
+    sending = threading.Lock()  # the live-output thread sends too
+
+    def send(message: Any) -> None:
+        with sending:
+            conn.send(message)
+
     try:
-        conn.send("ready")  # a task's time limit starts when it reaches a ready worker
+        send("ready")  # a task's time limit starts when it reaches a ready worker
     except (BrokenPipeError, OSError):
         return  # the pool closed while this worker was starting: nothing to do
     while True:
         try:
-            name, payload = conn.recv()
+            name, payload, live = conn.recv()
         except (EOFError, OSError):
             return
-        conn.send(run_serialized(payload, name))
+        listener = (lambda kind, value: send(("event", kind, value))) if live else None
+        send(run_serialized(payload, name, listener))
 
 
 def _ignore_interrupts() -> None:
@@ -155,8 +165,11 @@ class ProcessPool:
         _live.add(self)
 
     # ---- any thread ------------------------------------------------------------
-    def submit(self, payload: bytes, name: str, timeout: float | None = None) -> Future[Outcome]:
-        job = _Job(payload, name, timeout)
+    def submit(
+        self, payload: bytes, name: str, timeout: float | None = None, listener: Any = None
+    ) -> Future[Outcome]:
+        """Queue a task; ``listener`` hears its start and output (``TaskSpec.listener``)."""
+        job = _Job(payload, name, timeout, listener)
         with self._lock:
             if self._closing:
                 raise RuntimeError("the process pool is shut down")
@@ -280,7 +293,7 @@ class ProcessPool:
             if job.future.cancelled():
                 continue
             try:
-                worker.conn.send((job.name, job.payload))
+                worker.conn.send((job.name, job.payload, job.listener is not None))
             except (OSError, ValueError):  # the worker died before it took the job
                 self._queue.appendleft(job)
                 self._remove(worker)
@@ -308,6 +321,10 @@ class ProcessPool:
             return
         if not worker.ready:  # its "ready"
             worker.ready = True
+            return
+        if isinstance(outcome, tuple):  # ("event", kind, value) while the task runs
+            if job is not None and job.listener is not None:
+                job.listener(outcome[1], outcome[2])
             return
         worker.job = None
         if job is not None:
