@@ -218,12 +218,18 @@ def logs(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing the log")] = False,
     lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="last lines of the log")] = 200,
 ) -> None:
-    """Task stdout/stderr of a dispatch (or of one node), or the server log."""
+    """Task stdout/stderr of a dispatch (or of one node), or the server log.
+
+    With -f, what running tasks print appears as they print it, until the dispatch ends.
+    """
     if dispatch_id is None:
         _server_log(follow, lines)
         return
     with backend(ctx) as b:
         did = b.resolve_id(dispatch_id)
+        if follow:
+            _follow_task_logs(b, did, node)
+            return
         nodes = b.get_nodes(did)
     chosen = _select_nodes(nodes, node, did)
     printed = False
@@ -238,6 +244,30 @@ def logs(
             out.print(f"[red]{_escape(item.stderr.rstrip(chr(10)))}[/red]")
     if not printed:
         out.print("no task of this dispatch printed anything")
+
+
+def _follow_task_logs(b: Backend, did: str, node: str | None, interval: float = 0.5) -> None:
+    """Print what the chosen tasks print, as it is recorded, until the dispatch ends."""
+    shown: dict[tuple[int, str], int] = {}  # characters printed per node and stream
+    current: int | None = None
+    while True:
+        finished = b.status(did) in st.TERMINAL  # read before the nodes: nothing is missed
+        for item in _select_nodes(b.get_nodes(did), node, did):
+            for stream in ("stdout", "stderr"):
+                text = getattr(item, stream)
+                new = text[shown.get((item.node_id, stream), 0) :]
+                if not new:
+                    continue
+                shown[(item.node_id, stream)] = len(text)
+                if current != item.node_id:
+                    out.print(f"[bold]── node {item.node_id} {item.name}[/bold]")
+                    current = item.node_id
+                style = "red" if stream == "stderr" else None
+                out.print(new, end="", style=style, markup=False, highlight=False)
+        if finished:
+            out.print(f"── dispatch {did} {render.styled(b.status(did))}")
+            return
+        b.wait(did, interval)
 
 
 def _escape(text: str) -> str:

@@ -220,9 +220,7 @@ class LocalExecutor(_Pooled):
                 f"{type(exc).__name__}: {exc}"
             )
             return _resolved(_failed(error))
-        return self._submit(
-            task, payload, task.name, task.metadata.get("timeout"), task.listener
-        )
+        return self._submit(task, payload, task.name, task.metadata.get("timeout"), task.listener)
 
     def cancel(self, future: Future[Outcome]) -> bool:
         pool = self._pool
