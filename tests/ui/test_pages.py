@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.ui.workflows import pipeline, score_v2, waiting, wide
+from tests.ui.workflows import pipeline, score_v2, talking, waiting, wide
 from tests.workflows import failing
 from valence.backends import RedispatchRequest
 
@@ -279,3 +279,20 @@ def test_unknown_dispatch_and_original_run_say_what_is_wrong(server, page):
     server.wait(dispatch_id)
     page.goto(f"{server.url}/dispatches/{dispatch_id}/compare")
     expect(page.locator("#message")).to_contain_text("is not a redispatch")
+
+
+def test_node_panel_shows_output_while_the_task_runs(server, page, tmp_path):
+    gate = tmp_path / "gate"
+    running = server.dispatch(talking, str(gate))
+    try:
+        open_dispatch(page, server, running, "RUNNING")
+        page.wait_for_function(
+            "() => valenceGraph.cy.nodes().some(n => n.data('name') === 'chatty'"
+            " && n.data('status') === 'RUNNING')"
+        )
+        click_node(page, "chatty")
+        expect(page.locator("#node-stdout")).to_have_text("hello")  # printed so far
+        gate.touch()
+        expect(page.locator("#node-stdout")).to_have_text(re.compile(r"hello\s+bye"))
+    finally:
+        gate.touch()

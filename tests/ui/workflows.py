@@ -74,3 +74,22 @@ def wide(groups, depth):
 def waiting(gate_path):
     """Runs until the file ``gate_path`` exists (then one more step)."""
     return step(gated(gate_path, 1))
+
+
+@ct.electron
+def chatty(gate_path):
+    """Print, wait for the file ``gate_path``, print again."""
+    import os
+    import time
+
+    print("hello", flush=True)
+    deadline = time.time() + 30
+    while not os.path.exists(gate_path) and time.time() < deadline:
+        time.sleep(0.01)
+    print("bye")
+    return 1
+
+
+@ct.lattice
+def talking(gate_path):
+    return chatty(gate_path)

@@ -132,7 +132,9 @@
     showCount();
     if (data.status !== lastStatus || !data.done) await renderSummary();
     const nodes = Object.fromEntries(data.nodes.map((n) => [n.id, n.status]));
-    if (openId in lastNodes && nodes[openId] !== lastNodes[openId]) showPanel(openId);
+    // A running task's panel is refreshed every tick: its output streams in.
+    const changed = openId in lastNodes && nodes[openId] !== lastNodes[openId];
+    if (changed || nodes[openId] === "RUNNING") showPanel(openId);
     lastNodes = nodes;
     lastStatus = data.status;
     document.body.dataset.graphStatus = data.status;

@@ -133,6 +133,7 @@ const Graph = (() => {
       V.el("span", { class: "swatch", style: { background: colour, ...extra } }), text);
     V.fill(box,
       item(V.colour("COMPLETED"), "completed"), item(V.colour("RUNNING"), "running"),
+      item(V.colour("PENDING_BACKEND"), "queued"),
       item(V.colour("FAILED"), "failed"), item(V.colour("NEW_OBJECT"), "not run"),
       item("#fff", "reused", { border: `3px double ${V.REUSED}` }));
   }
