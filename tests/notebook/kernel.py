@@ -62,6 +62,17 @@ class Kernel:
             elif msg["msg_type"] == "error":
                 parts.append(f"{content['ename']}: {content['evalue']}\n")
 
+    def messages(self, msg_id: str) -> list[dict[str, Any]]:
+        """Every IOPub message ``msg_id`` caused, until the kernel is idle again."""
+        found = []
+        while True:
+            msg = self.client.get_iopub_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            found.append(msg)
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                return found
+
     def interrupt(self) -> None:
         self.manager.interrupt_kernel()
 

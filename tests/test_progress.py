@@ -1,0 +1,82 @@
+"""get_result(wait=True) shows progress on a terminal (a real pty), never in a pipe."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SCRIPT = """
+import time
+import valence as ct
+
+@ct.electron(executor=ct.executor.ThreadExecutor(workers=1))
+def nap(i):
+    time.sleep(0.3)
+    return i
+
+@ct.lattice
+def wf(n):
+    return [nap(i) for i in range(n)]
+
+first = ct.get_result(ct.dispatch(wf)(2), wait=True, progress=False)
+did = ct.redispatch(first.dispatch_id, reuse_previous_results=True)(6)
+print("STATUS", ct.get_result(did, wait=True{extra}).status)
+"""
+
+
+def _run(tmp_path, valence_home, *, tty: bool, extra: str = "", env: dict | None = None) -> str:
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(SCRIPT.format(extra=extra)))
+    environ = {**os.environ, "VALENCE_HOME": str(valence_home), **(env or {})}
+    if not tty:
+        proc = subprocess.run(
+            [sys.executable, str(script)], env=environ, capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout + proc.stderr
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], env=environ, stdin=slave, stdout=slave, stderr=slave
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=120) == 0, b"".join(chunks)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_a_terminal_gets_a_text_bar(tmp_path, valence_home):
+    text = _run(tmp_path, valence_home, tty=True)
+    assert "STATUS COMPLETED" in text
+    assert "\rvalence [" in text and "6/6 tasks (2 reused)" in text
+    assert "COMPLETED\r\n" in text or "COMPLETED\n" in text  # the bar's last line ends
+
+
+@pytest.mark.parametrize(
+    ("extra", "env"),
+    [(", progress=False", None), ("", {"VALENCE_PROGRESS": "0"})],
+    ids=["progress=False", "VALENCE_PROGRESS=0"],
+)
+def test_progress_can_be_turned_off(tmp_path, valence_home, extra, env):
+    text = _run(tmp_path, valence_home, tty=True, extra=extra, env=env)
+    assert "STATUS COMPLETED" in text and "valence [" not in text
+
+
+def test_no_bar_when_output_is_not_a_terminal(tmp_path, valence_home):
+    text = _run(tmp_path, valence_home, tty=False)
+    assert "STATUS COMPLETED" in text and "valence [" not in text and "\r" not in text
