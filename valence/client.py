@@ -108,9 +108,13 @@ class Redispatch:
         return backend.plan(backend.resolve_id(self.dispatch_id), self._request(args, kwargs))
 
     def __call__(self, *args: Any, **kwargs: Any) -> str:
+        from valence.redefined import warn_if_redefined
+
         backend = choose_backend(self.dispatcher_addr)
         dispatch_id = backend.resolve_id(self.dispatch_id)
-        return backend.redispatch(dispatch_id, self._request(args, kwargs))
+        new_id = backend.redispatch(dispatch_id, self._request(args, kwargs))
+        warn_if_redefined(backend, dispatch_id, self.replace_electrons)
+        return new_id
 
 
 def redispatch(

@@ -23,6 +23,8 @@ Messages say what is wrong and how to fix it. The tree::
     └── RedispatchError
         ├── ReplacementError               replace_electrons names/signatures do not fit
         └── CodeUnavailableError           stored code imports a module this process lacks
+
+    RedefinedElectronWarning (UserWarning) a redispatch runs stored code this session redefined
 """
 
 from __future__ import annotations
@@ -81,6 +83,10 @@ class DispatchTimeoutError(ValenceError, TimeoutError):
 
 class MissingExtraError(ValenceError, ImportError):
     """A feature needs an optional extra that is not installed."""
+
+
+class RedefinedElectronWarning(UserWarning):
+    """A redispatch runs stored code for an electron this session has redefined."""
 
 
 class ServerError(ValenceError):
