@@ -19,7 +19,7 @@ import valence as ct
 
 RUNS = {runs!r}
 
-@ct.electron(executor=ct.executor.LocalExecutor(workers=2))
+@ct.electron(executor={executor})
 def step(i):
     open(os.path.join(RUNS, f"{{i}}-{{uuid.uuid4().hex}}"), "w").close()
     time.sleep(0.8)
@@ -33,12 +33,16 @@ def wf(n):
 N = 6
 
 
-@pytest.fixture
-def kernel(valence_home, tmp_path):
+LOCAL = "ct.executor.LocalExecutor(workers=2)"
+DASK = "ct.executor.DaskExecutor(workers=2)"
+
+
+@pytest.fixture(params=[LOCAL])
+def kernel(request, valence_home, tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
     k = Kernel(valence_home, tmp_path)
-    reply, out = k.run(SETUP.format(runs=str(runs)))
+    reply, out = k.run(SETUP.format(runs=str(runs), executor=request.param))
     assert reply["status"] == "ok", out
     k.runs = runs
     yield k
@@ -68,6 +72,7 @@ def _completed(store: Store, did: str) -> dict[int, object]:
     }
 
 
+@pytest.mark.parametrize("kernel", [LOCAL, DASK], indirect=True, ids=["local", "dask"])
 def test_interrupt_only_stops_waiting(kernel):
     _dispatch(kernel)  # the kernel's `did`
     msg_id = kernel.start("ct.get_result(did, wait=True)")

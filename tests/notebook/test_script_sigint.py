@@ -13,7 +13,7 @@ import pytest
 
 import valence as ct
 from tests.notebook.kernel import wait_for
-from tests.notebook.test_interrupt import SETUP, N, _completed, _store
+from tests.notebook.test_interrupt import LOCAL, SETUP, N, _completed, _store
 from valence import status as st
 
 pytestmark = pytest.mark.slow
@@ -24,7 +24,7 @@ def test_ctrl_c_twice_leaves_a_resumable_dispatch(valence_home, tmp_path):
     runs.mkdir()
     script = tmp_path / "script.py"
     script.write_text(
-        textwrap.dedent(SETUP.format(runs=str(runs)))
+        textwrap.dedent(SETUP.format(runs=str(runs), executor=LOCAL))
         + f"did = ct.dispatch(wf)({N})\nprint(did, flush=True)\nct.get_result(did, wait=True)\n"
     )
     env = {**os.environ, "VALENCE_HOME": str(valence_home)}

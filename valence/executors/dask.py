@@ -51,7 +51,9 @@ PRELOAD = "valence.executors.worker"  # what a worker needs to run valence tasks
 # Retries are valence's (recorded): a task whose worker died fails at once. A task
 # queued behind it on that worker (Dask hands a worker slightly more tasks than
 # threads) fails with it; ``retries=`` re-runs such tasks.
-CLUSTER_CONFIG = {"distributed.scheduler.allowed-failures": 0}
+# Its workers ignore SIGINT (a Ctrl-C or a notebook's Interrupt reaches the whole
+# process group; see ``worker.dask_setup``): only the caller's wait is interrupted.
+CLUSTER_CONFIG = {"distributed.scheduler.allowed-failures": 0, "valence.ignore-sigint": True}
 
 
 def run_on_dask(

@@ -33,7 +33,14 @@ from typing import Any
 
 from valence.executors.base import Outcome
 
-__all__ = ["ProcessPool", "abandon_live_pools", "exit_status", "failed", "timed_out", "worker_died"]
+__all__ = [
+    "ProcessPool",
+    "abandon_live_pools",
+    "exit_status",
+    "failed",
+    "timed_out",
+    "worker_died",
+]
 
 log = logging.getLogger("valence.executors")
 _live: weakref.WeakSet[ProcessPool] = weakref.WeakSet()

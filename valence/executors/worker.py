@@ -341,3 +341,20 @@ def run_serialized(payload: bytes, name: str = "?", listener: Listener | None = 
 
         store_output(spec, outcome)
     return outcome
+
+
+def dask_setup(worker: Any) -> None:
+    """Dask's preload hook: a worker of the cluster valence starts ignores SIGINT.
+
+    ``DaskExecutor``'s ``LocalCluster`` sets ``valence.ignore-sigint``, so a
+    Ctrl-C or a notebook's Interrupt (sent to the whole process group) stops
+    only the caller's wait, never a task. Workers of your own cluster
+    (``dask worker --preload valence.executors.worker``) are left alone.
+    """
+    import signal
+
+    import dask
+
+    main = threading.current_thread() is threading.main_thread()
+    if main and dask.config.get("valence.ignore-sigint", False):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
