@@ -12,7 +12,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-SCRIPT = """
+NAPS = """
 import time
 import valence as ct
 
@@ -24,11 +24,16 @@ def nap(i):
 @ct.lattice
 def wf(n):
     return [nap(i) for i in range(n)]
+"""
 
+SCRIPT = (
+    NAPS.replace("{", "{{").replace("}", "}}")
+    + """
 first = ct.get_result(ct.dispatch(wf)(2), wait=True, progress=False)
 did = ct.redispatch(first.dispatch_id, reuse_previous_results=True)(6)
 print("STATUS", ct.get_result(did, wait=True{extra}).status)
 """
+)
 
 
 def _run(tmp_path, valence_home, *, tty: bool, extra: str = "", env: dict | None = None) -> str:

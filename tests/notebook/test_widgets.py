@@ -5,25 +5,17 @@ from __future__ import annotations
 import pytest
 
 from tests.notebook.kernel import Kernel
+from tests.test_progress import NAPS
 
 pytestmark = pytest.mark.slow
 
-CELL = """
-import time
-import valence as ct
-
-@ct.electron(executor=ct.executor.ThreadExecutor(workers=1))
-def nap(i):
-    time.sleep(0.3)
-    return i
-
-@ct.lattice
-def wf(n):
-    return [nap(i) for i in range(n)]
-
+CELL = (
+    NAPS
+    + """
 result = ct.get_result(ct.dispatch(wf)(5), wait=True)
 result
 """
+)
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 

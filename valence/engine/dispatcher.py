@@ -363,7 +363,7 @@ class Dispatcher:
                 kwargs,
                 task_options(metadata),
                 blob_target(self.store.blob_dir) if executor.writes_blobs else None,
-                lambda kind, value, key=key: self._queue.put(("live", key, (kind, value))),
+                self._listener(key) if executor.reports_start else None,
             )
             future = submit_with_policy(executor, spec)
         except Exception as exc:
@@ -380,6 +380,10 @@ class Dispatcher:
                 run.dispatch_id, node.id, status=st.RUNNING, start_time=now, executor=executor.name
             )
         future.add_done_callback(lambda f, key=key: self._queue.put(("outcome", key, f)))
+
+    def _listener(self, key: tuple[str, int]) -> Callable[[str, Any], None]:
+        """Where a task's start and live output go: the loop, as events."""
+        return lambda kind, value: self._queue.put(("live", key, (kind, value)))
 
     def _lattice_executor(self, run: Run) -> Any:
         return run.prepared.lattice.metadata.get("executor")
