@@ -69,7 +69,7 @@ class _Active:
     delivered every :data:`LIVE_INTERVAL` by the flusher thread.
     """
 
-    __slots__ = ("live", "lock", "pending", "spec", "streams")
+    __slots__ = ("listed", "live", "lock", "pending", "spec", "streams")
 
     def __init__(self, spec: TaskSpec, live: Listener | None = None) -> None:
         self.spec = spec
@@ -77,6 +77,7 @@ class _Active:
         self.live = live
         self.pending: list[tuple[int, str]] = []
         self.lock = threading.Lock()
+        self.listed = False  # known to the flusher (from its first write on)
 
     def flush(self) -> None:
         """Deliver pending output; a listener that fails ends live delivery for this task."""
@@ -127,6 +128,8 @@ class _Router:
         if active.live is not None:
             with active.lock:
                 active.pending.append((self._index, text))
+            if not active.listed:
+                _go_live(active)
         return len(text)
 
     def writelines(self, lines: Any) -> None:
@@ -161,6 +164,7 @@ def _flush_forever() -> None:
 
 def _go_live(active: _Active) -> None:
     global _flusher
+    active.listed = True
     with _live_lock:
         _live.add(active)
         if _flusher is None or not _flusher.is_alive():
@@ -169,8 +173,9 @@ def _go_live(active: _Active) -> None:
 
 
 def _end_live(active: _Active) -> None:
-    with _live_lock:
-        _live.discard(active)
+    if active.listed:
+        with _live_lock:
+            _live.discard(active)
     active.stop_live()
 
 
@@ -252,7 +257,6 @@ def run_task(
         start = _now()
         if live is not None:
             _started(live, start)
-            _go_live(active)
         try:
             kwargs = {**spec.kwargs, **run_before(spec.metadata)} if hooked else spec.kwargs
             output = _resolve(spec)(*spec.args, **kwargs)
