@@ -85,3 +85,20 @@ def test_progress_can_be_turned_off(tmp_path, valence_home, extra, env):
 def test_no_bar_when_output_is_not_a_terminal(tmp_path, valence_home):
     text = _run(tmp_path, valence_home, tty=False)
     assert "STATUS COMPLETED" in text and "valence [" not in text and "\r" not in text
+
+
+def test_text_bar_lines():
+    import io
+
+    from valence.progress import TextBar
+
+    stream = io.StringIO()
+    bar = TextBar(stream)
+    bar.update(3, 12, 2, 1, 65.0)
+    bar.close("FAILED")
+    text = stream.getvalue()
+    assert text.startswith("\rvalence [######------------------] 3/12 tasks (2 reused, 1 failed)")
+    assert "1:05" in text and text.endswith(" FAILED\n")
+    silent = io.StringIO()
+    TextBar(silent).close("COMPLETED")  # never shown: nothing to end
+    assert silent.getvalue() == ""

@@ -73,3 +73,28 @@ def test_queued_tasks_and_live_output(tmp_path, valence_home):
         gate.touch()
         if logs.poll() is None:
             logs.kill()
+
+
+@ct.electron(executor="thread")
+def chatter(lines):
+    import sys
+
+    for i in range(lines):
+        print(f"line {i}")
+        if i % 1000 == 0:
+            print(f"err {i}", file=sys.stderr)
+    return lines
+
+
+@ct.lattice
+def chatty(lines):
+    return chatter(lines)
+
+
+def test_a_flood_of_output_arrives_whole_and_in_order():
+    lines = 30_000
+    result = ct.dispatch_sync(chatty)(lines)
+    node = result.get_node_result(0)
+    assert result.result == lines
+    assert node["stdout"] == "".join(f"line {i}\n" for i in range(lines))
+    assert node["stderr"] == "".join(f"err {i}\n" for i in range(0, lines, 1000))

@@ -7,6 +7,7 @@ waited for (a line on stderr says so) before executor pools shut down.
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 from dataclasses import dataclass
@@ -141,6 +142,8 @@ def _abandon(current: Embedded, count: int) -> None:
     if _abandoned:
         return
     _abandoned = True
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # exiting: a second Ctrl-C changes nothing
     current.dispatcher.freeze(drain=2.0)
     print(
         f"valence: left {count} running dispatch(es) unfinished; the next process that opens "
