@@ -65,3 +65,7 @@ def test_readme_block_runs(code, reason, tmp_path, valence_home):
     )
     assert proc.returncode == 0, f"README block failed:\n{code}\n{proc.stdout}\n{proc.stderr}"
     assert "Traceback" not in proc.stderr, proc.stderr
+    if "reuse_previous_results=True)()     # train is reused, recall runs" in code:
+        rows = {line.split()[1]: line for line in proc.stdout.splitlines() if "COMPLETED" in line}
+        assert "reused from" in rows["train"] and "replaced by recall" in rows["recall"]
+        assert "2/2 tasks done, 1 reused" in proc.stdout  # the tour's comments hold
