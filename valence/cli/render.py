@@ -16,6 +16,7 @@ STYLES = {
     st.FAILED: "red",
     st.CANCELLED: "yellow",
     st.RUNNING: "cyan",
+    st.PENDING_BACKEND: "magenta",  # queued for a worker
 }
 TASK_KINDS = ("electron", "sublattice")
 

@@ -64,12 +64,15 @@ def run_on_dask(
     ``live`` is ``[topic, token]``: the task's start and output go to the client
     as Dask events of that topic while it runs (not from a timeout's child process).
     """
+    listener = _live_sender(live) if live else None
     if timeout is None:
         from valence.executors.worker import run_serialized
 
-        return run_serialized(payload, name, _live_sender(live) if live else None)
+        return run_serialized(payload, name, listener)
     from valence.executors.isolate import run_isolated
 
+    if listener is not None:  # started here; its output arrives with the outcome
+        listener("started", datetime.now(timezone.utc))
     return run_isolated(payload, name, timeout)
 
 
