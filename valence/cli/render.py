@@ -104,7 +104,8 @@ def node_summary(nodes: list[NodeRecord], *, all_nodes: bool) -> str:
     """One line closing ``valence show``: tasks per status, reused, helpers hidden."""
     tasks = [n for n in nodes if n.kind in TASK_KINDS]
     counts = Counter(n.status for n in tasks)
-    parts = [f"{counts[s]} {s.lower()}" for s in sorted(counts)]
+    words = {st.PENDING_BACKEND: "queued", st.NEW_OBJECT: "not started"}
+    parts = [f"{counts[s]} {words.get(s, s.lower())}" for s in sorted(counts)]
     reused = sum(1 for n in tasks if n.reused_from_dispatch is not None)
     line = f"{len(tasks)} task{'s' * (len(tasks) != 1)}: {', '.join(parts) or 'none'}"
     line += f"; {reused} reused" if reused else ""
