@@ -80,6 +80,7 @@ def test_value_html_escapes_and_reuses_the_values_own_html():
 
     assert "<td>own</td>" in ct.TransportableObject(Table())._repr_html_()
     assert "&lt;script&gt;" in ct.TransportableObject("<script>")._repr_html_()
+    assert len(ct.TransportableObject("x" * 10**6)._repr_html_()) < 6000
 
 
 def test_plan_headline_counts_tasks():

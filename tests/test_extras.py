@@ -43,6 +43,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", sorted(CASES))
 def test_missing_extra_names_it(extra, valence_home):
     code = "import sys\n" + textwrap.dedent(CASES[extra])

@@ -114,6 +114,9 @@ class TransportableObject:
         except Exception:
             value, inner = None, None
         if not isinstance(inner, str):
-            inner = f"<pre style='margin:0'>{html.escape(self.object_string)}</pre>"
+            from valence.display import shorten
+
+            text = shorten(self.object_string, 5000)  # a huge value must not flood the page
+            inner = f"<pre style='margin:0'>{html.escape(text)}</pre>"
         kind = html.escape(type(value).__name__)
         return f"<div><small>TransportableObject of {kind}</small>{inner}</div>"
