@@ -10,6 +10,8 @@ import textwrap
 
 import pytest
 
+import valence as ct
+
 pytestmark = pytest.mark.slow
 
 NAPS = """
@@ -102,3 +104,45 @@ def test_text_bar_lines():
     silent = io.StringIO()
     TextBar(silent).close("COMPLETED")  # never shown: nothing to end
     assert silent.getvalue() == ""
+
+
+class RecordingBar:
+    def __init__(self):
+        self.updates = []
+        self.closed = None
+
+    def update(self, done, total, reused, failed, elapsed):
+        self.updates.append((done, total, reused, failed))
+
+    def close(self, status):
+        self.closed = status
+
+
+@ct.electron(executor=ct.executor.ThreadExecutor(workers=1))
+def slow(i):
+    import time
+
+    time.sleep(0.4)
+    return i
+
+
+@ct.lattice
+def slow_four(n):
+    return [slow(i) for i in range(n)]
+
+
+@pytest.mark.both_modes
+def test_the_wait_loop_reports_tasks_until_the_end(monkeypatch):
+    from valence import progress
+
+    bar = RecordingBar()
+    monkeypatch.setattr(progress, "_choose_bar", lambda: bar)
+    did = ct.dispatch(slow_four)(4)
+    with pytest.raises(ct.errors.DispatchTimeoutError):
+        ct.get_result(did, wait=True, timeout=0.8)  # the bar stops with the wait
+    assert bar.closed == ct.status.RUNNING and bar.updates
+    bar = RecordingBar()
+    monkeypatch.setattr(progress, "_choose_bar", lambda: bar)
+    assert ct.get_result(did, wait=True).result == [0, 1, 2, 3]
+    assert bar.updates[-1] == (4, 4, 0, 0) and bar.closed == ct.status.COMPLETED
+    assert all(total == 4 for _, total, _, _ in bar.updates)  # tasks, not helper nodes
