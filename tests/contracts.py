@@ -495,6 +495,10 @@ class StoreContract:
             "ghost": {},
         }
         assert store.node_counts([]) == {}
+        helpers = [NodeRecord("c", 1, ":parameter:1", "parameter", "COMPLETED")]
+        store.record_dispatch(make_dispatch("c"), make_nodes("c", 1) + helpers, [])
+        assert store.node_counts(["c"]) == {"c": {"NEW_OBJECT": 1, "COMPLETED": 1}}
+        assert store.node_counts(["c"], tasks_only=True) == {"c": {"NEW_OBJECT": 1}}
 
     def test_children_and_unfinished(self, store: Store) -> None:
         store.record_dispatch(make_dispatch("root", status="COMPLETED"), [], [])

@@ -64,11 +64,19 @@ def get_result(
     status_only: bool = False,
     *,
     timeout: float | None = None,
+    progress: bool | None = None,
 ) -> Any:
-    """The Result of a dispatch (id or unique prefix); ``wait=True`` blocks until it is done."""
+    """The Result of a dispatch (id or unique prefix); ``wait=True`` blocks until it is done.
+
+    While it waits, a progress bar shows tasks done/total in a notebook or a
+    terminal (``progress=False`` or ``VALENCE_PROGRESS=0``: none). An interrupt
+    (Ctrl-C, a notebook's Interrupt) stops only the waiting: the dispatch runs on.
+    """
+    from valence.progress import wait_with_progress
+
     backend = choose_backend(dispatcher_addr)
     dispatch_id = backend.resolve_id(dispatch_id)
-    if wait and not backend.wait(dispatch_id, timeout):
+    if wait and not wait_with_progress(backend, dispatch_id, timeout, progress):
         raise timeout_error(dispatch_id, timeout)
     if status_only:
         return {"id": dispatch_id, "status": backend.status(dispatch_id)}
@@ -119,9 +127,13 @@ class Redispatch:
         return backend.plan(backend.resolve_id(self.dispatch_id), self._request(args, kwargs))
 
     def __call__(self, *args: Any, **kwargs: Any) -> str:
+        from valence.redefined import warn_if_redefined
+
         backend = choose_backend(self.dispatcher_addr)
         dispatch_id = backend.resolve_id(self.dispatch_id)
-        return backend.redispatch(dispatch_id, self._request(args, kwargs))
+        new_id = backend.redispatch(dispatch_id, self._request(args, kwargs))
+        warn_if_redefined(backend, dispatch_id, self.replace_electrons)
+        return new_id
 
 
 def redispatch(

@@ -18,11 +18,14 @@ Messages say what is wrong and how to fix it. The tree::
     ├── ResumeError (valence.engine.resume) a stored dispatch no longer traces to its graph
     ├── TaskFailedError                    a dispatch ended FAILED (raised only on request)
     ├── DispatchTimeoutError (TimeoutError) get_result(wait=True, timeout=...) ran out
+    ├── MissingExtraError (ImportError)    a feature needs an optional extra (valence.extras)
     ├── ServerError                        the valence server refused a request
     │   └── ServerUnavailableError (ConnectionError)  no server answers at the address
     └── RedispatchError
         ├── ReplacementError               replace_electrons names/signatures do not fit
         └── CodeUnavailableError           stored code imports a module this process lacks
+
+    RedefinedElectronWarning (UserWarning) a redispatch runs stored code this session redefined
 """
 
 from __future__ import annotations
@@ -77,6 +80,14 @@ class TaskFailedError(ValenceError):
 
 class DispatchTimeoutError(ValenceError, TimeoutError):
     """Waiting for a dispatch took longer than the caller allowed."""
+
+
+class MissingExtraError(ValenceError, ImportError):
+    """A feature needs an optional extra that is not installed."""
+
+
+class RedefinedElectronWarning(UserWarning):
+    """A redispatch runs stored code for an electron this session has redefined."""
 
 
 class ServerError(ValenceError):

@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, Protocol
 
-from valence import serialize
+from valence import display, serialize
 from valence import status as st
 from valence.status import Status, as_status
 from valence.store.records import DispatchRecord, NodeRecord
@@ -132,7 +132,7 @@ class Result:
             else TransportableObject.from_bytes(self._reader.get_blob(digest))
         )
 
-    def get_node_result(self, node_id: int) -> dict[str, Any]:
+    def get_node_result(self, node_id: int) -> NodeResult:
         """One node as Covalent reports it, plus why it was reused or ran."""
         node = self._node(node_id)
         sub = None
@@ -141,25 +141,27 @@ class Result:
         reused = None
         if node.reused_from_dispatch is not None:
             reused = {"dispatch_id": node.reused_from_dispatch, "node_id": node.reused_from_node}
-        return {
-            "node_id": node.node_id,
-            "node_name": node.name,
-            "kind": node.kind,
-            "start_time": node.start_time,
-            "end_time": node.end_time,
-            "status": as_status(node.status),
-            "output": self._output(node),
-            "error": node.error,
-            "traceback": node.traceback,
-            "stdout": node.stdout,
-            "stderr": node.stderr,
-            "sublattice_result": sub,
-            "executor": node.executor,
-            "attempts": node.attempts,
-            "reused_from": reused,
-            "reason": node.reason,
-            "key": node.key,
-        }
+        return NodeResult(
+            {
+                "node_id": node.node_id,
+                "node_name": node.name,
+                "kind": node.kind,
+                "start_time": node.start_time,
+                "end_time": node.end_time,
+                "status": as_status(node.status),
+                "output": self._output(node),
+                "error": node.error,
+                "traceback": node.traceback,
+                "stdout": node.stdout,
+                "stderr": node.stderr,
+                "sublattice_result": sub,
+                "executor": node.executor,
+                "attempts": node.attempts,
+                "reused_from": reused,
+                "reason": node.reason,
+                "key": node.key,
+            }
+        )
 
     def get_all_node_outputs(self) -> dict[str, Any]:
         """``{"name(id)": output}`` for every node."""
@@ -168,17 +170,28 @@ class Result:
     def get_all_node_results(self) -> list[dict[str, Any]]:
         return [self.get_node_result(n.node_id) for n in self.nodes]
 
+    def summary(self, *, helpers: bool = False, limit: int = 50) -> str:
+        """The readable table ``str(result)`` prints; ``helpers=True`` lists helper nodes too."""
+        return format_summary(self, helpers=helpers, limit=limit)
+
     def __repr__(self) -> str:
-        return f"<Result {self.dispatch_id} {self.name} {self.status}>"
+        return format_summary(self)
 
     def __str__(self) -> str:
         return format_summary(self)
 
+    def _repr_html_(self) -> str:
+        return summary_html(self)
 
-def _duration(start: datetime | None, end: datetime | None) -> str:
-    if start is None or end is None:
-        return "-"
-    return f"{(end - start).total_seconds():.3f}s"
+
+class NodeResult(dict):  # type: ignore[type-arg]
+    """``get_node_result(i)``: Covalent's dict, displayed readably (IPython, notebooks)."""
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(display.node_text(self))
+
+    def _repr_html_(self) -> str:
+        return display.node_html(self)
 
 
 _REUSE_NOTES = {"reused_store": " (found in the store)", "early_cutoff": " (early cutoff)"}
@@ -197,11 +210,31 @@ def _why(node: NodeRecord) -> str:
     return reuse_note(node) or str(reason.get("text", ""))
 
 
-def format_summary(result: Result, limit: int = 50) -> str:
-    """A readable table: the dispatch, its result or error, then its nodes."""
+def _rows(result: Result, helpers: bool, limit: int) -> tuple[list[display.Row], int]:
+    nodes = [n for n in result.nodes if helpers or display.is_task(n.kind)]
+    rows = [
+        display.Row(
+            n.node_id, n.name, n.status, display.duration(n.start_time, n.end_time), _why(n)
+        )
+        for n in nodes[:limit]
+    ]
+    return rows, max(0, len(nodes) - limit)
+
+
+def _task_counts(result: Result) -> str:
+    counts = display.count_tasks((n.kind, n.status) for n in result.nodes)
+    reused = sum(
+        1 for n in result.nodes if display.is_task(n.kind) and n.reused_from_dispatch is not None
+    )
+    return display.progress_phrase(counts) + (f", {reused} reused" if reused else "")
+
+
+def format_summary(result: Result, *, helpers: bool = False, limit: int = 50) -> str:
+    """A readable table: the dispatch, its result or error, then its tasks."""
     lines = [
         f"Dispatch {result.dispatch_id}  {result.name}  {result.status}",
-        f"  started {result.start_time}  duration {_duration(result.start_time, result.end_time)}",
+        f"  started {result.start_time}  duration "
+        f"{display.duration(result.start_time, result.end_time)}  {_task_counts(result)}",
     ]
     if result.redispatched_from:
         lines.append(f"  redispatched from {result.redispatched_from}")
@@ -209,18 +242,31 @@ def format_summary(result: Result, limit: int = 50) -> str:
         lines.append(f"  result: {_preview(result)}")
     if result.error:
         lines.append("  error: " + result.error.splitlines()[0])
-    lines.append(f"  {'id':>4}  {'name':<28} {'status':<10} {'duration':>9}  note")
-    for node in result.nodes[:limit]:
-        lines.append(
-            f"  {node.node_id:>4}  {node.name[:28]:<28} {node.status:<10} "
-            f"{_duration(node.start_time, node.end_time):>9}  {_why(node)}"
-        )
-    if len(result.nodes) > limit:
-        lines.append(f"  ... {len(result.nodes) - limit} more nodes")
+    rows, more = _rows(result, helpers, limit)
+    lines += display.table_text(rows, more, "nodes" if helpers else "tasks")
     return "\n".join(lines)
+
+
+def summary_html(result: Result, limit: int = 50) -> str:
+    """The summary as notebook HTML."""
+    facts = [
+        ("dispatch", result.dispatch_id),
+        ("started", str(result.start_time or "-")),
+        ("duration", display.duration(result.start_time, result.end_time)),
+        ("tasks", _task_counts(result)),
+    ]
+    if result.redispatched_from:
+        facts.append(("redispatched from", result.redispatched_from))
+    if result.status == Result.COMPLETED:
+        facts.append(("result", _preview(result)))
+    out = display.headline_html(result.name, result.status, facts)
+    if result.error:
+        out += display.error_html(result.error)
+    rows, more = _rows(result, False, limit)
+    return out + display.table_html(rows, more)
 
 
 def _preview(result: Result, limit: int = 200) -> str:
     encoded = result.encoded_result
     text = "None" if encoded is None else encoded.object_string
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return display.shorten(text, limit)

@@ -130,6 +130,23 @@ class TransportableObject:
     def __repr__(self) -> str:
         return f"TransportableObject({self.object_string})"
 
+    def _repr_html_(self) -> str:
+        """The value's own notebook HTML (a DataFrame's table, ...), else its text, labelled."""
+        import html
+
+        try:
+            value = self.get_deserialized()
+            inner = value._repr_html_() if hasattr(value, "_repr_html_") else None
+        except Exception:
+            value, inner = None, None
+        if not isinstance(inner, str):
+            from valence.display import shorten
+
+            text = shorten(self.object_string, 5000)  # a huge value must not flood the page
+            inner = f"<pre style='margin:0'>{html.escape(text)}</pre>"
+        kind = html.escape(type(value).__name__)
+        return f"<div><small>TransportableObject of {kind}</small>{inner}</div>"
+
 
 def _deserialize_item(item: Any) -> Any:
     if isinstance(item, TransportableObject):

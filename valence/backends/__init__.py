@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from valence.config import load_settings, server_address
+from valence.extras import needs_extra
 
 if TYPE_CHECKING:
     from valence.engine.redispatch import Plan
@@ -71,7 +72,10 @@ class Backend(Protocol):
         limit: int = 50,
         offset: int = 0,
     ) -> list[DispatchRecord]: ...
-    def node_counts(self, dispatch_ids: Sequence[str]) -> dict[str, dict[str, int]]: ...
+    def node_counts(self, dispatch_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Tasks per status for each dispatch (helper nodes are not counted)."""
+        ...
+
     def list_with_progress(self, **filters: Any) -> list[tuple[DispatchRecord, dict[str, int]]]: ...
 
 
@@ -111,7 +115,8 @@ def choose_backend(dispatcher_addr: str | None = None) -> Backend:
     settings = load_settings()
     address = server_address(dispatcher_addr, settings)
     if address is not None:
-        from valence.backends.http import connect
+        with needs_extra("server", f"talking to the valence server at {address}"):
+            from valence.backends.http import connect
 
         return connect(address, settings)
     from valence.backends.local import LocalBackend

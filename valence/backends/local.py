@@ -341,7 +341,8 @@ class LocalBackend:
         )
 
     def node_counts(self, dispatch_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-        return self.store.node_counts(dispatch_ids)
+        """Tasks (electrons and sublattices) per status; helper nodes are not counted."""
+        return self.store.node_counts(dispatch_ids, tasks_only=True)
 
     def list_with_progress(self, **filters: Any) -> list[tuple[DispatchRecord, dict[str, int]]]:
         """``list_dispatches`` with each dispatch's node count per status."""

@@ -68,6 +68,7 @@ class Dispatcher:
         self._touched: set[str] = set()
         self._finished: list[str] = []
         self._retired: list[Run] = []
+        self._live: dict[tuple[str, int], dict[str, str]] = {}  # output of running tasks
         self._frozen = False
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -129,13 +130,24 @@ class Dispatcher:
             self._ensure_thread()
         return resumed
 
-    def freeze(self) -> None:
+    def freeze(self, drain: float = 0.0) -> None:
         """Stop recording anything: for a graceful shutdown that leaves dispatches resumable.
 
         After this, outcomes (including the failures of workers being stopped)
         are dropped, so every running dispatch stays RUNNING in the store and is
-        resumed by the next dispatcher that opens it.
+        resumed by the next dispatcher that opens it. With ``drain`` (seconds),
+        outcomes that arrived before the call are recorded first.
         """
+        thread = self._thread
+        if (
+            drain
+            and thread is not None
+            and thread.is_alive()
+            and thread is not threading.current_thread()
+        ):
+            drained = threading.Event()
+            self._queue.put(("freeze", drained, None))
+            drained.wait(drain)
         self._frozen = True
 
     def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> None:
@@ -194,6 +206,11 @@ class Dispatcher:
         if self._frozen:
             return len(events)
         for kind, a, b in events:
+            if kind == "freeze":  # record what came before, then nothing
+                self._pump_and_flush()
+                self._frozen = True
+                a.set()
+                return len(events)
             self._apply(kind, a, b)
         self._pump_and_flush()
         return len(events)
@@ -206,13 +223,15 @@ class Dispatcher:
                 self._resume(a)
             elif kind == "outcome":
                 self._on_outcome(*a, b)
+            elif kind == "live":
+                self._on_live(*a, b)
             elif kind == "cancel":
                 self._on_cancel(a, b)
         except Exception as exc:
             did = (
                 a.record.dispatch_id
                 if kind in ("start", "resume")
-                else (a[0] if kind == "outcome" else a)
+                else (a[0] if kind in ("outcome", "live") else a)
             )
             self._crash(did, exc)
 
@@ -347,6 +366,7 @@ class Dispatcher:
                 default=self.default_executor,
             )
             args, kwargs = self._inputs(run, node)
+            key = (run.dispatch_id, node.id)
             fn_digest = run.prepared.fn_blobs[node.id]
             fn_bytes = None if executor.in_process else self._blob(run, fn_digest)
             spec = TaskSpec(
@@ -360,6 +380,7 @@ class Dispatcher:
                 kwargs,
                 task_options(metadata),
                 blob_target(self.store.blob_dir) if executor.writes_blobs else None,
+                self._listener(key) if executor.reports_start else None,
             )
             future = submit_with_policy(executor, spec)
         except Exception as exc:
@@ -367,16 +388,39 @@ class Dispatcher:
             return
         transitions.mark_running(run.state, node.id)
         run.futures[node.id] = (canceller(executor, future), future)
-        self._batch.node(
-            run.dispatch_id, node.id, status=st.RUNNING, start_time=now, executor=executor.name
-        )
-        key = (run.dispatch_id, node.id)
+        if executor.reports_start:  # queued until a worker starts it ("started" below)
+            self._batch.node(
+                run.dispatch_id, node.id, status=st.PENDING_BACKEND, executor=executor.name
+            )
+        else:
+            self._batch.node(
+                run.dispatch_id, node.id, status=st.RUNNING, start_time=now, executor=executor.name
+            )
         future.add_done_callback(lambda f, key=key: self._queue.put(("outcome", key, f)))
+
+    def _listener(self, key: tuple[str, int]) -> Callable[[str, Any], None]:
+        """Where a task's start and live output go: the loop, as events."""
+        return lambda kind, value: self._queue.put(("live", key, (kind, value)))
 
     def _lattice_executor(self, run: Run) -> Any:
         return run.prepared.lattice.metadata.get("executor")
 
+    def _on_live(self, dispatch_id: str, node_id: int, event: tuple[str, Any]) -> None:
+        """A worker started a task, or a running task printed: record it (batched)."""
+        run = self._runs.get(dispatch_id)
+        if run is None or run.state.status[node_id] != st.RUNNING:
+            return  # finished or cancelled meanwhile: the outcome has the final word
+        kind, value = event
+        if kind == "started":
+            self._batch.node(dispatch_id, node_id, status=st.RUNNING, start_time=value)
+        elif kind in ("stdout", "stderr"):
+            streams = self._live.setdefault((dispatch_id, node_id), {"stdout": "", "stderr": ""})
+            streams[kind] += value
+            self._batch.node(dispatch_id, node_id, **{kind: streams[kind]})
+        self._touched.add(dispatch_id)
+
     def _on_outcome(self, dispatch_id: str, node_id: int, future: Future[Outcome]) -> None:
+        self._live.pop((dispatch_id, node_id), None)
         run = self._runs.get(dispatch_id)
         if run is None:
             return

@@ -9,6 +9,7 @@ COMPLETED node of the parent dispatch; every node carries the reason.
 
 from __future__ import annotations
 
+import html
 import inspect
 import platform
 from collections import Counter
@@ -86,18 +87,37 @@ class Plan:
         """Decisions for task and sublattice nodes only (helpers hidden)."""
         return [d for d in self.decisions if d.kind in ("electron", "sublattice")]
 
+    def headline(self) -> str:
+        """``Redispatch of X: 1 task reused, 1 to run`` (tasks only; helpers are not counted)."""
+        tasks = self.tasks()
+        reused = sum(1 for d in tasks if d.action == "reuse")
+        return (
+            f"Redispatch of {self.parent_id}: {reused} task{'s' * (reused != 1)} reused, "
+            f"{len(tasks) - reused} to run"
+        )
+
     def __repr__(self) -> str:
-        return f"<Plan of {self.parent_id}: {len(self.reused)} reused, {len(self.to_run)} to run>"
+        return f"<{self.headline()}>"
 
     def __str__(self) -> str:
-        lines = [
-            f"Redispatch of {self.parent_id}: {len(self.reused)} reused, {len(self.to_run)} to run"
-        ]
+        lines = [self.headline()]
         lines += [
             f"  {d.node_id:>4}  {d.name[:30]:<30} {d.action.upper():<5}  {d.text}"
             for d in self.tasks()
         ]
         return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td style='text-align:right'>{d.node_id}</td><td>{html.escape(d.name)}</td>"
+            f"<td><b>{d.action.upper()}</b></td><td>{html.escape(d.text)}</td></tr>"
+            for d in self.tasks()
+        )
+        head = "<tr><th>id</th><th>task</th><th>decision</th><th>why</th></tr>"
+        return f"<div><b>{html.escape(self.headline())}</b><table>{head}{rows}</table></div>"
 
 
 class Parent:

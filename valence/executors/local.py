@@ -76,6 +76,7 @@ class InlineExecutor(_Configured):
 
     name = "inline"
     in_process = True
+    reports_start = True
 
     def submit(self, task: TaskSpec) -> Future[Outcome]:
         return _resolved(run_task(task))
@@ -132,6 +133,7 @@ class ThreadExecutor(_Pooled):
 
     name = "thread"
     in_process = True
+    reports_start = True
 
     def _new_pool(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(self.workers, thread_name_prefix="valence-thread")
@@ -203,6 +205,7 @@ class LocalExecutor(_Pooled):
     name = "local"
     in_process = False
     enforces_timeout = True
+    reports_start = True
 
     def _new_pool(self) -> ProcessPool:
         _skip_main_in_workers()
@@ -217,7 +220,7 @@ class LocalExecutor(_Pooled):
                 f"{type(exc).__name__}: {exc}"
             )
             return _resolved(_failed(error))
-        return self._submit(task, payload, task.name, task.metadata.get("timeout"))
+        return self._submit(task, payload, task.name, task.metadata.get("timeout"), task.listener)
 
     def cancel(self, future: Future[Outcome]) -> bool:
         pool = self._pool
@@ -233,4 +236,4 @@ def _pack(task: TaskSpec) -> bytes:
             raise ValueError("the task carries neither a function nor its bytes")
         fn_bytes = dumps(task.fn)
         task = dataclasses.replace(task, fn_bytes=fn_bytes, fn_digest=digest(fn_bytes))
-    return dumps(dataclasses.replace(task, fn=None))
+    return dumps(dataclasses.replace(task, fn=None, listener=None))

@@ -22,8 +22,10 @@ its ``deps_pip`` installs).
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -38,6 +40,7 @@ from valence.executors.sources import restore_source
 __all__ = ["TaskContext", "get_context", "run_serialized", "run_task"]
 
 _FUNCTION_CACHE_SIZE = 256
+log = logging.getLogger("valence.executors")
 
 
 @dataclass(frozen=True)
@@ -54,14 +57,45 @@ class TaskContext:
         return self.node_id
 
 
+Listener = Callable[[str, Any], None]
+LIVE_INTERVAL = 0.25  # seconds between deliveries of a running task's new output
+_STREAMS = ("stdout", "stderr")
+
+
 class _Active:
-    """The task running in the current thread: its spec and output buffers."""
+    """The task running in the current thread: its spec and output buffers.
 
-    __slots__ = ("spec", "streams")
+    With a ``live`` listener, what it prints is also queued in ``pending`` and
+    delivered every :data:`LIVE_INTERVAL` by the flusher thread.
+    """
 
-    def __init__(self, spec: TaskSpec) -> None:
+    __slots__ = ("listed", "live", "lock", "pending", "spec", "streams")
+
+    def __init__(self, spec: TaskSpec, live: Listener | None = None) -> None:
         self.spec = spec
         self.streams: tuple[list[str], list[str]] = ([], [])
+        self.live = live
+        self.pending: list[tuple[int, str]] = []
+        self.lock = threading.Lock()
+        self.listed = False  # known to the flusher (from its first write on)
+
+    def flush(self) -> None:
+        """Deliver pending output; a listener that fails ends live delivery for this task."""
+        with self.lock:
+            pending, self.pending = self.pending, []
+            for index in (0, 1):
+                text = "".join(t for i, t in pending if i == index)
+                if text and self.live is not None:
+                    try:
+                        self.live(_STREAMS[index], text)
+                    except Exception:  # the receiver is gone: the outcome still has it all
+                        log.debug("live output stopped", exc_info=True)
+                        self.live = None
+
+    def stop_live(self) -> None:
+        """No delivery after this returns (the outcome follows on the same channel)."""
+        with self.lock:
+            self.live, self.pending = None, []
 
 
 _active: ContextVar[_Active | None] = ContextVar("valence_active_task", default=None)
@@ -91,6 +125,11 @@ class _Router:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         active.streams[self._index].append(text)
+        if active.live is not None:
+            with active.lock:
+                active.pending.append((self._index, text))
+            if not active.listed:
+                _go_live(active)
         return len(text)
 
     def writelines(self, lines: Any) -> None:
@@ -109,6 +148,35 @@ class _Router:
 
 
 _install_lock = threading.Lock()
+_live: set[_Active] = set()
+_live_lock = threading.Lock()
+_flusher: threading.Thread | None = None
+
+
+def _flush_forever() -> None:
+    while True:
+        time.sleep(LIVE_INTERVAL)
+        with _live_lock:
+            actives = list(_live)
+        for active in actives:
+            active.flush()
+
+
+def _go_live(active: _Active) -> None:
+    global _flusher
+    active.listed = True
+    with _live_lock:
+        _live.add(active)
+        if _flusher is None or not _flusher.is_alive():
+            _flusher = threading.Thread(target=_flush_forever, name="valence-live", daemon=True)
+            _flusher.start()
+
+
+def _end_live(active: _Active) -> None:
+    if active.listed:
+        with _live_lock:
+            _live.discard(active)
+    active.stop_live()
 
 
 def _install_routers() -> None:
@@ -170,19 +238,25 @@ def _format_traceback(exc: BaseException, skip_first: bool) -> str:
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
-def run_task(spec: TaskSpec, *, serialize_output: bool = True) -> Outcome:
+def run_task(
+    spec: TaskSpec, *, serialize_output: bool = True, listener: Listener | None = None
+) -> Outcome:
     """Run ``spec`` in this thread and report what happened; never raises.
 
     The live output is kept (``has_output=True``); with ``serialize_output`` it
     is also serialized with its digest, and a value that cannot be serialized
-    fails the task.
+    fails the task. ``listener`` (default ``spec.listener``) hears "started" and,
+    while the task runs, what it prints.
     """
     _install_routers()
-    active = _Active(spec)
+    live = listener or spec.listener
+    active = _Active(spec, live)
     token = _active.set(active)
     hooked = _has_hooks(spec.metadata)
     try:
         start = _now()
+        if live is not None:
+            _started(live, start)
         try:
             kwargs = {**spec.kwargs, **run_before(spec.metadata)} if hooked else spec.kwargs
             output = _resolve(spec)(*spec.args, **kwargs)
@@ -201,6 +275,8 @@ def run_task(spec: TaskSpec, *, serialize_output: bool = True) -> Outcome:
         end = _now()
     finally:
         _active.reset(token)
+        if live is not None:
+            _end_live(active)
     outcome = Outcome(
         ok=True,
         start_time=start,
@@ -213,6 +289,13 @@ def run_task(spec: TaskSpec, *, serialize_output: bool = True) -> Outcome:
     if serialize_output:
         _serialize_output(spec, outcome)
     return outcome
+
+
+def _started(live: Listener, start: datetime) -> None:
+    try:
+        live("started", start)
+    except Exception:  # the receiver is gone: the outcome carries the times
+        log.debug("cannot report the start of a task", exc_info=True)
 
 
 def _serialize_output(spec: TaskSpec, outcome: Outcome) -> None:
@@ -235,11 +318,12 @@ def _serialize_output(spec: TaskSpec, outcome: Outcome) -> None:
     outcome.output_digest = digest(data)
 
 
-def run_serialized(payload: bytes, name: str = "?") -> Outcome:
+def run_serialized(payload: bytes, name: str = "?", listener: Listener | None = None) -> Outcome:
     """Worker entry for out-of-process executors.
 
     ``payload`` is ``serialize.dumps(TaskSpec)`` with ``fn=None``; the Outcome
-    carries the output as bytes only, never the live value.
+    carries the output as bytes only, never the live value. ``listener`` hears
+    the task start and its output while it runs (see :func:`run_task`).
     """
     try:
         from valence.serialize import loads
@@ -254,10 +338,27 @@ def run_serialized(payload: bytes, name: str = "?") -> Outcome:
             error=f"SerializationError: the worker cannot load task {name!r}: {_describe(exc)}",
             traceback=_format_traceback(exc, skip_first=False),
         )
-    outcome = run_task(spec)
+    outcome = run_task(spec, listener=listener)
     outcome.output, outcome.has_output = None, False
     if spec.blob_target is not None:
         from valence.executors.outputs import store_output
 
         store_output(spec, outcome)
     return outcome
+
+
+def dask_setup(worker: Any) -> None:
+    """Dask's preload hook: a worker of the cluster valence starts ignores SIGINT.
+
+    ``DaskExecutor``'s ``LocalCluster`` sets ``valence.ignore-sigint``, so a
+    Ctrl-C or a notebook's Interrupt (sent to the whole process group) stops
+    only the caller's wait, never a task. Workers of your own cluster
+    (``dask worker --preload valence.executors.worker``) are left alone.
+    """
+    import signal
+
+    import dask
+
+    main = threading.current_thread() is threading.main_thread()
+    if main and dask.config.get("valence.ignore-sigint", False):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -68,6 +68,7 @@ class GraphOut(BaseModel):
     status: str
     done: bool
     total_nodes: int = Field(description="every node of the graph, helpers included")
+    total_tasks: int = Field(description="electrons and sublattices: what people count")
     nodes: list[GraphNodeOut] = Field(description="the nodes drawn (helpers only if asked)")
     edges: list[GraphEdgeOut] = Field(description="every edge of the transport graph")
     task_edges: list[GraphEdgeOut] = Field(

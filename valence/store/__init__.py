@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, literal, or_, select, update
+from sqlalchemy import Connection, Engine, delete, func, literal, or_, select, true, update
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from valence.errors import BlobMissingError, DispatchNotFoundError, StoreError
@@ -52,6 +52,9 @@ class NodeNotFoundError(StoreError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else "node not found"
+
+
+TASK_KINDS = ("electron", "sublattice")  # what people count; other kinds are helpers
 
 
 class Store:
@@ -471,8 +474,10 @@ class Store:
         )
         return self._dispatches(query)
 
-    def node_counts(self, dispatch_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-        """For each dispatch id, how many of its nodes are in each status."""
+    def node_counts(
+        self, dispatch_ids: Sequence[str], *, tasks_only: bool = False
+    ) -> dict[str, dict[str, int]]:
+        """For each dispatch id, how many of its nodes (or only its tasks) are in each status."""
         counts: dict[str, dict[str, int]] = {d: {} for d in dispatch_ids}
         c = nodes_t.c
         with self._engine.connect() as conn:
@@ -480,6 +485,7 @@ class Store:
                 query = (
                     select(c.dispatch_id, c.status, func.count())
                     .where(c.dispatch_id.in_(chunk))
+                    .where(c.kind.in_(TASK_KINDS) if tasks_only else true())
                     .group_by(c.dispatch_id, c.status)
                 )
                 for dispatch_id, status, count in conn.execute(query):

@@ -62,6 +62,7 @@ def get_graph(
         "status": status,
         "done": status in st.TERMINAL,
         "total_nodes": len(records),
+        "total_tasks": sum(n.kind not in views.HELPER_KINDS for n in records),
         "nodes": drawn,
         "edges": all_edges if edges else [],
         "task_edges": between_tasks if edges else [],
