@@ -47,6 +47,8 @@ TERMINAL_STATUSES = frozenset(str.__str__(s) for s in TERMINAL)
 def is_terminal(status: str | None) -> bool:
     """``ct.status.is_terminal(x)``: COMPLETED, FAILED or CANCELLED (strings accepted)."""
     return str(status) in TERMINAL_STATUSES
+
+
 KNOWN = frozenset(v for v in list(globals().values()) if isinstance(v, Status))
 
 

@@ -205,6 +205,9 @@ def test_pages_update_live_while_a_dispatch_runs(server, page, shoot, tmp_path):
     graph_page.close()
 
 
+GROUPED = "501 tasks in 11 boxes (10 grouped) · 51 helper nodes hidden"
+
+
 def test_500_task_graph_groups_siblings_and_expands_readably(server, page, shoot):
     dispatch_id = server.dispatch(wide, 50, 10)
     server.wait(dispatch_id)
@@ -216,21 +219,23 @@ def test_500_task_graph_groups_siblings_and_expands_readably(server, page, shoot
         "valenceGraph.cy.nodes('.group').map(n => [n.data('display'), n.data('status')])"
     )
     assert groups == [["step ×50\n50 ✓", "COMPLETED"]] * 10
-    expect(page.locator("#graph-count")).to_have_text("501 tasks in 11 boxes (10 grouped) · 51 helper nodes hidden")
+    expect(page.locator("#graph-count")).to_have_text(GROUPED)
     shoot("graph-500")
 
     page.evaluate("valenceGraph.cy.nodes('.group')[0].emit('tap')")
     expect(page.locator("#group-counts")).to_have_text("50 ✓")
     expect(page.locator("#group-members li")).to_have_count(50)
     page.click("#group-expand")
-    expect(page.locator("#graph-count")).to_have_text("501 tasks in 60 boxes (9 grouped) · 51 helper nodes hidden")
+    expect(page.locator("#graph-count")).to_have_text(
+        "501 tasks in 60 boxes (9 grouped) · 51 helper nodes hidden"
+    )
     expanded = page.evaluate(READABILITY)
     assert (expanded["count"], expanded["overlaps"]) == (60, 0)
     page.click("#fit")
     overview = page.evaluate(READABILITY)
     assert overview["onScreen"] == 60
     page.click("#collapse")
-    expect(page.locator("#graph-count")).to_have_text("501 tasks in 11 boxes (10 grouped) · 51 helper nodes hidden")
+    expect(page.locator("#graph-count")).to_have_text(GROUPED)
 
 
 def test_list_filters_and_pages(server, page):
