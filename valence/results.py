@@ -88,7 +88,9 @@ class Result:
         return (
             None
             if digest is None
-            else TransportableObject.from_bytes(self._reader.get_blob(digest))
+            else TransportableObject.from_bytes(
+                self._reader.get_blob(digest), f"the result of dispatch {self.dispatch_id}"
+            )
         )
 
     @property
@@ -129,7 +131,10 @@ class Result:
         return (
             None
             if digest is None
-            else TransportableObject.from_bytes(self._reader.get_blob(digest))
+            else TransportableObject.from_bytes(
+                self._reader.get_blob(digest),
+                f"the output of node {node.node_id} ({node.name}) of dispatch {self.dispatch_id}",
+            )
         )
 
     def get_node_result(self, node_id: int) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 import cloudpickle
 
 from valence import serialize
+from valence.errors import ValenceError
 
 _MISSING = object()
 
@@ -22,11 +23,17 @@ class TransportableObject:
         self._value = obj
         self._string: str | None = None
 
+    _origin: str | None = None  # what produced the value, named when it cannot be loaded
+
     @classmethod
-    def from_bytes(cls, data: bytes) -> TransportableObject:
-        """Wrap already-serialized bytes; nothing is unpickled until asked."""
+    def from_bytes(cls, data: bytes, origin: str | None = None) -> TransportableObject:
+        """Wrap already-serialized bytes; nothing is unpickled until asked.
+
+        ``origin`` (e.g. "the output of node 3 (add) of dispatch ...") is named
+        in the error if the bytes cannot be unpickled here.
+        """
         new = cls.__new__(cls)
-        new._data, new._value, new._string = data, _MISSING, None
+        new._data, new._value, new._string, new._origin = data, _MISSING, None, origin
         return new
 
     @classmethod
@@ -35,7 +42,15 @@ class TransportableObject:
 
     def get_deserialized(self) -> Any:
         if self._value is _MISSING:
-            self._value = serialize.loads(self._data)
+            try:
+                self._value = serialize.loads(self._data)
+            except ValenceError as exc:
+                if self._origin is None:
+                    raise
+                error = type(exc)(f"cannot load {self._origin}: {exc}")
+                if isinstance(exc, ImportError):
+                    error.name = exc.name
+                raise error from exc
         return self._value
 
     @property

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -24,6 +25,7 @@ from valence.backends import PurgeReport, RedispatchRequest
 from valence.config import Settings, load_token
 from valence.engine.redispatch import Decision, Plan
 from valence.errors import SerializationError, ServerError, ServerUnavailableError
+from valence.ids import dispatch_prefix
 from valence.results import Result
 from valence.server.schemas import DispatchOut, NodeOut
 from valence.store import NodeNotFoundError
@@ -152,7 +154,7 @@ class HttpBackend:
     def redispatch(self, dispatch_id: str, request: RedispatchRequest) -> str:
         data = self._json(
             "POST",
-            f"/dispatches/{dispatch_id}/redispatch",
+            f"/dispatches/{_segment(dispatch_id)}/redispatch",
             content=self._redispatch_body(request),
             headers={"Content-Type": "application/octet-stream"},
         )
@@ -162,7 +164,7 @@ class HttpBackend:
         """The server's plan; its ``prepared`` is None (the server keeps that)."""
         data = self._json(
             "POST",
-            f"/dispatches/{dispatch_id}/redispatch/plan",
+            f"/dispatches/{_segment(dispatch_id)}/redispatch/plan",
             content=self._redispatch_body(request),
             headers={"Content-Type": "application/octet-stream"},
         )
@@ -182,10 +184,12 @@ class HttpBackend:
 
     def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> str:
         body = {"task_ids": task_ids}
-        return str(self._json("POST", f"/dispatches/{dispatch_id}/cancel", json=body)["message"])
+        return str(
+            self._json("POST", f"/dispatches/{_segment(dispatch_id)}/cancel", json=body)["message"]
+        )
 
     def delete(self, dispatch_id: str) -> PurgeReport:
-        return PurgeReport(**self._json("DELETE", f"/dispatches/{dispatch_id}"))
+        return PurgeReport(**self._json("DELETE", f"/dispatches/{_segment(dispatch_id)}"))
 
     def purge(self, older_than: timedelta, *, dry_run: bool = False) -> PurgeReport:
         params = {"older_than": f"{older_than.total_seconds()}s", "dry_run": dry_run}
@@ -193,12 +197,13 @@ class HttpBackend:
 
     # ---- reads ------------------------------------------------------------------------
     def resolve_id(self, prefix: str) -> str:
-        if not prefix:
-            raise ValueError("an empty prefix matches every dispatch; give a few characters")
-        return str(self._json("GET", f"/dispatches/{prefix}/status")["dispatch_id"])
+        prefix = dispatch_prefix(prefix)
+        return str(self._json("GET", f"/dispatches/{_segment(prefix)}/status")["dispatch_id"])
 
     def status(self, dispatch_id: str) -> st.Status:
-        return st.as_status(self._json("GET", f"/dispatches/{dispatch_id}/status")["status"])
+        return st.as_status(
+            self._json("GET", f"/dispatches/{_segment(dispatch_id)}/status")["status"]
+        )
 
     def wait(self, dispatch_id: str, timeout: float | None) -> bool:
         """Long-poll until the dispatch is finished; False if ``timeout`` ran out first."""
@@ -206,7 +211,9 @@ class HttpBackend:
         while True:
             left = POLL_S if deadline is None else max(0.0, deadline - time.monotonic())
             data = self._json(
-                "GET", f"/dispatches/{dispatch_id}/wait", params={"timeout": min(left, POLL_S)}
+                "GET",
+                f"/dispatches/{_segment(dispatch_id)}/wait",
+                params={"timeout": min(left, POLL_S)},
             )
             if data["done"]:
                 return True
@@ -214,14 +221,16 @@ class HttpBackend:
                 return False
 
     def get_dispatch(self, dispatch_id: str) -> DispatchRecord:
-        return DispatchOut.model_validate(self._json("GET", f"/dispatches/{dispatch_id}")).record()
+        return DispatchOut.model_validate(
+            self._json("GET", f"/dispatches/{_segment(dispatch_id)}")
+        ).record()
 
     def get_nodes(self, dispatch_id: str) -> list[NodeRecord]:
-        rows = self._json("GET", f"/dispatches/{dispatch_id}/nodes")
+        rows = self._json("GET", f"/dispatches/{_segment(dispatch_id)}/nodes")
         return [NodeOut.model_validate(row).record() for row in rows]
 
     def get_blob(self, digest: str) -> bytes:
-        return self.request("GET", f"/blobs/{digest}").content
+        return self.request("GET", f"/blobs/{_segment(digest)}").content
 
     def get_blobs(self, digests: Sequence[str]) -> dict[str, bytes]:
         """Several blobs in one request (those that fit; missing ones are left out)."""
@@ -231,7 +240,7 @@ class HttpBackend:
     def result(self, dispatch_id: str) -> Result:
         """The Result, read with the dispatch and all its nodes in one request."""
         data = DispatchOut.model_validate(
-            self._json("GET", f"/dispatches/{dispatch_id}", params={"nodes": True})
+            self._json("GET", f"/dispatches/{_segment(dispatch_id)}", params={"nodes": True})
         )
         nodes = [node.record() for node in data.nodes or []]
         return Result(_Reader(self, nodes), data.record(), nodes)
@@ -264,7 +273,8 @@ class HttpBackend:
 
     def node_counts(self, dispatch_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         return {
-            did: dict(self._json("GET", f"/dispatches/{did}")["progress"]) for did in dispatch_ids
+            did: dict(self._json("GET", f"/dispatches/{_segment(did)}")["progress"])
+            for did in dispatch_ids
         }
 
 
@@ -309,6 +319,11 @@ def _dump_submission(lattice: Lattice, args: tuple[Any, ...], kwargs: dict[str, 
                     f"argument {name!r} of lattice {lattice.name} cannot be serialized: {exc}"
                 ) from exc
         raise
+
+
+def _segment(value: object) -> str:
+    """``value`` as one URL path segment: ``6?x=1`` stays one id, not a query."""
+    return quote(str(value), safe="")
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from valence import status as st
-from valence.backends import PurgeReport, RedispatchRequest
+from valence.backends import PurgeReport, RedispatchRequest, check_task_ids
 from valence.engine.dispatcher import Dispatcher
 from valence.engine.ownership import is_alive
 from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
@@ -131,6 +131,10 @@ class LocalBackend:
     def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> str:
         """Stop scheduling a dispatch (or only ``task_ids``); completed results stay."""
         dispatch_id = self.store.resolve_id(dispatch_id)
+        task_ids = list(task_ids) if task_ids else None  # [] means the whole dispatch
+        if task_ids:
+            counts = self.node_counts([dispatch_id]).get(dispatch_id, {})
+            check_task_ids(dispatch_id, task_ids, sum(counts.values()))
         status = self.status(dispatch_id)
         if status in st.TERMINAL:
             return f"Dispatch {dispatch_id} is already {status}; nothing to cancel."

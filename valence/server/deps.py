@@ -55,7 +55,12 @@ async def raw_body(request: Request) -> bytes:
     return await request.body()
 
 
+MAX_NODE_ID = 2**31 - 1  # far above any graph; keeps ids inside every database's integers
+
 BackendDep = Annotated[LocalBackend, Depends(get_backend)]
+NodeId = Annotated[
+    int, Path(ge=0, le=MAX_NODE_ID, description="a node id of the dispatch (0, 1, ...)")
+]
 DispatchId = Annotated[str, Depends(resolved_id)]
 RawBody = Annotated[bytes, Depends(raw_body)]
 ContentType = Annotated[str | None, Header()]

@@ -12,7 +12,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from valence.store.records import DispatchRecord, NodeRecord
 
@@ -175,7 +175,9 @@ class ErrorTextOut(BaseModel):
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    task_ids: list[int] | None = Field(default=None, description="only these nodes; all if null")
+    task_ids: list[StrictInt] | None = Field(
+        default=None, max_length=100_000, description="only these nodes; all if null or empty"
+    )
 
 
 class RedispatchIn(BaseModel):

@@ -32,6 +32,7 @@ router = APIRouter(tags=["dispatches"])
 
 KNOWN_STATUSES = sorted({str(v) for v in vars(st).values() if isinstance(v, st.Status)})
 MAX_WAIT_S = 300.0
+MAX_OFFSET = 2**31 - 1
 
 PICKLED_DISPATCH = {
     "requestBody": {
@@ -86,7 +87,7 @@ def list_dispatches(
         datetime | None, Query(description="created before (ISO 8601; UTC if naive)")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> DispatchList:
     """Dispatches, newest first, filtered and paginated."""
     if status is not None and status not in KNOWN_STATUSES:
@@ -178,6 +179,8 @@ def cancel(
         return MessageOut(message=backend.cancel(dispatch_id, task_ids))
     except RuntimeError as exc:
         raise RequestError(409, str(exc), "RuntimeError") from exc
+    except ValueError as exc:
+        raise RequestError(422, str(exc), "ValueError") from exc
 
 
 @router.delete("/dispatches/{dispatch_id}", response_model=PurgeOut)

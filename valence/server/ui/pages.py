@@ -37,6 +37,12 @@ def dispatches_page(request: Request) -> HTMLResponse:
     return _page(request, "list.html", statuses=STATUSES)
 
 
+@router.get("/docs")
+def api_docs_page(request: Request) -> HTMLResponse:
+    """The REST API reference (Swagger UI, vendored; the schema is fetched with the token)."""
+    return _page(request, "docs.html")
+
+
 @router.get("/dispatches/{dispatch_id}")
 def dispatch_page(request: Request, dispatch_id: str) -> HTMLResponse:
     return _page(request, "dispatch.html", dispatch_id=dispatch_id)
