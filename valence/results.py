@@ -22,6 +22,7 @@ class Reader(Protocol):
 
     def get_dispatch(self, dispatch_id: str) -> DispatchRecord: ...
     def get_nodes(self, dispatch_id: str) -> list[NodeRecord]: ...
+    def get_node(self, dispatch_id: str, node_id: int) -> NodeRecord: ...
     def get_blob(self, digest: str) -> bytes: ...
 
 
@@ -137,6 +138,13 @@ class Result:
             )
         )
 
+    def _streams(self, node: NodeRecord) -> tuple[str, str]:
+        """stdout and stderr, read when first asked if the records came without them."""
+        if node.stdout is None or node.stderr is None:  # read from a server without streams
+            full = self._reader.get_node(self.dispatch_id, node.node_id)
+            node.stdout, node.stderr = full.stdout, full.stderr
+        return node.stdout, node.stderr
+
     def get_node_result(self, node_id: int) -> dict[str, Any]:
         """One node as Covalent reports it, plus why it was reused or ran."""
         node = self._node(node_id)
@@ -156,8 +164,8 @@ class Result:
             "output": self._output(node),
             "error": node.error,
             "traceback": node.traceback,
-            "stdout": node.stdout,
-            "stderr": node.stderr,
+            "stdout": self._streams(node)[0],
+            "stderr": self._streams(node)[1],
             "sublattice_result": sub,
             "executor": node.executor,
             "attempts": node.attempts,

@@ -13,6 +13,7 @@ import builtins
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -240,7 +241,11 @@ class HttpBackend:
     def result(self, dispatch_id: str) -> Result:
         """The Result, read with the dispatch and all its nodes in one request."""
         data = DispatchOut.model_validate(
-            self._json("GET", f"/dispatches/{_segment(dispatch_id)}", params={"nodes": True})
+            self._json(
+                "GET",
+                f"/dispatches/{_segment(dispatch_id)}",
+                params={"nodes": True, "streams": False},  # read per node when asked
+            )
         )
         nodes = [node.record() for node in data.nodes or []]
         return Result(_Reader(self, nodes), data.record(), nodes)
@@ -283,6 +288,7 @@ class _Reader:
 
     def __init__(self, backend: HttpBackend, nodes: list[NodeRecord]) -> None:
         self._backend = backend
+        self._nodes = nodes
         self._outputs = list(dict.fromkeys(n.output_digest for n in nodes if n.output_digest))
         self._cache: dict[str, bytes] = {}
 
@@ -291,6 +297,17 @@ class _Reader:
 
     def get_nodes(self, dispatch_id: str) -> list[NodeRecord]:
         return self._backend.get_nodes(dispatch_id)
+
+    def get_node(self, dispatch_id: str, node_id: int) -> NodeRecord:
+        """The node with its stdout and stderr (two small requests)."""
+        base = f"/dispatches/{_segment(dispatch_id)}/nodes/{int(node_id)}"
+        stdout = self._backend.request("GET", base + "/stdout").text
+        stderr = self._backend.request("GET", base + "/stderr").text
+        known = self._nodes if self._nodes and self._nodes[0].dispatch_id == dispatch_id else []
+        found = [n for n in known or self.get_nodes(dispatch_id) if n.node_id == node_id]
+        if not found:
+            raise NodeNotFoundError(f"dispatch {dispatch_id!r} has no node {node_id}")
+        return replace(found[0], stdout=stdout, stderr=stderr)
 
     def get_blob(self, digest: str) -> bytes:
         data = self._cache.get(digest)

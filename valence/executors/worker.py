@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from valence.config import DEFAULT_MAX_STREAM_BYTES, max_stream_bytes
 from valence.executors.base import Outcome, TaskSpec
 from valence.executors.hooks import run_after, run_before
 from valence.executors.sources import restore_source
@@ -55,13 +56,42 @@ class TaskContext:
 
 
 class _Active:
-    """The task running in the current thread: its spec and output buffers."""
+    """The task running in the current thread: its spec and output buffers.
 
-    __slots__ = ("spec", "streams")
+    Each stream keeps its first ``limit`` bytes; the rest is counted, not kept,
+    and a note at the end says how much was dropped.
+    """
+
+    __slots__ = ("dropped", "limit", "sizes", "spec", "streams")
 
     def __init__(self, spec: TaskSpec) -> None:
         self.spec = spec
         self.streams: tuple[list[str], list[str]] = ([], [])
+        self.sizes = [0, 0]
+        self.dropped = [0, 0]
+        self.limit = DEFAULT_MAX_STREAM_BYTES
+
+    def keep(self, index: int, text: str) -> None:
+        size = len(text) if text.isascii() else len(text.encode())
+        room = self.limit - self.sizes[index]
+        if size > room:
+            self.dropped[index] += size - max(room, 0)
+            if room <= 0:
+                return
+            text = text.encode()[:room].decode(errors="ignore")
+            size = room
+        self.streams[index].append(text)
+        self.sizes[index] += size
+
+    def text(self, index: int) -> str:
+        kept = "".join(self.streams[index])
+        if self.dropped[index]:
+            name = ("stdout", "stderr")[index]
+            kept += (
+                f"\n[valence: {self.dropped[index]} more bytes of {name} not kept; a task keeps "
+                f"{self.limit} bytes per stream (VALENCE_MAX_STREAM_BYTES)]\n"
+            )
+        return kept
 
 
 _active: ContextVar[_Active | None] = ContextVar("valence_active_task", default=None)
@@ -90,7 +120,7 @@ class _Router:
             return self._target.write(text) if self._target is not None else len(text)
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        active.streams[self._index].append(text)
+        active.keep(self._index, text)
         return len(text)
 
     def writelines(self, lines: Any) -> None:
@@ -184,6 +214,7 @@ def run_task(spec: TaskSpec, *, serialize_output: bool = True) -> Outcome:
     try:
         start = _now()
         try:
+            active.limit = max_stream_bytes()
             kwargs = {**spec.kwargs, **run_before(spec.metadata)} if hooked else spec.kwargs
             output = _resolve(spec)(*spec.args, **kwargs)
             if hooked:
@@ -195,8 +226,8 @@ def run_task(spec: TaskSpec, *, serialize_output: bool = True) -> Outcome:
                 end_time=_now(),
                 error=_describe(exc),
                 traceback=_format_traceback(exc, skip_first=True),
-                stdout="".join(active.streams[0]),
-                stderr="".join(active.streams[1]),
+                stdout=active.text(0),
+                stderr=active.text(1),
             )
         end = _now()
     finally:
@@ -207,8 +238,8 @@ def run_task(spec: TaskSpec, *, serialize_output: bool = True) -> Outcome:
         end_time=end,
         output=output,
         has_output=True,
-        stdout="".join(active.streams[0]),
-        stderr="".join(active.streams[1]),
+        stdout=active.text(0),
+        stderr=active.text(1),
     )
     if serialize_output:
         _serialize_output(spec, outcome)

@@ -89,8 +89,9 @@ def create_app(
 
     ``token`` None disables authentication (in-process tests only; the CLI
     always sets one). ``host`` is the address the server listens on: on a
-    loopback address, requests naming another host are refused. On startup, dispatches left running by a dead process
-    are resumed; on shutdown, running dispatches are left to be resumed.
+    loopback address, requests naming another host are refused. On startup,
+    dispatches left running by a dead process are resumed; on shutdown,
+    running dispatches are left to be resumed.
     """
     backend = LocalBackend(runtime.store, runtime.dispatcher)
 

@@ -74,8 +74,8 @@ class NodeOut(BaseModel):
     start_time: datetime | None = None
     end_time: datetime | None = None
     output_digest: str | None = None
-    stdout: str = ""
-    stderr: str = ""
+    stdout: str | None = Field(default="", description="null when read without streams")
+    stderr: str | None = Field(default="", description="null when read without streams")
     error: str | None = None
     traceback: str | None = None
     attempts: int = 0
@@ -87,8 +87,9 @@ class NodeOut(BaseModel):
     )
 
     @classmethod
-    def of(cls, node: NodeRecord) -> NodeOut:
-        return cls.model_validate(vars(node))
+    def of(cls, node: NodeRecord, *, streams: bool = True) -> NodeOut:
+        fields = vars(node) if streams else {**vars(node), "stdout": None, "stderr": None}
+        return cls.model_validate(fields)
 
     def record(self) -> NodeRecord:
         return NodeRecord(**self.model_dump(include=_NODE_FIELDS))
@@ -144,9 +145,14 @@ class DispatchOut(BaseModel):
 
     @classmethod
     def of(
-        cls, record: DispatchRecord, progress: dict[str, int], nodes: list[NodeRecord] | None
+        cls,
+        record: DispatchRecord,
+        progress: dict[str, int],
+        nodes: list[NodeRecord] | None,
+        *,
+        streams: bool = True,
     ) -> DispatchOut:
-        shown = None if nodes is None else [NodeOut.of(n) for n in nodes]
+        shown = None if nodes is None else [NodeOut.of(n, streams=streams) for n in nodes]
         return cls.model_validate({**vars(record), "progress": progress, "nodes": shown})
 
     def record(self) -> DispatchRecord:

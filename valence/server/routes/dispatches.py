@@ -115,12 +115,15 @@ def get_dispatch(
     backend: BackendDep,
     dispatch_id: DispatchId,
     nodes: Annotated[bool, Query(description="include every node record")] = False,
+    streams: Annotated[
+        bool, Query(description="false: nodes without stdout/stderr (null; read them per node)")
+    ] = True,
 ) -> DispatchOut:
     """One dispatch (every stored field), node counts, and optionally its nodes."""
     record = backend.get_dispatch(dispatch_id)
     node_records = backend.get_nodes(dispatch_id) if nodes else None
     progress = backend.node_counts([dispatch_id]).get(dispatch_id, {})
-    return DispatchOut.of(record, progress, node_records)
+    return DispatchOut.of(record, progress, node_records, streams=streams)
 
 
 def _status_out(dispatch_id: str, status: str) -> StatusOut:
