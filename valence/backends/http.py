@@ -30,6 +30,7 @@ from valence.ids import dispatch_prefix
 from valence.results import Result
 from valence.server.schemas import DispatchOut, NodeOut
 from valence.store import NodeNotFoundError
+from valence.store.blobs import check_digest
 from valence.store.records import DispatchRecord, NodeRecord
 from valence.workflow.lattice import Lattice
 
@@ -231,7 +232,7 @@ class HttpBackend:
         return [NodeOut.model_validate(row).record() for row in rows]
 
     def get_blob(self, digest: str) -> bytes:
-        return self.request("GET", f"/blobs/{_segment(digest)}").content
+        return self.request("GET", f"/blobs/{check_digest(digest)}").content
 
     def get_blobs(self, digests: Sequence[str]) -> dict[str, bytes]:
         """Several blobs in one request (those that fit; missing ones are left out)."""
@@ -338,9 +339,9 @@ def _dump_submission(lattice: Lattice, args: tuple[Any, ...], kwargs: dict[str, 
         raise
 
 
-def _segment(value: object) -> str:
-    """``value`` as one URL path segment: ``6?x=1`` stays one id, not a query."""
-    return quote(str(value), safe="")
+def _segment(dispatch_id: str) -> str:
+    """A dispatch id as one URL path segment: ``6?x=1`` or ``6/nodes`` never reach a route."""
+    return quote(dispatch_prefix(dispatch_id), safe="")
 
 
 def _iso(moment: datetime | None) -> str | None:
