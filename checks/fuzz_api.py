@@ -81,14 +81,14 @@ def seed_dispatches(url: str) -> list[str]:
     return ids
 
 
-def fuzz(url: str, dispatch_ids: list[str], examples: int, seed: int = 0) -> Report:
+def fuzz(url: str, token: str, dispatch_ids: list[str], examples: int) -> Report:
     """Send ``examples`` generated requests per operation and mode; return the report."""
     import hypothesis.strategies as st
     import schemathesis
     from hypothesis import HealthCheck, Phase, given, settings
     from schemathesis import GenerationMode
 
-    auth = {"Authorization": f"Bearer {TOKEN}"}
+    auth = {"Authorization": f"Bearer {token}"}
     schema = schemathesis.openapi.from_url(url + "/api/v1/openapi.json", headers=auth)
     report = Report()
     budget = settings(
@@ -140,7 +140,7 @@ def run(examples: int, home: Path) -> Report:
     server = BackgroundServer(runtime, token=TOKEN)
     url = server.start()
     try:
-        return fuzz(url, seed_dispatches(url), examples)
+        return fuzz(url, TOKEN, seed_dispatches(url), examples)
     finally:
         close_all()
         server.stop()

@@ -1,4 +1,4 @@
-"""Bad input through the public API, embedded and through a real server: one clear error, no change."""
+"""Bad input through the public API, embedded and via a real server: one clear error, no change."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_cancel_refuses_ids_that_are_not_nodes_and_changes_nothing(tmp_path):
 def test_dispatch_ids_are_checked_and_matched_in_any_case():
     did = ct.dispatch(wf.howto)(1, 2)
     ct.get_result(did, wait=True, timeout=60)
-    with pytest.raises(TypeError, match="a dispatch id is a str .* got int 12345"):
+    with pytest.raises(TypeError, match=r"a dispatch id is a str .* got int 12345"):
         ct.get_result(12345)
     assert ct.get_result(did[:8].upper()).dispatch_id == did
     assert ct.get_result(f"  {did.upper()} ").dispatch_id == did
