@@ -450,6 +450,14 @@ class StoreContract:
         with pytest.raises(ValueError):
             store.resolve_id("")
 
+    def test_resolve_id_matches_any_case(self, store: Store) -> None:
+        dispatch_id = "3f2a9c4e-0b1d-4e5f-8a7b-6c5d4e3f2a1b"
+        store.record_dispatch(make_dispatch(dispatch_id), [], [])
+        for typed in ("3F2A", "3f2a", " 3F2A9C4E-0B1D ", dispatch_id.upper()):
+            assert store.resolve_id(typed) == dispatch_id
+        with pytest.raises(TypeError, match="a dispatch id is a str"):
+            store.resolve_id(12345)  # type: ignore[arg-type]
+
     def test_list_dispatches(self, store: Store) -> None:
         for i in range(6):
             store.record_dispatch(

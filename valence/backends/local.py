@@ -21,6 +21,7 @@ from valence.engine.ownership import is_alive
 from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
 from valence.engine.redispatch import Plan, plan_redispatch
 from valence.errors import DispatchTimeoutError, StoreError
+from valence.ids import dispatch_prefix
 from valence.results import Result
 from valence.store import Store
 from valence.store.records import DispatchRecord, NodeRecord
@@ -269,7 +270,7 @@ class LocalBackend:
 
     # ---- reads ------------------------------------------------------------------------
     def resolve_id(self, prefix: str) -> str:
-        return self.store.resolve_id(prefix)
+        return self.store.resolve_id(dispatch_prefix(prefix))
 
     def status(self, dispatch_id: str) -> st.Status:
         return st.as_status(self.store.get_status(dispatch_id))

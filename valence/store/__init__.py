@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, delete, func, literal, or_, select, u
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from valence.errors import BlobMissingError, DispatchNotFoundError, StoreError
-from valence.ids import dispatch_prefix
+from valence.ids import normalise_prefix
 from valence.status import TERMINAL
 from valence.store import bulk, migrate, rows
 from valence.store.blobs import INLINE_LIMIT, BlobFiles, check_digest, digest_of, stage_blobs
@@ -429,7 +429,7 @@ class Store:
 
     def resolve_id(self, prefix: str) -> str:
         """The one dispatch id starting with ``prefix`` (any case); errors if none or several."""
-        prefix = dispatch_prefix(prefix)
+        prefix = normalise_prefix(prefix)
         c = dispatches_t.c
         query = select(c.dispatch_id).where(c.dispatch_id.startswith(prefix, autoescape=True))
         with self._engine.connect() as conn:
