@@ -33,6 +33,7 @@ router = APIRouter(tags=["dispatches"])
 KNOWN_STATUSES = sorted({str(v) for v in vars(st).values() if isinstance(v, st.Status)})
 MAX_WAIT_S = 300.0
 MAX_OFFSET = 2**31 - 1
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
 
 PICKLED_DISPATCH = {
     "requestBody": {
@@ -69,17 +70,27 @@ def submit(
         return DispatchIdOut(dispatch_id=backend.start(prepared, disable_run=disable_run))
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.utcoffset() is None:
+def _utc(moment: datetime | None, name: str) -> datetime | None:
+    """``moment`` in UTC (naive: taken as UTC); 422 if it is outside years 1-9999 in UTC."""
+    if moment is None:
+        return None
+    if moment.utcoffset() is None:
         return moment.replace(tzinfo=timezone.utc)
-    return moment
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise RequestError(
+            422, f"{name}={moment.isoformat()} is outside years 1-9999 once in UTC"
+        ) from None
 
 
 @router.get("/dispatches", response_model=DispatchList)
 def list_dispatches(
     backend: BackendDep,
     status: Annotated[str | None, Query(description="exact status, e.g. COMPLETED")] = None,
-    name: Annotated[str | None, Query(description="exact lattice name")] = None,
+    name: Annotated[
+        str | None, Query(description="exact lattice name", max_length=1000, pattern=NO_NUL)
+    ] = None,
     since: Annotated[
         datetime | None, Query(description="created at or after (ISO 8601; UTC if naive)")
     ] = None,
@@ -93,7 +104,12 @@ def list_dispatches(
     if status is not None and status not in KNOWN_STATUSES:
         raise RequestError(422, f"unknown status {status!r}; known: {', '.join(KNOWN_STATUSES)}")
     records = backend.list_dispatches(
-        status=status, name=name, since=_utc(since), until=_utc(until), limit=limit, offset=offset
+        status=status,
+        name=name,
+        since=_utc(since, "since"),
+        until=_utc(until, "until"),
+        limit=limit,
+        offset=offset,
     )
     counts = backend.node_counts([r.dispatch_id for r in records])
     items = [
