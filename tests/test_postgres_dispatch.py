@@ -43,8 +43,18 @@ from tests.engine.test_redispatch import (  # noqa: E402, F401
     test_redispatch_of_redispatch_reuses_transitively,
     test_reused_output_is_the_same_blob_and_parent_is_immutable,
 )
+from tests.server.conftest import api, runtime, server  # noqa: E402, F401
+from tests.server.test_fuzz import test_generated_requests_never_get_a_server_error  # noqa: E402, F401
+from tests.server.test_hostile import (  # noqa: E402, F401
+    finished,
+    test_out_of_range_parameters_get_a_4xx,
+)
 from tests.server.test_purge import (  # noqa: E402, F401
     test_reused_sublattice_run_is_kept_until_nothing_reuses_it,
+)
+from tests.test_bad_input import (  # noqa: E402, F401
+    test_cancel_refuses_ids_that_are_not_nodes_and_changes_nothing,
+    test_dispatch_ids_are_checked_and_matched_in_any_case,
 )
 
 
