@@ -18,6 +18,7 @@ import textwrap
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -163,6 +164,16 @@ class StoreContract:
         assert store.get_node("d-full", 1).start_time.tzinfo is timezone.utc  # type: ignore[union-attr]
         assert store.get_edges("d-full") == edges
         assert store.get_status("d-full") == "RUNNING"
+
+    def test_nodes_can_be_read_without_their_streams(self, store: Store) -> None:
+        nodes = make_nodes("d-streams", 2, stdout="out " * 1000, stderr="err")
+        store.record_dispatch(make_dispatch("d-streams"), nodes, [])
+        light = store.get_nodes("d-streams", streams=False)
+        assert [(n.stdout, n.stderr) for n in light] == [(None, None)] * 2
+        assert [replace(n, stdout="", stderr="") for n in light] == [
+            replace(n, stdout="", stderr="") for n in nodes
+        ]
+        assert store.get_node("d-streams", 1).stdout == "out " * 1000
 
     def test_round_trip_of_defaults_and_nones(self, store: Store) -> None:
         dispatch = make_dispatch("d-min")

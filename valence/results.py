@@ -21,7 +21,7 @@ class Reader(Protocol):
     """Where a Result reads from: the store, or a server over HTTP."""
 
     def get_dispatch(self, dispatch_id: str) -> DispatchRecord: ...
-    def get_nodes(self, dispatch_id: str) -> list[NodeRecord]: ...
+    def get_nodes(self, dispatch_id: str, *, streams: bool = True) -> list[NodeRecord]: ...
     def get_node(self, dispatch_id: str, node_id: int) -> NodeRecord: ...
     def get_blob(self, digest: str) -> bytes: ...
 
@@ -116,7 +116,7 @@ class Result:
     @property
     def nodes(self) -> list[NodeRecord]:
         if self._nodes is None:
-            self._nodes = self._reader.get_nodes(self.dispatch_id)
+            self._nodes = self._reader.get_nodes(self.dispatch_id, streams=False)
         return self._nodes
 
     def _node(self, node_id: int) -> NodeRecord:
@@ -140,7 +140,7 @@ class Result:
 
     def _streams(self, node: NodeRecord) -> tuple[str, str]:
         """stdout and stderr, read when first asked if the records came without them."""
-        if node.stdout is None or node.stderr is None:  # read from a server without streams
+        if node.stdout is None or node.stderr is None:  # records are read without them
             full = self._reader.get_node(self.dispatch_id, node.node_id)
             node.stdout, node.stderr = full.stdout, full.stderr
         return node.stdout, node.stderr

@@ -227,9 +227,23 @@ class HttpBackend:
             self._json("GET", f"/dispatches/{_segment(dispatch_id)}")
         ).record()
 
-    def get_nodes(self, dispatch_id: str) -> list[NodeRecord]:
+    def get_nodes(self, dispatch_id: str, *, streams: bool = True) -> list[NodeRecord]:
+        """The nodes; ``streams=False`` leaves their stdout/stderr out (None)."""
+        if not streams:
+            return self._dispatch_with_nodes(dispatch_id)[1]
         rows = self._json("GET", f"/dispatches/{_segment(dispatch_id)}/nodes")
         return [NodeOut.model_validate(row).record() for row in rows]
+
+    def _dispatch_with_nodes(self, dispatch_id: str) -> tuple[DispatchRecord, list[NodeRecord]]:
+        """The dispatch and its nodes without their stdout/stderr, in one request."""
+        data = DispatchOut.model_validate(
+            self._json(
+                "GET",
+                f"/dispatches/{_segment(dispatch_id)}",
+                params={"nodes": True, "streams": False},
+            )
+        )
+        return data.record(), [node.record() for node in data.nodes or []]
 
     def get_blob(self, digest: str) -> bytes:
         return self.request("GET", f"/blobs/{check_digest(digest)}").content
@@ -241,15 +255,8 @@ class HttpBackend:
 
     def result(self, dispatch_id: str) -> Result:
         """The Result, read with the dispatch and all its nodes in one request."""
-        data = DispatchOut.model_validate(
-            self._json(
-                "GET",
-                f"/dispatches/{_segment(dispatch_id)}",
-                params={"nodes": True, "streams": False},  # read per node when asked
-            )
-        )
-        nodes = [node.record() for node in data.nodes or []]
-        return Result(_Reader(self, nodes), data.record(), nodes)
+        record, nodes = self._dispatch_with_nodes(dispatch_id)  # streams: read when asked
+        return Result(_Reader(self, nodes), record, nodes)
 
     def list_dispatches(
         self,
@@ -296,8 +303,8 @@ class _Reader:
     def get_dispatch(self, dispatch_id: str) -> DispatchRecord:
         return self._backend.get_dispatch(dispatch_id)
 
-    def get_nodes(self, dispatch_id: str) -> list[NodeRecord]:
-        return self._backend.get_nodes(dispatch_id)
+    def get_nodes(self, dispatch_id: str, *, streams: bool = True) -> list[NodeRecord]:
+        return self._backend.get_nodes(dispatch_id, streams=streams)
 
     def get_node(self, dispatch_id: str, node_id: int) -> NodeRecord:
         """The node with its stdout and stderr (two small requests)."""
@@ -305,7 +312,8 @@ class _Reader:
         stdout = self._backend.request("GET", base + "/stdout").text
         stderr = self._backend.request("GET", base + "/stderr").text
         known = self._nodes if self._nodes and self._nodes[0].dispatch_id == dispatch_id else []
-        found = [n for n in known or self.get_nodes(dispatch_id) if n.node_id == node_id]
+        nodes = known or self.get_nodes(dispatch_id, streams=False)
+        found = [n for n in nodes if n.node_id == node_id]
         if not found:
             raise NodeNotFoundError(f"dispatch {dispatch_id!r} has no node {node_id}")
         return replace(found[0], stdout=stdout, stderr=stderr)

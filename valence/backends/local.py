@@ -297,8 +297,8 @@ class LocalBackend:
     def get_dispatch(self, dispatch_id: str) -> DispatchRecord:
         return self.store.get_dispatch(dispatch_id)
 
-    def get_nodes(self, dispatch_id: str) -> list[NodeRecord]:
-        return self.store.get_nodes(dispatch_id)
+    def get_nodes(self, dispatch_id: str, *, streams: bool = True) -> list[NodeRecord]:
+        return self.store.get_nodes(dispatch_id, streams=streams)
 
     def get_node(self, dispatch_id: str, node_id: int) -> NodeRecord:
         return self.store.get_node(dispatch_id, node_id)

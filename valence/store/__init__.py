@@ -346,9 +346,10 @@ class Store:
             raise self._not_found(dispatch_id)
         return str(status)
 
-    def get_nodes(self, dispatch_id: str) -> list[NodeRecord]:
-        """Every node of the dispatch, ordered by node id."""
-        query = rows.NODE_SELECT.where(nodes_t.c.dispatch_id == dispatch_id)
+    def get_nodes(self, dispatch_id: str, *, streams: bool = True) -> list[NodeRecord]:
+        """Every node of the dispatch by node id (``streams=False``: stdout, stderr None)."""
+        select_nodes = rows.NODE_SELECT if streams else rows.NODE_SELECT_NO_STREAMS
+        query = select_nodes.where(nodes_t.c.dispatch_id == dispatch_id)
         with self._engine.connect() as conn:
             found = [NodeRecord(*row) for row in conn.execute(query.order_by(nodes_t.c.node_id))]
             if not found and not self._dispatch_exists(conn, dispatch_id):

@@ -137,7 +137,7 @@ def get_dispatch(
 ) -> DispatchOut:
     """One dispatch (every stored field), node counts, and optionally its nodes."""
     record = backend.get_dispatch(dispatch_id)
-    node_records = backend.get_nodes(dispatch_id) if nodes else None
+    node_records = backend.get_nodes(dispatch_id, streams=streams) if nodes else None
     progress = backend.node_counts([dispatch_id]).get(dispatch_id, {})
     return DispatchOut.of(record, progress, node_records, streams=streams)
 
