@@ -8,6 +8,7 @@
 ``VALENCE_TOKEN``         the server's bearer token (default: ``<home>/token``, mode 0600)
 ``VALENCE_MAX_REQUEST_BYTES``  largest request body the server accepts (default 64 MiB)
 ``VALENCE_MAX_STREAM_BYTES``   stdout (and stderr) kept per task run (default 1 MiB)
+``VALENCE_ALLOWED_HOSTS``      host names a loopback server answers besides loopback ones
 """
 
 from __future__ import annotations
@@ -140,6 +141,12 @@ def ensure_token(settings: Settings) -> str:
 def max_request_bytes() -> int:
     """The server's request body limit, from ``VALENCE_MAX_REQUEST_BYTES``."""
     return _positive_bytes("VALENCE_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES)
+
+
+def allowed_hosts() -> frozenset[str]:
+    """Host names a loopback server answers besides loopback ones (``VALENCE_ALLOWED_HOSTS``)."""
+    raw = os.environ.get("VALENCE_ALLOWED_HOSTS", "")
+    return frozenset(name.strip().lower() for name in raw.split(",") if name.strip())
 
 
 def max_stream_bytes() -> int:

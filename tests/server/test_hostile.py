@@ -145,6 +145,18 @@ def test_only_loopback_host_names_are_answered(server):
             assert response.status_code == 200, (host, response.text)
 
 
+def test_a_reverse_proxy_name_can_be_allowed(runtime, monkeypatch):
+    from valence.server.run import BackgroundServer
+
+    monkeypatch.setenv("VALENCE_ALLOWED_HOSTS", "valence.internal, Other.Example")
+    with BackgroundServer(runtime, token=TOKEN) as running:
+        for host in ("valence.internal:443", "other.example", "localhost"):
+            response = httpx.get(running.url + "/api/v1/health", headers={"Host": host})
+            assert response.status_code == 200, (host, response.text)
+        refused = httpx.get(running.url + "/api/v1/health", headers={"Host": "evil.example"})
+        assert refused.status_code == 400 and "VALENCE_ALLOWED_HOSTS" in refused.text
+
+
 def test_the_docs_page_runs_only_our_own_scripts(server):
     page = httpx.get(server.url + "/docs")
     assert page.status_code == 200

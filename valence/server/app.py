@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from valence.backends.local import LocalBackend
-from valence.config import Settings, load_settings, max_request_bytes
+from valence.config import Settings, allowed_hosts, load_settings, max_request_bytes
 from valence.engine.dispatcher import Dispatcher
 from valence.server import errors
 from valence.server.deps import verify_token
@@ -138,5 +138,6 @@ def create_app(
         protected=API_PREFIX,
         open_paths=frozenset({f"{API_PREFIX}/health"}),
         loopback_only=host is not None and is_loopback(host),
+        extra_hosts=allowed_hosts(),
     )
     return app

@@ -6,7 +6,9 @@ is read or parsed: a request without the token gets 401 whatever it carries.
 * **Host** (loopback servers only): a browser page on another site can make its
   own host name resolve to 127.0.0.1 (DNS rebinding) and then talk to the
   server as a same-origin page. Such requests carry that foreign name in their
-  ``Host`` header; only loopback names are accepted (400 otherwise).
+  ``Host`` header; only loopback names, and those listed in
+  ``VALENCE_ALLOWED_HOSTS`` (comma-separated, for a reverse proxy), are
+  accepted (400 otherwise).
 * **Token**: every path under ``/api/v1`` except ``/api/v1/health`` needs
   ``Authorization: Bearer <token>`` (401 otherwise), the schema included.
 """
@@ -53,12 +55,14 @@ class Guard:
         protected: str,
         open_paths: frozenset[str],
         loopback_only: bool,
+        extra_hosts: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.token = token
         self.protected = protected
         self.open_paths = open_paths
         self.loopback_only = loopback_only
+        self.extra_hosts = frozenset(h.lower() for h in extra_hosts)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -66,11 +70,13 @@ class Guard:
             return
         headers = dict(scope.get("headers") or [])
         host = headers.get(b"host", b"").decode("latin-1")
-        if self.loopback_only and not is_loopback(host_name(host)):
+        name = host_name(host)
+        if self.loopback_only and not is_loopback(name) and name not in self.extra_hosts:
             detail = (
                 f"Host header {host[:100]!r} is not a loopback name: this server listens on "
                 "loopback only and answers to localhost, 127.0.0.1 or [::1] (a foreign name "
-                "here is how DNS rebinding attacks look)"
+                "here is how DNS rebinding attacks look); behind a reverse proxy, list its "
+                "name in VALENCE_ALLOWED_HOSTS"
             )
             await send_error(send, 400, detail, "HostNotAllowed")
             return
