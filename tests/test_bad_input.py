@@ -128,6 +128,30 @@ def test_an_output_that_cannot_be_unpickled_names_its_task():
 
 
 @ct.electron
+def consume(x):
+    return 1
+
+
+@ct.lattice
+def unloadable_chain():
+    return consume(make_unloadable())
+
+
+@both_modes
+def test_a_reused_input_that_cannot_be_unpickled_names_its_producer():
+    first = ct.get_result(ct.dispatch(unloadable_chain)(), wait=True, timeout=60)
+    assert first.status == "COMPLETED", first.error  # the live value passed in memory
+    again = ct.redispatch(first.dispatch_id, reuse_previous_results=True, force_rerun=["consume"])()
+    result = ct.get_result(again, wait=True, timeout=60)
+    assert result.status == "FAILED"
+    assert (
+        "Node 1 (consume) failed: SerializationError: cannot load the output of node 0 "
+        "(make_unloadable): cannot deserialize a stored value: RuntimeError: this value "
+        "refuses to load here"
+    ) in result.error
+
+
+@ct.electron
 def chatty(size):
     print("x" * size)
     print("é" * size)

@@ -10,7 +10,6 @@ from typing import Any
 import cloudpickle
 
 from valence import serialize
-from valence.errors import ValenceError
 
 _MISSING = object()
 
@@ -42,15 +41,10 @@ class TransportableObject:
 
     def get_deserialized(self) -> Any:
         if self._value is _MISSING:
-            try:
-                self._value = serialize.loads(self._data)
-            except ValenceError as exc:
-                if self._origin is None:
-                    raise
-                error = type(exc)(f"cannot load {self._origin}: {exc}")
-                if isinstance(exc, ImportError):
-                    error.name = exc.name
-                raise error from exc
+            data, origin = self._data, self._origin
+            self._value = (
+                serialize.loads(data) if origin is None else serialize.load_named(data, origin)
+            )
         return self._value
 
     @property
