@@ -175,3 +175,5 @@ def test_task_output_is_capped_and_read_only_when_asked(monkeypatch, client_mode
     assert note.startswith("14002 more bytes of stdout not kept")  # (5000 + 1 + 10000 + 1) - 1000
     assert "VALENCE_MAX_STREAM_BYTES" in note
     assert result.get_node_result(0)["stderr"] == ""
+    every = ct.get_result(result.dispatch_id).get_all_node_results()  # streams in one read
+    assert every[0]["stdout"] == stdout and every[1]["stdout"] == ""

@@ -179,6 +179,10 @@ class Result:
         return {f"{n.name}({n.node_id})": self._output(n) for n in self.nodes}
 
     def get_all_node_results(self) -> list[dict[str, Any]]:
+        if any(n.stdout is None for n in self.nodes):  # every stream in one read, not one each
+            full = {n.node_id: n for n in self._reader.get_nodes(self.dispatch_id)}
+            for node in self.nodes:
+                node.stdout, node.stderr = full[node.node_id].stdout, full[node.node_id].stderr
         return [self.get_node_result(n.node_id) for n in self.nodes]
 
     def __repr__(self) -> str:

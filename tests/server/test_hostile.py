@@ -223,5 +223,9 @@ def test_get_result_over_http_does_not_download_task_output(api, server, monkeyp
         assert sum(sent) < 20_000, sent  # the dispatch, its nodes and the result value
         assert result.get_node_result(0)["stdout"] == "y" * 200_000 + "\n"
         assert sum(sent) > 200_000
+        again = client.result(did)
+        sent.clear()
+        every = again.get_all_node_results()  # every node's streams in one request
+        assert len(sent) == 1 and every[0]["stdout"] == "y" * 200_000 + "\n"
     finally:
         client.close()
