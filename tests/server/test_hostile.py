@@ -225,7 +225,7 @@ def test_get_result_over_http_does_not_download_task_output(api, server, monkeyp
         assert sum(sent) > 200_000
         again = client.result(did)
         sent.clear()
-        every = again.get_all_node_results()  # every node's streams in one request
-        assert len(sent) == 1 and every[0]["stdout"] == "y" * 200_000 + "\n"
+        every = again.get_all_node_results()  # one request for streams, one for outputs
+        assert len(sent) == 2 and every[0]["stdout"] == "y" * 200_000 + "\n"
     finally:
         client.close()
