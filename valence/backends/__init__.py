@@ -9,6 +9,7 @@ behaves the same in either mode. :func:`choose_backend` picks one.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -83,22 +84,27 @@ class RedispatchRequest:
 def task_id_list(task_ids: Any) -> list[int] | None:
     """``cancel``'s ``task_ids`` as a list of node ids (None: the whole dispatch).
 
-    Accepts None, one int, or an iterable of ints; anything else (a string, a
-    bool, None inside a list) is a TypeError naming the bad value.
+    Accepts None, one integer, or an iterable of integers (numpy's too); anything
+    else (a string, a bool, a float, None inside a list) is a TypeError naming it.
     """
     if task_ids is None:
         return None
-    items = [task_ids] if isinstance(task_ids, int) else task_ids
-    if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
+    if _is_integer(task_ids):
+        return [operator.index(task_ids)]
+    if isinstance(task_ids, (str, bytes)) or not hasattr(task_ids, "__iter__"):
         raise TypeError(f"task_ids must be a node id (int) or a list of node ids, got {task_ids!r}")
-    found = list(items)
+    found = list(task_ids)
     for item in found:
-        if isinstance(item, bool) or not isinstance(item, int):
+        if not _is_integer(item):
             raise TypeError(
                 f"task_ids holds node ids (int), got {item!r} ({type(item).__name__}); "
                 "get_result(dispatch_id).nodes lists the ids"
             )
-    return found or None
+    return [operator.index(item) for item in found] or None
+
+
+def _is_integer(value: Any) -> bool:
+    return not isinstance(value, bool) and hasattr(type(value), "__index__")
 
 
 def check_task_ids(dispatch_id: str, task_ids: list[int] | None, node_count: int) -> None:
