@@ -1,4 +1,4 @@
-"""HTML pages: dispatch list, dispatch (graph + summary + node panel), compare with parent."""
+"""HTML pages: dispatch list, dispatch (graph + summary + node panel), compare, API reference."""
 
 from __future__ import annotations
 
