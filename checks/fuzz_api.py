@@ -10,6 +10,7 @@ if the server answered any request with a 5xx.
 
     python checks/fuzz_api.py                  # 60 examples per operation and mode
     python checks/fuzz_api.py --examples 10    # quicker
+    python checks/fuzz_api.py --database-url postgresql+psycopg://...   # an empty database
 """
 
 from __future__ import annotations
@@ -127,11 +128,13 @@ def fuzz(url: str, token: str, dispatch_ids: list[str], examples: int) -> Report
     return report
 
 
-def run(examples: int, home: Path) -> Report:
-    """Start a server over ``home``, seed it, fuzz it; stop it."""
+def run(examples: int, home: Path, database_url: str | None = None) -> Report:
+    """Start a server over ``home`` (and ``database_url``), seed it, fuzz it; stop it."""
     os.environ.update(VALENCE_HOME=str(home), VALENCE_TOKEN=TOKEN, VALENCE_EXECUTOR="thread")
     os.environ.pop("VALENCE_SERVER", None)
     os.environ.pop("VALENCE_DATABASE_URL", None)
+    if database_url:
+        os.environ["VALENCE_DATABASE_URL"] = database_url
     from valence.backends.http import close_all
     from valence.server.app import open_runtime
     from valence.server.run import BackgroundServer
@@ -151,9 +154,10 @@ def run(examples: int, home: Path) -> Report:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=60, help="per operation and mode")
+    parser.add_argument("--database-url", help="an empty database to use (default: SQLite)")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
-        report = run(options.examples, Path(home))
+        report = run(options.examples, Path(home), options.database_url)
     print(report.summary())
     for line in report.skipped:
         print("skipped:", line)
