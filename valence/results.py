@@ -148,6 +148,7 @@ class Result:
     def get_node_result(self, node_id: int) -> dict[str, Any]:
         """One node as Covalent reports it, plus why it was reused or ran."""
         node = self._node(node_id)
+        stdout, stderr = self._streams(node)
         sub = None
         if node.sub_dispatch_id:
             sub = Result(self._reader, self._reader.get_dispatch(node.sub_dispatch_id))
@@ -164,8 +165,8 @@ class Result:
             "output": self._output(node),
             "error": node.error,
             "traceback": node.traceback,
-            "stdout": self._streams(node)[0],
-            "stderr": self._streams(node)[1],
+            "stdout": stdout,
+            "stderr": stderr,
             "sublattice_result": sub,
             "executor": node.executor,
             "attempts": node.attempts,
