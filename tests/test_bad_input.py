@@ -69,6 +69,12 @@ def test_dispatch_ids_are_checked_and_matched_in_any_case():
             ct.get_result(hostile)
     with pytest.raises(ValueError, match="empty prefix"):
         ct.get_result("")
+    for timeout in (float("nan"), -1):
+        with pytest.raises(ValueError, match="timeout must be a number of seconds >= 0"):
+            ct.get_result(did, wait=True, timeout=timeout)
+    with pytest.raises(TypeError, match="timeout is a number of seconds"):
+        ct.get_result(did, wait=True, timeout="5")
+    assert ct.get_result(did, wait=True, timeout=float("inf")).result == 16
 
 
 @both_modes

@@ -8,6 +8,7 @@ recorded in the valence home; otherwise the embedded dispatcher of this process
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +55,7 @@ def get_result(
     timeout: float | None = None,
 ) -> Any:
     """The Result of a dispatch (id or unique prefix); ``wait=True`` blocks until it is done."""
+    timeout = _wait_timeout(timeout)
     backend = choose_backend(dispatcher_addr)
     dispatch_id = backend.resolve_id(dispatch_id)
     if wait and not backend.wait(dispatch_id, timeout):
@@ -61,6 +63,17 @@ def get_result(
     if status_only:
         return {"id": dispatch_id, "status": backend.status(dispatch_id)}
     return backend.result(dispatch_id)
+
+
+def _wait_timeout(timeout: Any) -> float | None:
+    """``timeout`` checked: None or a number of seconds >= 0 (infinity: None)."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout is a number of seconds or None, got {timeout!r:.60}")
+    if not timeout >= 0:  # also catches nan
+        raise ValueError(f"timeout must be a number of seconds >= 0 (or None), got {timeout!r}")
+    return None if math.isinf(timeout) else float(timeout)
 
 
 def cancel(
