@@ -73,15 +73,16 @@ class _Active:
 
     def keep(self, index: int, text: str) -> None:
         size = len(text) if text.isascii() else len(text.encode())
-        room = self.limit - self.sizes[index]
-        if size > room:
-            self.dropped[index] += size - max(room, 0)
-            if room <= 0:
-                return
-            text = text.encode()[:room].decode(errors="ignore")
-            size = room
-        self.streams[index].append(text)
-        self.sizes[index] += size
+        sizes = self.sizes
+        if sizes[index] + size <= self.limit:
+            self.streams[index].append(text)
+            sizes[index] += size
+            return
+        room = max(self.limit - sizes[index], 0)
+        self.dropped[index] += size - room
+        if room:
+            self.streams[index].append(text.encode()[:room].decode(errors="ignore"))
+            sizes[index] += room
 
     def text(self, index: int) -> str:
         kept = "".join(self.streams[index])
