@@ -140,7 +140,14 @@ def test_only_loopback_host_names_are_answered(server):
             response = httpx.get(server.url + path, headers={"Host": host})
             assert response.status_code == 400, (path, host, response.text)
             assert response.json()["error"] == "HostNotAllowed"
-        for host in (f"localhost:{port}", f"127.0.0.1:{port}", "LOCALHOST", f"[::1]:{port}"):
+        for host in (
+            f"localhost:{port}",
+            f"127.0.0.1:{port}",
+            "LOCALHOST",
+            f"[::1]:{port}",
+            "ui.localhost",
+            "127.0.0.2",
+        ):
             response = httpx.get(server.url + "/api/v1/health", headers={"Host": host})
             assert response.status_code == 200, (host, response.text)
 
