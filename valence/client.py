@@ -8,10 +8,11 @@ recorded in the valence home; otherwise the embedded dispatcher of this process
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
-from valence.backends import RedispatchRequest, choose_backend
+from valence.backends import RedispatchRequest, choose_backend, task_id_list
 from valence.backends.local import timeout_error
 from valence.engine.redispatch import Plan
 from valence.engine.reuse import check_reuse_from
@@ -74,6 +75,7 @@ def get_result(
     """
     from valence.progress import wait_with_progress
 
+    timeout = _wait_timeout(timeout)
     backend = choose_backend(dispatcher_addr)
     dispatch_id = backend.resolve_id(dispatch_id)
     if wait and not wait_with_progress(backend, dispatch_id, timeout, progress):
@@ -83,12 +85,23 @@ def get_result(
     return backend.result(dispatch_id)
 
 
+def _wait_timeout(timeout: Any) -> float | None:
+    """``timeout`` checked: None or a number of seconds >= 0 (infinity: None)."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout is a number of seconds or None, got {timeout!r:.60}")
+    if not timeout >= 0:  # also catches nan
+        raise ValueError(f"timeout must be a number of seconds >= 0 (or None), got {timeout!r}")
+    return None if math.isinf(timeout) else float(timeout)
+
+
 def cancel(
     dispatch_id: str, task_ids: int | list[int] | None = None, dispatcher_addr: str | None = None
 ) -> str:
     """Stop scheduling a dispatch (or only ``task_ids``); completed results stay."""
+    ids = task_id_list(task_ids)
     backend = choose_backend(dispatcher_addr)
-    ids = [task_ids] if isinstance(task_ids, int) else (list(task_ids) if task_ids else None)
     return backend.cancel(backend.resolve_id(dispatch_id), ids)
 
 
@@ -155,12 +168,44 @@ def redispatch(
     """
     return Redispatch(
         dispatch_id,
-        replace_electrons,
+        _replacements(replace_electrons),
         reuse_previous_results,
-        tuple(force_rerun),
+        _task_names(force_rerun),
         dispatcher_addr,
         reuse_from,
     )
+
+
+def _replacements(replace_electrons: Any) -> dict[str, Any] | None:
+    """``replace_electrons`` checked: a dict from task name to a new electron or function."""
+    if replace_electrons is None:
+        return None
+    example = "e.g. replace_electrons={'add': new_add}"
+    if not isinstance(replace_electrons, dict):
+        raise TypeError(
+            "replace_electrons maps task names to new electrons or functions, "
+            f"{example}; got {type(replace_electrons).__name__} {replace_electrons!r:.80}"
+        )
+    for name, new in replace_electrons.items():
+        if not isinstance(name, str) or not callable(new):
+            raise TypeError(
+                "replace_electrons maps task names (str) to new electrons or functions, "
+                f"{example}; got {name!r:.60}: {new!r:.60}"
+            )
+    return replace_electrons
+
+
+def _task_names(force_rerun: Any) -> tuple[str, ...]:
+    """``force_rerun`` checked: a list or tuple of task names."""
+    if isinstance(force_rerun, str) or not isinstance(force_rerun, (list, tuple, set, frozenset)):
+        raise TypeError(
+            f"force_rerun takes a list of task names, got {type(force_rerun).__name__} "
+            f"{force_rerun!r:.80}; write force_rerun=[{force_rerun!r:.40}] for one task"
+        )
+    for name in force_rerun:
+        if not isinstance(name, str):
+            raise TypeError(f"force_rerun holds task names (str), got {name!r:.60}")
+    return tuple(force_rerun)
 
 
 __all__ = ["cancel", "dispatch", "dispatch_sync", "get_result", "redispatch"]

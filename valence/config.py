@@ -7,6 +7,8 @@
                           recorded in ``<home>/server.json``, else the embedded dispatcher)
 ``VALENCE_TOKEN``         the server's bearer token (default: ``<home>/token``, mode 0600)
 ``VALENCE_MAX_REQUEST_BYTES``  largest request body the server accepts (default 64 MiB)
+``VALENCE_MAX_STREAM_BYTES``   stdout (and stderr) kept per task run (default 1 MiB)
+``VALENCE_ALLOWED_HOSTS``      host names a loopback server answers besides loopback ones
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ DEFAULT_EXECUTOR = "local"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 48008
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_STREAM_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -137,13 +140,28 @@ def ensure_token(settings: Settings) -> str:
 
 def max_request_bytes() -> int:
     """The server's request body limit, from ``VALENCE_MAX_REQUEST_BYTES``."""
-    raw = os.environ.get("VALENCE_MAX_REQUEST_BYTES")
+    return _positive_bytes("VALENCE_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES)
+
+
+def allowed_hosts() -> frozenset[str]:
+    """Host names a loopback server answers besides loopback ones (``VALENCE_ALLOWED_HOSTS``)."""
+    raw = os.environ.get("VALENCE_ALLOWED_HOSTS", "")
+    return frozenset(name.strip().lower() for name in raw.split(",") if name.strip())
+
+
+def max_stream_bytes() -> int:
+    """How much of a task's stdout (and of its stderr) is kept, ``VALENCE_MAX_STREAM_BYTES``."""
+    return _positive_bytes("VALENCE_MAX_STREAM_BYTES", DEFAULT_MAX_STREAM_BYTES)
+
+
+def _positive_bytes(name: str, default: int) -> int:
+    raw = os.environ.get(name)
     if not raw:
-        return DEFAULT_MAX_REQUEST_BYTES
+        return default
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"VALENCE_MAX_REQUEST_BYTES={raw!r} is not a number of bytes") from None
+        raise ValueError(f"{name}={raw!r} is not a number of bytes") from None
     if value < 1:
-        raise ValueError(f"VALENCE_MAX_REQUEST_BYTES must be positive, got {value}")
+        raise ValueError(f"{name} must be positive, got {value}")
     return value

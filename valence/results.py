@@ -21,7 +21,8 @@ class Reader(Protocol):
     """Where a Result reads from: the store, or a server over HTTP."""
 
     def get_dispatch(self, dispatch_id: str) -> DispatchRecord: ...
-    def get_nodes(self, dispatch_id: str) -> list[NodeRecord]: ...
+    def get_nodes(self, dispatch_id: str, *, streams: bool = True) -> list[NodeRecord]: ...
+    def get_node(self, dispatch_id: str, node_id: int) -> NodeRecord: ...
     def get_blob(self, digest: str) -> bytes: ...
 
 
@@ -88,7 +89,9 @@ class Result:
         return (
             None
             if digest is None
-            else TransportableObject.from_bytes(self._reader.get_blob(digest))
+            else TransportableObject.from_bytes(
+                self._reader.get_blob(digest), f"the result of dispatch {self.dispatch_id}"
+            )
         )
 
     @property
@@ -113,7 +116,7 @@ class Result:
     @property
     def nodes(self) -> list[NodeRecord]:
         if self._nodes is None:
-            self._nodes = self._reader.get_nodes(self.dispatch_id)
+            self._nodes = self._reader.get_nodes(self.dispatch_id, streams=False)
         return self._nodes
 
     def _node(self, node_id: int) -> NodeRecord:
@@ -129,12 +132,23 @@ class Result:
         return (
             None
             if digest is None
-            else TransportableObject.from_bytes(self._reader.get_blob(digest))
+            else TransportableObject.from_bytes(
+                self._reader.get_blob(digest),
+                f"the output of node {node.node_id} ({node.name}) of dispatch {self.dispatch_id}",
+            )
         )
+
+    def _streams(self, node: NodeRecord) -> tuple[str, str]:
+        """stdout and stderr, read when first asked if the records came without them."""
+        if node.stdout is None or node.stderr is None:  # records are read without them
+            full = self._reader.get_node(self.dispatch_id, node.node_id)
+            node.stdout, node.stderr = full.stdout, full.stderr
+        return node.stdout, node.stderr
 
     def get_node_result(self, node_id: int) -> NodeResult:
         """One node as Covalent reports it, plus why it was reused or ran."""
         node = self._node(node_id)
+        stdout, stderr = self._streams(node)
         sub = None
         if node.sub_dispatch_id:
             sub = Result(self._reader, self._reader.get_dispatch(node.sub_dispatch_id))
@@ -152,8 +166,8 @@ class Result:
                 "output": self._output(node),
                 "error": node.error,
                 "traceback": node.traceback,
-                "stdout": node.stdout,
-                "stderr": node.stderr,
+                "stdout": stdout,
+                "stderr": stderr,
                 "sublattice_result": sub,
                 "executor": node.executor,
                 "attempts": node.attempts,
@@ -168,6 +182,10 @@ class Result:
         return {f"{n.name}({n.node_id})": self._output(n) for n in self.nodes}
 
     def get_all_node_results(self) -> list[dict[str, Any]]:
+        if any(n.stdout is None for n in self.nodes):  # every stream in one read, not one each
+            full = {n.node_id: n for n in self._reader.get_nodes(self.dispatch_id)}
+            for node in self.nodes:
+                node.stdout, node.stderr = full[node.node_id].stdout, full[node.node_id].stderr
         return [self.get_node_result(n.node_id) for n in self.nodes]
 
     def summary(self, *, helpers: bool = False, limit: int = 50) -> str:

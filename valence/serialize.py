@@ -71,6 +71,17 @@ def loads(data: bytes) -> Any:
         ) from exc
 
 
+def load_named(data: bytes, origin: str) -> Any:
+    """:func:`loads`, whose errors start with "cannot load <origin>: " (e.g. which node)."""
+    try:
+        return loads(data)
+    except (CodeUnavailableError, SerializationError) as exc:
+        error = type(exc)(f"cannot load {origin}: {exc}")
+        if isinstance(exc, CodeUnavailableError):
+            error.name = exc.name
+        raise error from exc
+
+
 def digest(data: bytes) -> str:
     """sha256 hex of ``data``: the content address of a blob."""
     return hashlib.sha256(data).hexdigest()

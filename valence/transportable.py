@@ -22,11 +22,17 @@ class TransportableObject:
         self._value = obj
         self._string: str | None = None
 
+    _origin: str | None = None  # what produced the value, named when it cannot be loaded
+
     @classmethod
-    def from_bytes(cls, data: bytes) -> TransportableObject:
-        """Wrap already-serialized bytes; nothing is unpickled until asked."""
+    def from_bytes(cls, data: bytes, origin: str | None = None) -> TransportableObject:
+        """Wrap already-serialized bytes; nothing is unpickled until asked.
+
+        ``origin`` (e.g. "the output of node 3 (add) of dispatch ...") is named
+        in the error if the bytes cannot be unpickled here.
+        """
         new = cls.__new__(cls)
-        new._data, new._value, new._string = data, _MISSING, None
+        new._data, new._value, new._string, new._origin = data, _MISSING, None, origin
         return new
 
     @classmethod
@@ -35,7 +41,10 @@ class TransportableObject:
 
     def get_deserialized(self) -> Any:
         if self._value is _MISSING:
-            self._value = serialize.loads(self._data)
+            data, origin = self._data, self._origin
+            self._value = (
+                serialize.loads(data) if origin is None else serialize.load_named(data, origin)
+            )
         return self._value
 
     @property

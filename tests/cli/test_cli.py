@@ -127,12 +127,19 @@ def test_bad_input_is_one_line_and_exit_1(active_store):
         (["list", "--since", "whenever"], "--since 'whenever'"),
         (["cancel", "0000"], "no dispatch with id"),
         (["list", "--status", "DONE"], "--status DONE: unknown status; use one of CANCELLED"),
+        (["cancel", ok.dispatch_id, "--task", "-1"], "has no node(s) -1"),
+        (["cancel", ok.dispatch_id, "--task", str(2**64)], "has no node(s) 1844674"),
+        (["purge", "--older-than", "inf"], "between 0 and 1000 years"),
+        (["purge", "--older-than", "99999999999d"], "between 0 and 1000 years"),
+        (["list", "--since", "0001-01-01T00:00:00+01:00"], "outside years 1-9999"),
+        (["show", "6?x=1"], "dispatch ids are UUIDs"),
     ]:
         result = cli(*args, code=1)
         assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
         assert message in result.stderr, (args, result.stderr)
     assert len(active_store.list_dispatches()) == 1
     assert cli("list", "--limit", "0", code=2).exit_code == 2  # usage errors: click's own
+    assert cli("list", "--offset", str(2**63), code=2).exit_code == 2
 
 
 @both_modes

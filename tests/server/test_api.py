@@ -12,8 +12,8 @@ from tests.server.rest import finish, pickled, submit
 from valence import serialize
 
 
-def test_openapi_documents_every_resource(server):
-    spec = httpx.get(server.url + "/api/v1/openapi.json").json()
+def test_openapi_documents_every_resource(api):
+    spec = api.get("/openapi.json").json()
     paths = set(spec["paths"])
     for path in (
         "/api/v1/dispatches",

@@ -297,3 +297,34 @@ def test_unknown_dispatch_and_original_run_say_what_is_wrong(server, page):
     server.wait(dispatch_id)
     page.goto(f"{server.url}/dispatches/{dispatch_id}/compare")
     expect(page.locator("#message")).to_contain_text("is not a redispatch")
+
+
+def test_the_api_reference_loads_with_vendored_assets_and_the_token(start_server, page):
+    server = start_server(token="docs-secret")
+    dispatch_id = server.dispatch(pipeline, 3)
+    server.wait(dispatch_id)
+    outside: list[str] = []
+    blocked: list[str] = []
+    page.on(
+        "request", lambda r: outside.append(r.url) if not r.url.startswith(server.url) else None
+    )
+    page.on(
+        "console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None
+    )
+    page.goto(server.url + "/#token=docs-secret")
+    page.get_by_role("link", name="API").click()
+    expect(page).to_have_url(server.url + "/docs")
+    operation = page.locator(
+        ".opblock-summary-path", has_text="/api/v1/dispatches/{dispatch_id}/status"
+    )
+    expect(operation.first).to_be_visible()
+    operation.first.click()
+    page.get_by_role("button", name="Try it out").click()
+    page.get_by_placeholder("dispatch_id").fill(dispatch_id[:8])
+    page.get_by_role("button", name="Execute").click()
+    expect(page.locator(".live-responses-table tbody td.response-col_status").first).to_have_text(
+        "200"
+    )
+    expect(page.locator(".live-responses-table")).to_contain_text("COMPLETED")
+    assert [u for u in outside if not u.startswith("data:")] == []
+    assert blocked == []

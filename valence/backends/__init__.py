@@ -9,6 +9,7 @@ behaves the same in either mode. :func:`choose_backend` picks one.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -91,6 +92,44 @@ class RedispatchRequest:
     reuse_from: str | tuple[str, ...] | None = None  # "parent", "any" or dispatch ids
 
 
+def task_id_list(task_ids: Any) -> list[int] | None:
+    """``cancel``'s ``task_ids`` as a list of node ids (None: the whole dispatch).
+
+    Accepts None, one integer, or an iterable of integers (numpy's too); anything
+    else (a string, a bool, a float, None inside a list) is a TypeError naming it.
+    """
+    if task_ids is None:
+        return None
+    if _is_integer(task_ids):
+        return [operator.index(task_ids)]
+    if isinstance(task_ids, (str, bytes)) or not hasattr(task_ids, "__iter__"):
+        raise TypeError(f"task_ids must be a node id (int) or a list of node ids, got {task_ids!r}")
+    found = list(task_ids)
+    for item in found:
+        if not _is_integer(item):
+            raise TypeError(
+                f"task_ids holds node ids (int), got {item!r} ({type(item).__name__}); "
+                "get_result(dispatch_id).nodes lists the ids"
+            )
+    return [operator.index(item) for item in found] or None
+
+
+def _is_integer(value: Any) -> bool:
+    return not isinstance(value, bool) and hasattr(type(value), "__index__")
+
+
+def check_task_ids(dispatch_id: str, task_ids: list[int] | None, node_count: int) -> None:
+    """ValueError unless every id in ``task_ids`` is a node of the dispatch (0..count-1)."""
+    bad = [i for i in task_ids or () if not 0 <= i < node_count]
+    if bad:
+        shown = ", ".join(str(i) if len(str(i)) < 30 else str(i)[:27] + "..." for i in bad[:5])
+        raise ValueError(
+            f"dispatch {dispatch_id} has no node(s) {shown}: its node ids are "
+            f"0..{node_count - 1}; nothing was cancelled"
+        )
+
+
+MAX_DURATION_S = 365_000 * 86400
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -105,9 +144,12 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(
             f"cannot read the duration {text!r}: use a number and a unit, e.g. 30d, 12h, 15m, 90s"
         ) from None
-    if value < 0 or value != value:
-        raise ValueError(f"the duration {text!r} must not be negative")
-    return timedelta(seconds=value * (unit or 1))
+    seconds = value * (unit or 1)
+    if not 0 <= seconds <= MAX_DURATION_S:  # also false for nan
+        raise ValueError(
+            f"the duration {text!r} must be between 0 and 1000 years (365000d), e.g. 30d"
+        )
+    return timedelta(seconds=seconds)
 
 
 def choose_backend(dispatcher_addr: str | None = None) -> Backend:

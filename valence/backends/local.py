@@ -15,13 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from valence import status as st
-from valence.backends import PurgeReport, RedispatchRequest
+from valence.backends import PurgeReport, RedispatchRequest, check_task_ids
 from valence.engine.dispatcher import Dispatcher
 from valence.engine.ownership import is_alive
 from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
 from valence.engine.redispatch import Plan, plan_redispatch, reuse_from_store
 from valence.engine.reuse import Scope
 from valence.errors import DispatchTimeoutError, StoreError
+from valence.ids import dispatch_prefix
 from valence.results import Result
 from valence.store import Store
 from valence.store.records import DispatchRecord, NodeRecord
@@ -143,6 +144,10 @@ class LocalBackend:
     def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> str:
         """Stop scheduling a dispatch (or only ``task_ids``); completed results stay."""
         dispatch_id = self.store.resolve_id(dispatch_id)
+        task_ids = list(task_ids) if task_ids else None  # [] means the whole dispatch
+        if task_ids:
+            counts = self.node_counts([dispatch_id]).get(dispatch_id, {})
+            check_task_ids(dispatch_id, task_ids, sum(counts.values()))
         status = self.status(dispatch_id)
         if status in st.TERMINAL:
             return f"Dispatch {dispatch_id} is already {status}; nothing to cancel."
@@ -280,7 +285,7 @@ class LocalBackend:
 
     # ---- reads ------------------------------------------------------------------------
     def resolve_id(self, prefix: str) -> str:
-        return self.store.resolve_id(prefix)
+        return self.store.resolve_id(dispatch_prefix(prefix))
 
     def status(self, dispatch_id: str) -> st.Status:
         return st.as_status(self.store.get_status(dispatch_id))
@@ -307,8 +312,8 @@ class LocalBackend:
     def get_dispatch(self, dispatch_id: str) -> DispatchRecord:
         return self.store.get_dispatch(dispatch_id)
 
-    def get_nodes(self, dispatch_id: str) -> list[NodeRecord]:
-        return self.store.get_nodes(dispatch_id)
+    def get_nodes(self, dispatch_id: str, *, streams: bool = True) -> list[NodeRecord]:
+        return self.store.get_nodes(dispatch_id, streams=streams)
 
     def get_node(self, dispatch_id: str, node_id: int) -> NodeRecord:
         return self.store.get_node(dispatch_id, node_id)

@@ -126,7 +126,12 @@ def _moment(text: str | None) -> datetime | None:
         raise ValueError(
             f"--since {text!r}: give an age like 2d or a date like 2026-01-31"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"--since {text!r} is outside years 1-9999 once in UTC") from None
 
 
 # ---- dispatches ------------------------------------------------------------------------
@@ -140,7 +145,7 @@ def list_dispatches(
     name: Annotated[str | None, typer.Option(help="only this lattice name")] = None,
     since: Annotated[str | None, typer.Option(help="created within (2d) or since a date")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500, help="rows per page")] = 20,
-    offset: Annotated[int, typer.Option(min=0, help="rows to skip")] = 0,
+    offset: Annotated[int, typer.Option(min=0, max=2**31 - 1, help="rows to skip")] = 0,
 ) -> None:
     """Recent dispatches: id, name, status, tasks done, duration, redispatched-from."""
     if status is not None:

@@ -661,12 +661,17 @@ class Dispatcher:
         if node_id in values:
             value = values[node_id]
             if isinstance(value, Lazy):
-                value = values[node_id] = serialize.loads(value.data)
+                value = values[node_id] = self._load_output(run, node_id, value.data)
             return value
-        value = serialize.loads(self.store.get_blob(run.state.digests[node_id]))
+        value = self._load_output(run, node_id, self.store.get_blob(run.state.digests[node_id]))
         if run.state.consumers[node_id] > 1:
             values[node_id] = value
         return value
+
+    def _load_output(self, run: Run, node_id: int, data: bytes) -> Any:
+        """A stored output, unpickled; an error names the node that produced it."""
+        name = run.state.graph.nodes[node_id].name
+        return serialize.load_named(data, f"the output of node {node_id} ({name})")
 
     def _blob(self, run: Run, digest: str) -> bytes:
         data = run.prepared.blobs.get(digest)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from valence.config import DEFAULT_MAX_STREAM_BYTES, max_stream_bytes
 from valence.executors.base import Outcome, TaskSpec
 from valence.executors.hooks import run_after, run_before
 from valence.executors.sources import restore_source
@@ -66,10 +67,22 @@ class _Active:
     """The task running in the current thread: its spec and output buffers.
 
     With a ``live`` listener, what it prints is also queued in ``pending`` and
-    delivered every :data:`LIVE_INTERVAL` by the flusher thread.
+    delivered every :data:`LIVE_INTERVAL` by the flusher thread. Each stream
+    keeps its first ``limit`` bytes (live delivery too); the rest is counted,
+    not kept, and a note at the end says how much was dropped.
     """
 
-    __slots__ = ("listed", "live", "lock", "pending", "spec", "streams")
+    __slots__ = (
+        "dropped",
+        "limit",
+        "listed",
+        "live",
+        "lock",
+        "pending",
+        "sizes",
+        "spec",
+        "streams",
+    )
 
     def __init__(self, spec: TaskSpec, live: Listener | None = None) -> None:
         self.spec = spec
@@ -78,6 +91,9 @@ class _Active:
         self.pending: list[tuple[int, str]] = []
         self.lock = threading.Lock()
         self.listed = False  # known to the flusher (from its first write on)
+        self.sizes = [0, 0]
+        self.dropped = [0, 0]
+        self.limit = DEFAULT_MAX_STREAM_BYTES
 
     def flush(self) -> None:
         """Deliver pending output; a listener that fails ends live delivery for this task."""
@@ -96,6 +112,33 @@ class _Active:
         """No delivery after this returns (the outcome follows on the same channel)."""
         with self.lock:
             self.live, self.pending = None, []
+
+    def keep(self, index: int, text: str) -> str:
+        """Keep what fits under the limit of stream ``index``; return the part kept."""
+        size = len(text) if text.isascii() else len(text.encode())
+        sizes = self.sizes
+        if sizes[index] + size <= self.limit:
+            self.streams[index].append(text)
+            sizes[index] += size
+            return text
+        room = max(self.limit - sizes[index], 0)
+        self.dropped[index] += size - room
+        if not room:
+            return ""
+        kept = text.encode()[:room].decode(errors="ignore")
+        self.streams[index].append(kept)
+        sizes[index] += room
+        return kept
+
+    def text(self, index: int) -> str:
+        kept = "".join(self.streams[index])
+        if self.dropped[index]:
+            name = ("stdout", "stderr")[index]
+            kept += (
+                f"\n[valence: {self.dropped[index]} more bytes of {name} not kept; a task keeps "
+                f"{self.limit} bytes per stream (VALENCE_MAX_STREAM_BYTES)]\n"
+            )
+        return kept
 
 
 _active: ContextVar[_Active | None] = ContextVar("valence_active_task", default=None)
@@ -124,10 +167,10 @@ class _Router:
             return self._target.write(text) if self._target is not None else len(text)
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        active.streams[self._index].append(text)
-        if active.live is not None:
+        kept = active.keep(self._index, text)
+        if kept and active.live is not None:
             with active.lock:
-                active.pending.append((self._index, text))
+                active.pending.append((self._index, kept))
             if not active.listed:
                 _go_live(active)
         return len(text)
@@ -258,6 +301,7 @@ def run_task(
         if live is not None:
             _started(live, start)
         try:
+            active.limit = max_stream_bytes()
             kwargs = {**spec.kwargs, **run_before(spec.metadata)} if hooked else spec.kwargs
             output = _resolve(spec)(*spec.args, **kwargs)
             if hooked:
@@ -269,8 +313,8 @@ def run_task(
                 end_time=_now(),
                 error=_describe(exc),
                 traceback=_format_traceback(exc, skip_first=True),
-                stdout="".join(active.streams[0]),
-                stderr="".join(active.streams[1]),
+                stdout=active.text(0),
+                stderr=active.text(1),
             )
         end = _now()
     finally:
@@ -283,8 +327,8 @@ def run_task(
         end_time=end,
         output=output,
         has_output=True,
-        stdout="".join(active.streams[0]),
-        stderr="".join(active.streams[1]),
+        stdout=active.text(0),
+        stderr=active.text(1),
     )
     if serialize_output:
         _serialize_output(spec, outcome)

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, delete, func, literal, or_, select, t
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from valence.errors import BlobMissingError, DispatchNotFoundError, StoreError
+from valence.ids import normalise_prefix
 from valence.status import TERMINAL
 from valence.store import bulk, keyindex, migrate, rows
 from valence.store.blobs import INLINE_LIMIT, BlobFiles, check_digest, digest_of, stage_blobs
@@ -402,9 +403,10 @@ class Store:
             raise self._not_found(dispatch_id)
         return str(status)
 
-    def get_nodes(self, dispatch_id: str) -> list[NodeRecord]:
-        """Every node of the dispatch, ordered by node id."""
-        query = rows.NODE_SELECT.where(nodes_t.c.dispatch_id == dispatch_id)
+    def get_nodes(self, dispatch_id: str, *, streams: bool = True) -> list[NodeRecord]:
+        """Every node of the dispatch by node id (``streams=False``: stdout, stderr None)."""
+        select_nodes = rows.NODE_SELECT if streams else rows.NODE_SELECT_NO_STREAMS
+        query = select_nodes.where(nodes_t.c.dispatch_id == dispatch_id)
         with self._engine.connect() as conn:
             found = [NodeRecord(*row) for row in conn.execute(query.order_by(nodes_t.c.node_id))]
             if not found and not self._dispatch_exists(conn, dispatch_id):
@@ -493,9 +495,8 @@ class Store:
         return counts
 
     def resolve_id(self, prefix: str) -> str:
-        """The one dispatch id starting with ``prefix``; errors if none or several."""
-        if not prefix:
-            raise ValueError("an empty prefix matches every dispatch; give a few characters")
+        """The one dispatch id starting with ``prefix`` (any case); errors if none or several."""
+        prefix = normalise_prefix(prefix)
         c = dispatches_t.c
         query = select(c.dispatch_id).where(c.dispatch_id.startswith(prefix, autoescape=True))
         with self._engine.connect() as conn:

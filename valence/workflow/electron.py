@@ -51,6 +51,21 @@ class Electron:
         self.function = function
         self.metadata = {**_DEFAULTS, **metadata}
         self._signature: inspect.Signature | None = None
+        self._check_signature()
+
+    def _check_signature(self) -> None:
+        """Tasks are bound to their arguments when traced: their signature must be readable."""
+        try:
+            self.signature  # noqa: B018
+        except (ValueError, TypeError) as exc:
+            name = getattr(self.function, "__name__", type(self.function).__name__)
+            module = getattr(self.function, "__module__", None)
+            full = f"{module}.{name}" if module else name
+            raise TypeError(
+                f"ct.electron cannot read the signature of {full} ({exc}): built-in and "
+                "C functions have none. Wrap it in a Python function with named parameters, "
+                f"e.g. @ct.electron def my_{name}(x): return {full}(x)"
+            ) from None
 
     @property
     def name(self) -> str:

@@ -11,7 +11,7 @@ from valence import serialize
 from valence import status as st
 from valence.backends.local import LocalBackend
 from valence.errors import DispatchNotFoundError
-from valence.server.deps import BackendDep, DispatchId
+from valence.server.deps import BackendDep, DispatchId, NodeId
 from valence.server.errors import RequestError
 from valence.server.schemas import DispatchSummary
 from valence.server.ui import rich, views
@@ -220,7 +220,7 @@ def compare(
 
 @router.get(NODE + "/source", response_model=SourceOut)
 def get_source(
-    node_id: int,
+    node_id: NodeId,
     dispatch_id: DispatchId,
     backend: BackendDep,
 ) -> SourceOut:
@@ -234,7 +234,7 @@ def get_source(
 
 @router.get(NODE + "/arguments", response_model=list[ArgumentOut])
 def get_arguments(
-    node_id: int,
+    node_id: NodeId,
     dispatch_id: DispatchId,
     backend: BackendDep,
 ) -> list[ArgumentOut]:
