@@ -194,9 +194,7 @@ class HttpBackend:
 
     def delete(self, dispatch_id: str, *, dry_run: bool = False) -> PurgeReport:
         query = "?dry_run=true" if dry_run else ""
-        return PurgeReport(
-            **self._json("DELETE", f"/dispatches/{_segment(dispatch_id)}{query}")
-        )
+        return PurgeReport(**self._json("DELETE", f"/dispatches/{_segment(dispatch_id)}{query}"))
 
     def purge(self, older_than: timedelta, *, dry_run: bool = False) -> PurgeReport:
         params = {"older_than": f"{older_than.total_seconds()}s", "dry_run": dry_run}

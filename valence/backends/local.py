@@ -146,7 +146,7 @@ class LocalBackend:
         dispatch_id = self.store.resolve_id(dispatch_id)
         task_ids = list(task_ids) if task_ids else None  # [] means the whole dispatch
         if task_ids:
-            counts = self.node_counts([dispatch_id]).get(dispatch_id, {})
+            counts = self.store.node_counts([dispatch_id]).get(dispatch_id, {})  # every node
             check_task_ids(dispatch_id, task_ids, sum(counts.values()))
         status = self.status(dispatch_id)
         if status in st.TERMINAL:
