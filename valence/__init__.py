@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from valence import executor, status
 from valence.client import cancel, dispatch, dispatch_sync, get_result, redispatch
+from valence.config import get_config, reload_config, set_config
 from valence.errors import ValenceError
 from valence.executors.worker import get_context
 from valence.results import Result
@@ -32,10 +33,13 @@ __all__ = [
     "dispatch_sync",
     "electron",
     "executor",
+    "get_config",
     "get_context",
     "get_result",
     "lattice",
     "redispatch",
+    "reload_config",
+    "set_config",
     "status",
     "wait",
 ]
