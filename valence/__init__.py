@@ -5,13 +5,14 @@
 
 from __future__ import annotations
 
-from valence import executor, status
+from valence import executor, status, triggers
 from valence.client import cancel, dispatch, dispatch_sync, get_result, redispatch
 from valence.config import get_config, reload_config, set_config
 from valence.errors import ValenceError
 from valence.executors.worker import get_context
 from valence.results import Result
 from valence.transportable import TransportableObject
+from valence.triggers import stop_triggers
 from valence.workflow.deps import DepsBash, DepsCall, DepsPip
 from valence.workflow.electron import Electron, electron
 from valence.workflow.lattice import Lattice, lattice
@@ -41,5 +42,7 @@ __all__ = [
     "reload_config",
     "set_config",
     "status",
+    "stop_triggers",
+    "triggers",
     "wait",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from valence.backends import RedispatchRequest, choose_backend
+from valence.backends import Backend, RedispatchRequest, choose_backend
 from valence.backends.local import timeout_error
 from valence.engine.redispatch import Plan
 from valence.results import Result
@@ -30,9 +30,30 @@ def dispatch(
 
     def submit(*args: Any, **kwargs: Any) -> str:
         backend = choose_backend(dispatcher_addr)
-        return backend.submit(lattice, args, kwargs, disable_run=disable_run)
+        if not lattice.metadata.get("triggers"):
+            return backend.submit(lattice, args, kwargs, disable_run=disable_run)
+        return _submit_with_triggers(backend, lattice, args, kwargs)
 
     return submit
+
+
+def _submit_with_triggers(
+    backend: Backend, lattice: Lattice, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> str:
+    """As Covalent: record the dispatch without running it, then register its triggers.
+
+    The first firing runs it; later ones redispatch it with reuse.
+    """
+    triggers = lattice.metadata["triggers"]
+    plain = Lattice(lattice.function, **{**lattice.metadata, "triggers": None})
+    dispatch_id = backend.submit(plain, args, kwargs, disable_run=True)
+    for trigger in triggers:
+        trigger.lattice_dispatch_id = dispatch_id
+        if trigger.triggers_server_addr:
+            trigger.register()
+        else:
+            backend.register_trigger(trigger)
+    return dispatch_id
 
 
 def dispatch_sync(lattice: Lattice, dispatcher_addr: str | None = None) -> Callable[..., Result]:

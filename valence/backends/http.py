@@ -27,7 +27,7 @@ from valence.errors import SerializationError, ServerError, ServerUnavailableErr
 from valence.results import Result
 from valence.server.schemas import DispatchOut, NodeOut
 from valence.store import NodeNotFoundError
-from valence.store.records import DispatchRecord, NodeRecord
+from valence.store.records import DispatchRecord, NodeRecord, TriggerRecord
 from valence.workflow.lattice import Lattice
 
 API = "/api/v1"
@@ -187,6 +187,24 @@ class HttpBackend:
     def delete(self, dispatch_id: str) -> PurgeReport:
         return PurgeReport(**self._json("DELETE", f"/dispatches/{dispatch_id}"))
 
+    def register_trigger(self, trigger: Any) -> int:
+        data = self._json(
+            "POST",
+            "/triggers",
+            content=serialize.dumps(trigger),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        return int(data["trigger_id"])
+
+    def stop_triggers(self, dispatch_ids: list[str]) -> int:
+        data = self._json("POST", "/triggers/stop", json={"dispatch_ids": list(dispatch_ids)})
+        return int(data["stopped"])
+
+    def list_triggers(self, dispatch_ids: list[str] | None = None) -> list[TriggerRecord]:
+        params = {"dispatch_id": list(dispatch_ids)} if dispatch_ids is not None else None
+        rows = self._json("GET", "/triggers", params=params)["triggers"]
+        return [trigger_record(row) for row in rows]
+
     def purge(self, older_than: timedelta, *, dry_run: bool = False) -> PurgeReport:
         params = {"older_than": f"{older_than.total_seconds()}s", "dry_run": dry_run}
         return PurgeReport(**self._json("POST", "/purge", params=params))
@@ -336,3 +354,12 @@ def _record_fields(item: dict[str, Any]) -> dict[str, Any]:
         if fields[name] is not None:
             fields[name] = datetime.fromisoformat(fields[name])
     return fields
+
+
+def trigger_record(row: dict[str, Any]) -> TriggerRecord:
+    """A trigger row as the server lists it (without the pickled trigger)."""
+    times = {
+        key: datetime.fromisoformat(row[key]) if row.get(key) else None
+        for key in ("created_at", "stopped_at")
+    }
+    return TriggerRecord(**{**row, **times, "spec": b""})

@@ -23,7 +23,7 @@ from valence.engine.redispatch import Plan, plan_redispatch
 from valence.errors import DispatchTimeoutError, StoreError
 from valence.results import Result
 from valence.store import Store
-from valence.store.records import DispatchRecord, NodeRecord
+from valence.store.records import DispatchRecord, NodeRecord, TriggerRecord
 from valence.workflow.lattice import Lattice
 
 
@@ -143,6 +143,22 @@ class LocalBackend:
         self.dispatcher.cancel(dispatch_id, task_ids)
         what = f"tasks {task_ids} of dispatch" if task_ids else "dispatch"
         return f"Cancellation of {what} {dispatch_id} requested."
+
+    # ---- triggers (valence.triggers.runner runs them in this process) ---------------
+    def register_trigger(self, trigger: Any) -> int:
+        from valence.triggers.runner import runner_for
+
+        return runner_for(self).register(trigger)
+
+    def stop_triggers(self, dispatch_ids: list[str]) -> int:
+        if self.dispatcher is None:
+            return len(self.store.stop_triggers(dispatch_ids))
+        from valence.triggers.runner import runner_for
+
+        return runner_for(self).stop(dispatch_ids)
+
+    def list_triggers(self, dispatch_ids: list[str] | None = None) -> list[TriggerRecord]:
+        return self.store.get_triggers(dispatch_ids)
 
     def delete(self, dispatch_id: str) -> PurgeReport:
         """Delete one finished top-level dispatch and its sublattice runs; collect blobs."""

@@ -123,6 +123,20 @@ class Dispatcher:
             self._ensure_thread()
         return resumed
 
+    def start_pending(self, dispatch_id: str) -> bool:
+        """Run a dispatch recorded with ``disable_run`` (NEW_OBJECT, no owner); False if
+        another dispatcher took it first."""
+        if not self.store.claim_dispatch(dispatch_id, self.owner, expected_owner=None):
+            return False
+        record = self.store.get_dispatch(dispatch_id)
+        record.owner = self.owner
+        prepared = rebuild(self.store, record)
+        with self._lock:
+            self._events[dispatch_id] = threading.Event()
+        self._queue.put(("resume", prepared, None))
+        self._ensure_thread()
+        return True
+
     def freeze(self) -> None:
         """Stop recording anything: for a graceful shutdown that leaves dispatches resumable.
 

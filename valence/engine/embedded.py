@@ -61,6 +61,9 @@ def reset() -> None:
 
 
 def _close(embedded: Embedded) -> None:
+    from valence.triggers.runner import shutdown_runner
+
+    shutdown_runner(embedded.dispatcher)
     embedded.dispatcher.wait_all()
     embedded.store.close()
 
@@ -69,6 +72,10 @@ def _wait_at_exit() -> None:
     from valence.executors import shutdown_all
 
     current = _current
+    if current is not None:
+        from valence.triggers.runner import shutdown_runner
+
+        shutdown_runner(current.dispatcher)
     active = current.dispatcher.active() if current is not None else []
     if current is not None and active:
         print(

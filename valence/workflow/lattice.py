@@ -129,6 +129,15 @@ def _did_you_mean(sig: inspect.Signature, kwargs: Mapping[str, Any]) -> str:
     return ""
 
 
+def _triggers(triggers: Any) -> list[Any] | None:
+    """``triggers=``: None, one trigger or a list of them (checked, as a list)."""
+    if triggers is None:
+        return None
+    from valence.triggers import _as_list
+
+    return _as_list(triggers)
+
+
 def lattice(
     _func: Callable[..., Any] | None = None,
     *,
@@ -153,7 +162,7 @@ def lattice(
             "deps_pip": deps_pip,
             "call_before": call_before,
             "call_after": call_after,
-            "triggers": triggers,
+            "triggers": _triggers(triggers),
         }
     )
 
