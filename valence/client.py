@@ -14,6 +14,7 @@ from typing import Any
 from valence.backends import Backend, RedispatchRequest, choose_backend
 from valence.backends.local import timeout_error
 from valence.engine.redispatch import Plan
+from valence.errors import UnsupportedOptionError
 from valence.results import Result
 from valence.workflow.lattice import Lattice
 
@@ -73,15 +74,34 @@ def get_result(
     status_only: bool = False,
     *,
     timeout: float | None = None,
+    workflow_output: bool = True,
+    intermediate_outputs: bool = True,
+    sublattice_results: bool = True,
+    results_dir: str | None = None,
 ) -> Any:
-    """The Result of a dispatch (id or unique prefix); ``wait=True`` blocks until it is done."""
+    """The Result of a dispatch (id or unique prefix); ``wait=True`` blocks until it is done.
+
+    ``workflow_output``, ``intermediate_outputs`` and ``sublattice_results`` (Covalent's)
+    set False leave the result, the node outputs or the sublattice results unread (None).
+    ``results_dir`` is Covalent's local results cache; valence has none, so only None is
+    accepted.
+    """
+    if results_dir is not None:
+        raise UnsupportedOptionError(
+            f"get_result(results_dir={results_dir!r}): valence keeps results in its store, "
+            "not in a results directory; drop the argument"
+        )
     backend = choose_backend(dispatcher_addr)
     dispatch_id = backend.resolve_id(dispatch_id)
     if wait and not backend.wait(dispatch_id, timeout):
         raise timeout_error(dispatch_id, timeout)
     if status_only:
         return {"id": dispatch_id, "status": backend.status(dispatch_id)}
-    return backend.result(dispatch_id)
+    return backend.result(dispatch_id).only_loading(
+        workflow_output=workflow_output,
+        intermediate_outputs=intermediate_outputs,
+        sublattice_results=sublattice_results,
+    )
 
 
 def cancel(

@@ -27,7 +27,7 @@ from valence.errors import SerializationError, ServerError, ServerUnavailableErr
 from valence.results import Result
 from valence.server.schemas import DispatchOut, NodeOut
 from valence.store import NodeNotFoundError
-from valence.store.records import DispatchRecord, NodeRecord, TriggerRecord
+from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord, TriggerRecord
 from valence.workflow.lattice import Lattice
 
 API = "/api/v1"
@@ -238,6 +238,15 @@ class HttpBackend:
         rows = self._json("GET", f"/dispatches/{dispatch_id}/nodes")
         return [NodeOut.model_validate(row).record() for row in rows]
 
+    def get_edges(self, dispatch_id: str) -> list[EdgeRecord]:
+        edges = self._json("GET", f"/dispatches/{dispatch_id}/graph")["edges"]
+        return [
+            EdgeRecord(
+                dispatch_id, e["source"], e["target"], e["name"], e["param_type"], e["arg_index"]
+            )
+            for e in edges
+        ]
+
     def get_blob(self, digest: str) -> bytes:
         return self.request("GET", f"/blobs/{digest}").content
 
@@ -299,6 +308,9 @@ class _Reader:
 
     def get_nodes(self, dispatch_id: str) -> list[NodeRecord]:
         return self._backend.get_nodes(dispatch_id)
+
+    def get_edges(self, dispatch_id: str) -> list[EdgeRecord]:
+        return self._backend.get_edges(dispatch_id)
 
     def get_blob(self, digest: str) -> bytes:
         data = self._cache.get(digest)

@@ -23,7 +23,7 @@ from valence.engine.redispatch import Plan, plan_redispatch
 from valence.errors import DispatchTimeoutError, StoreError
 from valence.results import Result
 from valence.store import Store
-from valence.store.records import DispatchRecord, NodeRecord, TriggerRecord
+from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord, TriggerRecord
 from valence.workflow.lattice import Lattice
 
 
@@ -313,6 +313,9 @@ class LocalBackend:
 
     def get_node(self, dispatch_id: str, node_id: int) -> NodeRecord:
         return self.store.get_node(dispatch_id, node_id)
+
+    def get_edges(self, dispatch_id: str) -> list[EdgeRecord]:
+        return self.store.get_edges(dispatch_id)
 
     def get_blob(self, digest: str) -> bytes:
         return self.store.get_blob(digest)

@@ -79,7 +79,11 @@ def graph_node(node: NodeRecord) -> GraphNodeOut:
 def graph_edges(edges: Iterable[EdgeRecord]) -> list[GraphEdgeOut]:
     return [
         GraphEdgeOut(
-            source=e.parent_id, target=e.child_id, name=e.edge_name, param_type=e.param_type
+            source=e.parent_id,
+            target=e.child_id,
+            name=e.edge_name,
+            param_type=e.param_type,
+            arg_index=e.arg_index,
         )
         for e in edges
     ]
