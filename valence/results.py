@@ -183,6 +183,7 @@ class Result:
             "traceback": node.traceback,
             "stdout": node.stdout,
             "stderr": node.stderr,
+            "sub_dispatch_id": node.sub_dispatch_id,
             "sublattice_result": sub,
             "executor": node.executor,
             "attempts": node.attempts,

@@ -231,6 +231,9 @@ def test_local_executor_defaults_come_from_the_config(tmp_path):
     assert executor.workdir == str(tmp_path / "w") and executor.workers == 2
     assert ct.executor.LocalExecutor(workdir="/elsewhere").workdir == "/elsewhere"
     assert ct.executor.ThreadExecutor().workers == 3
+    ct.set_config({"executors.dask.threads_per_worker": 2, "executors.dask.workers": 1})
+    dask = ct.executor.DaskExecutor()
+    assert (dask.workers, dask.threads_per_worker) == (1, 2)
     assert "workdir=" in repr(executor)
 
 

@@ -234,8 +234,8 @@ class Dispatcher:
             self._flush()
             for did in touched:
                 run = self._runs.get(did)
-                if run is not None and transitions.is_finished(run.state):
-                    self._guarded(run, self._finish)
+                if run is not None and transitions.is_finished(run.state) and not run.children:
+                    self._guarded(run, self._finish)  # never before its sublattice runs end
             self._flush()
             self._signal()
 
@@ -452,7 +452,10 @@ class Dispatcher:
             else {i: run.futures[i] for i in task_ids if i in run.futures}
         )
         for executor, future in list(targets.values()):
-            executor.cancel(future)
+            if task_ids is None:
+                executor.cancel_pending(future)  # running tasks finish and are kept
+            else:
+                executor.cancel(future)
         for node_id, child in run.children.items():
             if task_ids is None or node_id in task_ids:
                 self._on_cancel(child, None)
@@ -498,11 +501,11 @@ class Dispatcher:
         if parent is None:
             return
         parent.children.pop(node_id, None)
+        self._touched.add(parent_id)  # it may have been waiting for this child to end
         if parent.state.status[node_id] == st.CANCELLED:
             return  # the sublattice node itself was cancelled
         node = parent.state.graph.nodes[node_id]
         now = self._clock()
-        self._touched.add(parent_id)
         if status == st.COMPLETED and digest is not None:
             transitions.complete(parent.state, node_id, digest, value)
             self._batch.node(

@@ -121,6 +121,9 @@ class _AbstractBaseExecutor(Executor):
     def submit(self, task: TaskSpec) -> Future[Outcome]:
         return _shared_pool().submit(self._execute, task)
 
+    def cancel_pending(self, future: Future[Outcome]) -> bool:
+        return future.cancel()  # a thread-pool future: cancellable only before it starts
+
     def _execute(self, task: TaskSpec) -> Outcome:
         function = task.fn
         if function is None:

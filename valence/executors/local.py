@@ -149,6 +149,9 @@ class ThreadExecutor(_Pooled):
     def submit(self, task: TaskSpec) -> Future[Outcome]:
         return self._submit(task, run_task, task)
 
+    def cancel_pending(self, future: Future[Outcome]) -> bool:
+        return future.cancel()  # the thread pool marks a started task's future running
+
 
 # ---------------------------------------------------------------- process pool
 
@@ -314,6 +317,10 @@ class LocalExecutor(_Pooled):
     def cancel(self, future: Future[Outcome]) -> bool:
         pool = self._pool
         return pool.cancel(future) if pool is not None else future.cancel()
+
+    def cancel_pending(self, future: Future[Outcome]) -> bool:
+        pool = self._pool
+        return pool.cancel_queued(future) if pool is not None else future.cancel()
 
     def shutdown(self, wait: bool = True) -> None:
         super().shutdown(wait)
