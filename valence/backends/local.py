@@ -60,6 +60,7 @@ class SharedLock:
                 self._cond.notify_all()
 
 
+CANCEL_WAIT_S = 60.0  # how long ct.cancel waits for the dispatcher to apply it
 _RECORDING = SharedLock()  # process-wide: blob collection never overlaps a new dispatch
 
 
@@ -140,7 +141,12 @@ class LocalBackend:
                 f"dispatch {dispatch_id} is run by another process ({owner}); cancel it from "
                 "that process, or run workflows on a valence server (`valence start`)"
             )
-        self.dispatcher.cancel(dispatch_id, task_ids)
+        applied = self.dispatcher.cancel(dispatch_id, task_ids)
+        if not applied.wait(CANCEL_WAIT_S):
+            raise RuntimeError(
+                f"the dispatcher did not apply the cancellation of {dispatch_id} within "
+                f"{CANCEL_WAIT_S:g} s; it is still requested"
+            )
         what = f"tasks {task_ids} of dispatch" if task_ids else "dispatch"
         return f"Cancellation of {what} {dispatch_id} requested."
 

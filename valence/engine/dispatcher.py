@@ -146,8 +146,12 @@ class Dispatcher:
         """
         self._frozen = True
 
-    def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> None:
-        self._queue.put(("cancel", dispatch_id, task_ids))
+    def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> threading.Event:
+        """Request a cancellation; the event is set once it is applied and written."""
+        applied = threading.Event()
+        self._queue.put(("cancel", dispatch_id, (task_ids, applied)))
+        self._ensure_thread()
+        return applied
 
     def owns(self, dispatch_id: str) -> bool:
         with self._lock:
@@ -204,6 +208,9 @@ class Dispatcher:
         for kind, a, b in events:
             self._apply(kind, a, b)
         self._pump_and_flush()
+        for kind, _, b in events:
+            if kind == "cancel":
+                b[1].set()  # applied, and its effects are in the store
         return len(events)
 
     def _apply(self, kind: str, a: Any, b: Any) -> None:
@@ -215,7 +222,7 @@ class Dispatcher:
             elif kind == "outcome":
                 self._on_outcome(*a, b)
             elif kind == "cancel":
-                self._on_cancel(a, b)
+                self._on_cancel(a, b[0])
         except Exception as exc:
             did = (
                 a.record.dispatch_id
