@@ -306,3 +306,15 @@ def test_triggers_survive_a_server_restart_and_a_kill(valence_home):
     finally:
         process.terminate()
         process.wait(60)
+
+
+def test_triggers_on_a_sublattice_are_an_error_not_ignored():
+    inner = ct.lattice(on_change.function, triggers=TimeTrigger(time_gap=60))
+
+    @ct.lattice
+    def outer(path):
+        return ct.electron(inner)(path, 1)
+
+    result = ct.dispatch_sync(outer)("/nonexistent")
+    assert result.status == ct.status.FAILED
+    assert "has triggers= but runs as a sublattice" in result.error

@@ -195,6 +195,7 @@ def electron(_func: Callable[..., Any] | None = None, **options: Any) -> Any:
     the code fingerprint), reusable (False: never reuse this task's results on
     redispatch). Unset options are inherited from the lattice, then the config.
     """
+    _backend_is_executor(options)
     unknown = set(options) - set(_DEFAULTS) - {"files", "deps_module", "backend"}
     if unknown:
         raise TypeError(
@@ -208,6 +209,20 @@ def electron(_func: Callable[..., Any] | None = None, **options: Any) -> Any:
         return Electron(function, **options)
 
     return decorate(_func) if _func is not None else decorate
+
+
+def _backend_is_executor(options: dict[str, Any]) -> None:
+    """Covalent's deprecated ``backend=`` is ``executor=``."""
+    if "backend" not in options:
+        return
+    backend = options.pop("backend")
+    if backend is None:
+        return
+    if options.get("executor") is not None:
+        raise TypeError(
+            "ct.electron got both executor= and backend= (its deprecated alias); give executor="
+        )
+    options["executor"] = backend
 
 
 def as_electron(value: Any, what: str) -> Electron:

@@ -45,6 +45,13 @@ class Lattice:
         the sublattice node, i.e. its ``ct.electron(...)`` options, then the
         enclosing lattice's. ``self`` is never modified.
         """
+        if self.metadata.get("triggers"):
+            from valence.errors import UnsupportedOptionError
+
+            raise UnsupportedOptionError(
+                f"lattice {self.name} has triggers= but runs as a sublattice; triggers apply "
+                "to a dispatched lattice only: put them on the outer lattice"
+            )
         metadata = dict(self.metadata)
         for key in INHERITED:
             if metadata.get(key) is None and defaults.get(key) is not None:
