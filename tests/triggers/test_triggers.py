@@ -318,3 +318,16 @@ def test_triggers_on_a_sublattice_are_an_error_not_ignored():
     result = ct.dispatch_sync(outer)("/nonexistent")
     assert result.status == ct.status.FAILED
     assert "has triggers= but runs as a sublattice" in result.error
+
+
+def test_a_trigger_whose_dispatch_was_deleted_stops_itself():
+    @ct.lattice
+    def once():
+        return expensive(6)
+
+    dispatch_id = ct.dispatch(once)()
+    ct.get_result(dispatch_id, wait=True, timeout=60)
+    TimeTrigger(time_gap=3, lattice_dispatch_id=dispatch_id).register()
+    backend().delete(dispatch_id)  # before its first firing
+    wait_until(lambda: rows(dispatch_id)[0].status == "STOPPED", "the trigger to stop")
+    assert rows(dispatch_id)[0].last_error.startswith("stopped: no dispatch with id")

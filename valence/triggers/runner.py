@@ -21,7 +21,7 @@ from valence import serialize
 from valence import status as st
 from valence.backends import RedispatchRequest
 from valence.engine.ownership import is_alive
-from valence.errors import SerializationError
+from valence.errors import DispatchNotFoundError, SerializationError
 from valence.store.records import TriggerRecord
 from valence.store.trigger_rows import ACTIVE
 from valence.triggers.base import BaseTrigger
@@ -151,6 +151,11 @@ class TriggerRunner:
             return
         try:
             new_id = self._run_again(trigger, row)
+        except DispatchNotFoundError as exc:  # its dispatch was deleted: nothing left to run
+            log.warning("trigger %d stops: %s", trigger_id, exc)
+            self.store.record_trigger_fired(trigger_id, None, f"stopped: {exc}")
+            self.stop([row.dispatch_id])
+            return
         except Exception as exc:
             log.exception("trigger %d could not run dispatch %s", trigger_id, row.dispatch_id)
             self.store.record_trigger_fired(trigger_id, None, f"{type(exc).__name__}: {exc}")
