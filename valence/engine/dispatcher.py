@@ -203,14 +203,13 @@ class Dispatcher:
                 events.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        if self._frozen:
-            return len(events)
-        for kind, a, b in events:
-            self._apply(kind, a, b)
-        self._pump_and_flush()
+        if not self._frozen:
+            for kind, a, b in events:
+                self._apply(kind, a, b)
+            self._pump_and_flush()
         for kind, _, b in events:
             if kind == "cancel":
-                b[1].set()  # applied, and its effects are in the store
+                b[1].set()  # applied and written (or dropped by a frozen dispatcher)
         return len(events)
 
     def _apply(self, kind: str, a: Any, b: Any) -> None:
