@@ -54,13 +54,36 @@ def test_covalent_query_howtos_run_unchanged(capsys):
     print(f"Execution end time: {result.end_time}")
     out = capsys.readouterr().out
     assert "Workflow execution status: COMPLETED" in out and "Result: 15" in out
+
     # doc/source/how_to/collection/query_multiple_lattice_execution_results.ipynb
+    @ct.electron
+    def identity(x):
+        return x
+
+    @ct.electron
+    def square(x):
+        return x * x
+
+    @ct.lattice
+    def workflow_2(a):
+        val_1 = identity(x=a)
+        return square(x=val_1)
+
     params = [1, 2, 3, 4]
-    dispatch_ids = [ct.dispatch(workflow)(x=param, y=param) for param in params]
-    results = [ct.get_result(dispatch_id=d, wait=True) for d in dispatch_ids]
+    dispatch_ids = [ct.dispatch(workflow_2)(a=param) for param in params]
+
+    for dispatch_id in dispatch_ids:
+        print(dispatch_id)
+
+    results = []
+
+    for dispatch_id in dispatch_ids:
+        result = ct.get_result(dispatch_id=dispatch_id, wait=True)
+        results.append(result)
+
     for i in params:
         print(results[i - 1])
-    assert [r.result for r in results] == [2, 8, 18, 32]
+    assert [r.result for r in results] == [1, 4, 9, 16]
 
 
 @both_modes
