@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import valence as ct
+from tests import workflows as wf
 from valence.errors import UnsupportedOptionError
 from valence.executor.base import AsyncBaseExecutor, BaseExecutor
 
@@ -277,3 +278,27 @@ def test_conda_env_runs_the_task_in_that_environments_interpreter(tmp_path):
     assert result.status == ct.status.COMPLETED, result.error
     assert result.result == (str(env), 42)
     assert result.get_node_result(0)["stdout"] == "in env\n"
+
+
+class Stateful(BaseExecutor):
+    """Keeps per-task state on self, as Covalent executors may (one instance per task there)."""
+
+    def run(self, function, args, kwargs, task_metadata):
+        self.node = task_metadata["node_id"]
+        value = function(*args, **kwargs)
+        return (self.node, task_metadata["node_id"], value)
+
+
+def test_tasks_running_at_once_do_not_share_executor_state(tmp_path):
+    executor = Stateful()
+    task = ct.electron(wf.meet.function, executor=executor)
+
+    @ct.lattice
+    def flow(folder):
+        return [task(folder, i, 4) for i in range(4)]
+
+    result = ct.dispatch_sync(flow)(str(tmp_path))
+    assert result.status == ct.status.COMPLETED, result.error
+    assert all(met for _, _, met in result.result)  # all four ran at the same time
+    assert all(mine == theirs for mine, theirs, _ in result.result)
+    assert not hasattr(executor, "node")  # the user's instance is untouched

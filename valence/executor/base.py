@@ -17,6 +17,7 @@ timeouts are the electron's (``@ct.electron(retries=..., timeout=...)``).
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import os
 import sys
@@ -119,7 +120,9 @@ class _AbstractBaseExecutor(Executor):
 
     # ---- the adapter onto Executor.submit ---------------------------------------------
     def submit(self, task: TaskSpec) -> Future[Outcome]:
-        return _shared_pool().submit(self._execute, task)
+        # One copy per task, as Covalent builds one executor per task: state a run()
+        # keeps on self (job handles, ...) is not shared by tasks running at once.
+        return _shared_pool().submit(copy.copy(self)._execute, task)
 
     def cancel_pending(self, future: Future[Outcome]) -> bool:
         return future.cancel()  # a thread-pool future: cancellable only before it starts
