@@ -57,6 +57,7 @@ class TimingExecutor(BaseExecutor):
 '''
 
 
+@pytest.mark.slow
 def test_covalent_custom_executor_howto_runs_unchanged(tmp_path, monkeypatch):
     # doc/source/how_to/execution/creating_custom_executors.ipynb, import lines changed
     package = tmp_path / "custom_executors"

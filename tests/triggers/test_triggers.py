@@ -320,6 +320,7 @@ def test_triggers_on_a_sublattice_are_an_error_not_ignored():
     assert "has triggers= but runs as a sublattice" in result.error
 
 
+@pytest.mark.slow
 def test_a_trigger_whose_dispatch_was_deleted_stops_itself():
     @ct.lattice
     def once():
