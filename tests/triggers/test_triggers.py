@@ -9,9 +9,10 @@ import sqlite3
 import pytest
 
 import valence as ct
+from tests import workflows as wf
 from tests.server.processes import serve, wait_until
 from valence.errors import DispatchNotFoundError, UnsupportedOptionError
-from valence.triggers import DatabaseTrigger, DirTrigger, SQLiteTrigger, TimeTrigger
+from valence.triggers import BaseTrigger, DatabaseTrigger, DirTrigger, SQLiteTrigger, TimeTrigger
 
 both_modes = pytest.mark.both_modes
 
@@ -332,3 +333,39 @@ def test_a_trigger_whose_dispatch_was_deleted_stops_itself():
     backend().delete(dispatch_id)  # before its first firing
     wait_until(lambda: rows(dispatch_id)[0].status == "STOPPED", "the trigger to stop")
     assert rows(dispatch_id)[0].last_error.startswith("stopped: no dispatch with id")
+
+
+class EveryFile(BaseTrigger):
+    """A user-defined trigger: fires once per file dropped in a folder (polling)."""
+
+    def __init__(self, folder, **kwargs):
+        super().__init__(**kwargs)
+        self.folder = folder
+        self.seen = []
+
+    def observe(self):
+        while not self.stop_flag.wait(0.05):
+            for name in sorted(os.listdir(self.folder)):
+                if name not in self.seen:
+                    self.seen.append(name)
+                    self.trigger()
+
+
+def test_a_user_defined_trigger_fires_once_per_event(tmp_path):
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+
+    @ct.lattice(triggers=EveryFile(str(folder)))
+    def flow():
+        return wf.identity(1)
+
+    dispatch_id = ct.dispatch(flow)()
+    for name in ("a", "b", "c"):
+        (folder / name).touch()
+    wait_until(lambda: backend().list_triggers([dispatch_id])[0].fired == 3, "three firings")
+    row = backend().list_triggers([dispatch_id])[0]
+    assert len(row.new_dispatch_ids) == 2  # the first firing ran the dispatch itself
+    assert ct.get_result(dispatch_id, wait=True, timeout=60).result == 1
+    for new_id in row.new_dispatch_ids:
+        assert ct.get_result(new_id, wait=True, timeout=60).result == 1
+    ct.stop_triggers(dispatch_id)

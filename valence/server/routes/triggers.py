@@ -76,7 +76,14 @@ def register(backend: BackendDep, body: RawBody) -> TriggerIdOut:
         raise RequestError(
             422, f"body is a {type(trigger).__name__}, not a BaseTrigger", "TypeError"
         )
-    backend.resolve_id(trigger.lattice_dispatch_id or "")  # 404 for an unknown dispatch
+    if not trigger.lattice_dispatch_id:
+        raise RequestError(
+            422,
+            f"{type(trigger).__name__} has no lattice_dispatch_id; set it to the dispatch the "
+            "trigger should run again",
+            "RuntimeError",
+        )
+    user_input(backend.resolve_id, trigger.lattice_dispatch_id)  # 404 for an unknown dispatch
     return TriggerIdOut(trigger_id=user_input(backend.register_trigger, trigger))
 
 
