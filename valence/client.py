@@ -12,10 +12,11 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from valence.backends import RedispatchRequest, choose_backend, task_id_list
+from valence.backends import Backend, RedispatchRequest, choose_backend, task_id_list
 from valence.backends.local import timeout_error
 from valence.engine.redispatch import Plan
 from valence.engine.reuse import check_reuse_from
+from valence.errors import UnsupportedOptionError
 from valence.results import Result
 from valence.workflow.lattice import Lattice
 
@@ -41,11 +42,32 @@ def dispatch(
 
     def submit(*args: Any, **kwargs: Any) -> str:
         backend = choose_backend(dispatcher_addr)
-        return backend.submit(
-            lattice, args, kwargs, disable_run=disable_run, reuse=reuse_previous_results
-        )
+        if not lattice.metadata.get("triggers"):
+            return backend.submit(
+                lattice, args, kwargs, disable_run=disable_run, reuse=reuse_previous_results
+            )
+        return _submit_with_triggers(backend, lattice, args, kwargs)
 
     return submit
+
+
+def _submit_with_triggers(
+    backend: Backend, lattice: Lattice, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> str:
+    """As Covalent: record the dispatch without running it, then register its triggers.
+
+    The first firing runs it; later ones redispatch it with reuse.
+    """
+    triggers = lattice.metadata["triggers"]
+    plain = Lattice(lattice.function, **{**lattice.metadata, "triggers": None})
+    dispatch_id = backend.submit(plain, args, kwargs, disable_run=True)
+    for trigger in triggers:
+        trigger.lattice_dispatch_id = dispatch_id
+        if trigger.triggers_server_addr:
+            trigger.register()
+        else:
+            backend.register_trigger(trigger)
+    return dispatch_id
 
 
 def dispatch_sync(lattice: Lattice, dispatcher_addr: str | None = None) -> Callable[..., Result]:
@@ -66,23 +88,40 @@ def get_result(
     *,
     timeout: float | None = None,
     progress: bool | None = None,
+    workflow_output: bool = True,
+    intermediate_outputs: bool = True,
+    sublattice_results: bool = True,
+    results_dir: str | None = None,
 ) -> Any:
     """The Result of a dispatch (id or unique prefix); ``wait=True`` blocks until it is done.
 
     While it waits, a progress bar shows tasks done/total in a notebook or a
     terminal (``progress=False`` or ``VALENCE_PROGRESS=0``: none). An interrupt
     (Ctrl-C, a notebook's Interrupt) stops only the waiting: the dispatch runs on.
+    ``workflow_output``, ``intermediate_outputs`` and ``sublattice_results`` (Covalent's)
+    set False leave the result, the node outputs or the sublattice results unread (None).
+    ``results_dir`` is Covalent's local results cache; valence has none, so only None is
+    accepted.
     """
     from valence.progress import wait_with_progress
 
     timeout = _wait_timeout(timeout)
+    if results_dir is not None:
+        raise UnsupportedOptionError(
+            f"get_result(results_dir={results_dir!r}): valence keeps results in its store, "
+            "not in a results directory; drop the argument"
+        )
     backend = choose_backend(dispatcher_addr)
     dispatch_id = backend.resolve_id(dispatch_id)
     if wait and not wait_with_progress(backend, dispatch_id, timeout, progress):
         raise timeout_error(dispatch_id, timeout)
     if status_only:
         return {"id": dispatch_id, "status": backend.status(dispatch_id)}
-    return backend.result(dispatch_id)
+    return backend.result(dispatch_id).only_loading(
+        workflow_output=workflow_output,
+        intermediate_outputs=intermediate_outputs,
+        sublattice_results=sublattice_results,
+    )
 
 
 def _wait_timeout(timeout: Any) -> float | None:

@@ -4,6 +4,8 @@ Messages say what is wrong and how to fix it. The tree::
 
     ValenceError
     ├── TracingError (also TypeError)      forbidden operation on a task output inside a lattice
+    ├── ConfigError (also ValueError)      a bad config key or value, an unreadable config file
+    ├── UnsupportedOptionError (also TypeError)  an option valence does not support was given
     ├── SerializationError                 a value or function cannot be pickled / unpickled
     ├── StoreError
     │   ├── SchemaVersionError             the database was written by a newer valence
@@ -37,6 +39,14 @@ class ValenceError(Exception):
 
 class TracingError(ValenceError, TypeError):
     """An operation on a task output that cannot be recorded in a static graph."""
+
+
+class ConfigError(ValenceError, ValueError):
+    """A bad config key, a value of the wrong type, or an unreadable config file."""
+
+
+class UnsupportedOptionError(ValenceError, TypeError):
+    """An option that valence does not support (it is never silently ignored)."""
 
 
 class SerializationError(ValenceError):

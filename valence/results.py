@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from valence import display, serialize
 from valence import status as st
 from valence.status import Status, as_status
-from valence.store.records import DispatchRecord, NodeRecord
+from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
 from valence.transportable import TransportableObject
 
 
@@ -23,6 +23,7 @@ class Reader(Protocol):
     def get_dispatch(self, dispatch_id: str) -> DispatchRecord: ...
     def get_nodes(self, dispatch_id: str, *, streams: bool = True) -> list[NodeRecord]: ...
     def get_node(self, dispatch_id: str, node_id: int) -> NodeRecord: ...
+    def get_edges(self, dispatch_id: str) -> list[EdgeRecord]: ...
     def get_blob(self, digest: str) -> bytes: ...
 
 
@@ -45,6 +46,22 @@ class Result:
         self._reader = reader
         self._record = record
         self._nodes = nodes
+        self._load = {
+            "workflow_output": True,
+            "intermediate_outputs": True,
+            "sublattice_results": True,
+        }
+
+    def only_loading(
+        self, *, workflow_output: bool, intermediate_outputs: bool, sublattice_results: bool
+    ) -> Result:
+        """Covalent's ``get_result`` flags: what is not asked for reads as None, never loaded."""
+        self._load = {
+            "workflow_output": workflow_output,
+            "intermediate_outputs": intermediate_outputs,
+            "sublattice_results": sublattice_results,
+        }
+        return self
 
     # ---- dispatch attributes -----------------------------------------------------
     @property
@@ -86,12 +103,10 @@ class Result:
     @cached_property
     def encoded_result(self) -> TransportableObject | None:
         digest = self._record.result_digest
-        return (
-            None
-            if digest is None
-            else TransportableObject.from_bytes(
-                self._reader.get_blob(digest), f"the result of dispatch {self.dispatch_id}"
-            )
+        if digest is None or not self._load["workflow_output"]:
+            return None
+        return TransportableObject.from_bytes(
+            self._reader.get_blob(digest), f"the result of dispatch {self.dispatch_id}"
         )
 
     @property
@@ -109,8 +124,16 @@ class Result:
 
     @cached_property
     def lattice(self) -> Any:
-        """The workflow, loaded from the store (its code travels by value)."""
-        return serialize.loads(self._reader.get_blob(self._record.lattice_digest or ""))
+        """The workflow, loaded from the store (its code travels by value).
+
+        Its ``transport_graph`` is this dispatch's graph with Covalent's read methods
+        (:class:`valence.result_graph.ResultGraph`).
+        """
+        from valence.result_graph import ResultGraph
+
+        lattice = serialize.loads(self._reader.get_blob(self._record.lattice_digest or ""))
+        lattice.transport_graph = ResultGraph(self)
+        return lattice
 
     # ---- nodes ---------------------------------------------------------------------
     @property
@@ -138,6 +161,15 @@ class Result:
             )
         )
 
+    def _node_output(self, node: NodeRecord) -> TransportableObject | None:
+        return self._output(node) if self._load["intermediate_outputs"] else None
+
+    def _sublattice_result(self, node: NodeRecord) -> Result | None:
+        if not node.sub_dispatch_id or not self._load["sublattice_results"]:
+            return None
+        sub = Result(self._reader, self._reader.get_dispatch(node.sub_dispatch_id))
+        return sub.only_loading(**self._load)
+
     def _streams(self, node: NodeRecord) -> tuple[str, str]:
         """stdout and stderr, read when first asked if the records came without them."""
         if node.stdout is None or node.stderr is None:  # records are read without them
@@ -149,9 +181,7 @@ class Result:
         """One node as Covalent reports it, plus why it was reused or ran."""
         node = self._node(node_id)
         stdout, stderr = self._streams(node)
-        sub = None
-        if node.sub_dispatch_id:
-            sub = Result(self._reader, self._reader.get_dispatch(node.sub_dispatch_id))
+        sub = self._sublattice_result(node)
         reused = None
         if node.reused_from_dispatch is not None:
             reused = {"dispatch_id": node.reused_from_dispatch, "node_id": node.reused_from_node}
@@ -163,11 +193,12 @@ class Result:
                 "start_time": node.start_time,
                 "end_time": node.end_time,
                 "status": as_status(node.status),
-                "output": self._output(node),
+                "output": self._node_output(node),
                 "error": node.error,
                 "traceback": node.traceback,
                 "stdout": stdout,
                 "stderr": stderr,
+                "sub_dispatch_id": node.sub_dispatch_id,
                 "sublattice_result": sub,
                 "executor": node.executor,
                 "attempts": node.attempts,
@@ -179,7 +210,7 @@ class Result:
 
     def get_all_node_outputs(self) -> dict[str, Any]:
         """``{"name(id)": output}`` for every node."""
-        return {f"{n.name}({n.node_id})": self._output(n) for n in self.nodes}
+        return {f"{n.name}({n.node_id})": self._node_output(n) for n in self.nodes}
 
     def get_all_node_results(self) -> list[dict[str, Any]]:
         if any(n.stdout is None for n in self.nodes):  # every stream in one read, not one each

@@ -31,7 +31,7 @@ from valence.results import Result
 from valence.server.schemas import DispatchOut, NodeOut
 from valence.store import NodeNotFoundError
 from valence.store.blobs import check_digest
-from valence.store.records import DispatchRecord, NodeRecord
+from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord, TriggerRecord
 from valence.workflow.lattice import Lattice
 
 API = "/api/v1"
@@ -196,6 +196,24 @@ class HttpBackend:
         query = "?dry_run=true" if dry_run else ""
         return PurgeReport(**self._json("DELETE", f"/dispatches/{_segment(dispatch_id)}{query}"))
 
+    def register_trigger(self, trigger: Any) -> int:
+        data = self._json(
+            "POST",
+            "/triggers",
+            content=serialize.dumps(trigger),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        return int(data["trigger_id"])
+
+    def stop_triggers(self, dispatch_ids: list[str]) -> int:
+        data = self._json("POST", "/triggers/stop", json={"dispatch_ids": list(dispatch_ids)})
+        return int(data["stopped"])
+
+    def list_triggers(self, dispatch_ids: list[str] | None = None) -> list[TriggerRecord]:
+        params = {"dispatch_id": list(dispatch_ids)} if dispatch_ids is not None else None
+        rows = self._json("GET", "/triggers", params=params)["triggers"]
+        return [trigger_record(row) for row in rows]
+
     def purge(self, older_than: timedelta, *, dry_run: bool = False) -> PurgeReport:
         params = {"older_than": f"{older_than.total_seconds()}s", "dry_run": dry_run}
         return PurgeReport(**self._json("POST", "/purge", params=params))
@@ -247,6 +265,16 @@ class HttpBackend:
             )
         )
         return data.record(), [node.record() for node in data.nodes or []]
+
+    def get_edges(self, dispatch_id: str) -> list[EdgeRecord]:
+        graph = self._json("GET", f"/dispatches/{_segment(dispatch_id)}/graph?edges=true")
+        edges = graph["edges"]
+        return [
+            EdgeRecord(
+                dispatch_id, e["source"], e["target"], e["name"], e["param_type"], e["arg_index"]
+            )
+            for e in edges
+        ]
 
     def get_blob(self, digest: str) -> bytes:
         return self.request("GET", f"/blobs/{check_digest(digest)}").content
@@ -321,6 +349,9 @@ class _Reader:
             raise NodeNotFoundError(f"dispatch {dispatch_id!r} has no node {node_id}")
         return replace(found[0], stdout=stdout, stderr=stderr)
 
+    def get_edges(self, dispatch_id: str) -> list[EdgeRecord]:
+        return self._backend.get_edges(dispatch_id)
+
     def get_blob(self, digest: str) -> bytes:
         data = self._cache.get(digest)
         if data is not None:
@@ -380,3 +411,12 @@ def _record_fields(item: dict[str, Any]) -> dict[str, Any]:
         if fields[name] is not None:
             fields[name] = datetime.fromisoformat(fields[name])
     return fields
+
+
+def trigger_record(row: dict[str, Any]) -> TriggerRecord:
+    """A trigger row as the server lists it (without the pickled trigger)."""
+    times = {
+        key: datetime.fromisoformat(row[key]) if row.get(key) else None
+        for key in ("created_at", "stopped_at")
+    }
+    return TriggerRecord(**{**row, **times, "spec": b""})

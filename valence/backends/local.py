@@ -25,7 +25,7 @@ from valence.errors import DispatchTimeoutError, StoreError
 from valence.ids import dispatch_prefix
 from valence.results import Result
 from valence.store import Store
-from valence.store.records import DispatchRecord, NodeRecord
+from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord, TriggerRecord
 from valence.workflow.lattice import Lattice
 
 
@@ -62,6 +62,7 @@ class SharedLock:
                 self._cond.notify_all()
 
 
+CANCEL_WAIT_S = 60.0  # how long ct.cancel waits for the dispatcher to apply it
 _RECORDING = SharedLock()  # process-wide: blob collection never overlaps a new dispatch
 
 
@@ -157,9 +158,30 @@ class LocalBackend:
                 f"dispatch {dispatch_id} is run by another process ({owner}); cancel it from "
                 "that process, or run workflows on a valence server (`valence start`)"
             )
-        self.dispatcher.cancel(dispatch_id, task_ids)
+        applied = self.dispatcher.cancel(dispatch_id, task_ids)
+        if not applied.wait(CANCEL_WAIT_S):
+            raise RuntimeError(
+                f"the dispatcher did not apply the cancellation of {dispatch_id} within "
+                f"{CANCEL_WAIT_S:g} s; it is still requested"
+            )
         what = f"tasks {task_ids} of dispatch" if task_ids else "dispatch"
         return f"Cancellation of {what} {dispatch_id} requested."
+
+    # ---- triggers (valence.triggers.runner runs them in this process) ---------------
+    def register_trigger(self, trigger: Any) -> int:
+        from valence.triggers.runner import runner_for
+
+        return runner_for(self).register(trigger)
+
+    def stop_triggers(self, dispatch_ids: list[str]) -> int:
+        if self.dispatcher is None:
+            return len(self.store.stop_triggers(dispatch_ids))
+        from valence.triggers.runner import runner_for
+
+        return runner_for(self).stop(dispatch_ids)
+
+    def list_triggers(self, dispatch_ids: list[str] | None = None) -> list[TriggerRecord]:
+        return self.store.get_triggers(dispatch_ids)
 
     def delete(self, dispatch_id: str, *, dry_run: bool = False) -> PurgeReport:
         """Delete one finished top-level dispatch and its sublattice runs; collect blobs.
@@ -317,6 +339,9 @@ class LocalBackend:
 
     def get_node(self, dispatch_id: str, node_id: int) -> NodeRecord:
         return self.store.get_node(dispatch_id, node_id)
+
+    def get_edges(self, dispatch_id: str) -> list[EdgeRecord]:
+        return self.store.get_edges(dispatch_id)
 
     def get_blob(self, digest: str) -> bytes:
         return self.store.get_blob(digest)

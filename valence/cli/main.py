@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from valence import status as st
 from valence.backends import Backend, RedispatchRequest, parse_duration
-from valence.cli import render
+from valence.cli import config_cmd, render
 from valence.config import DEFAULT_HOST, DEFAULT_PORT, load_settings, load_token, server_address
 from valence.errors import ValenceError
 from valence.extras import needs_extra
@@ -594,6 +594,15 @@ def serve(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # do not wait for tasks still running in pool threads: they resume later
+
+
+for _name, _command in (
+    ("get", config_cmd.get),
+    ("set", config_cmd.set_),
+    ("list", config_cmd.list_),
+):
+    config_cmd.config_app.command(_name)(clean_errors(_command))
+app.add_typer(config_cmd.config_app, name="config")
 
 
 def run() -> None:

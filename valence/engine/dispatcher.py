@@ -130,6 +130,20 @@ class Dispatcher:
             self._ensure_thread()
         return resumed
 
+    def start_pending(self, dispatch_id: str) -> bool:
+        """Run a dispatch recorded with ``disable_run`` (NEW_OBJECT, no owner); False if
+        another dispatcher took it first."""
+        if not self.store.claim_dispatch(dispatch_id, self.owner, expected_owner=None):
+            return False
+        record = self.store.get_dispatch(dispatch_id)
+        record.owner = self.owner
+        prepared = rebuild(self.store, record)
+        with self._lock:
+            self._events[dispatch_id] = threading.Event()
+        self._queue.put(("resume", prepared, None))
+        self._ensure_thread()
+        return True
+
     def freeze(self, drain: float = 0.0) -> None:
         """Stop recording anything: for a graceful shutdown that leaves dispatches resumable.
 
@@ -150,8 +164,12 @@ class Dispatcher:
             drained.wait(drain)
         self._frozen = True
 
-    def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> None:
-        self._queue.put(("cancel", dispatch_id, task_ids))
+    def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> threading.Event:
+        """Request a cancellation; the event is set once it is applied and written."""
+        applied = threading.Event()
+        self._queue.put(("cancel", dispatch_id, (task_ids, applied)))
+        self._ensure_thread()
+        return applied
 
     def owns(self, dispatch_id: str) -> bool:
         with self._lock:
@@ -203,16 +221,20 @@ class Dispatcher:
                 events.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        if self._frozen:
-            return len(events)
-        for kind, a, b in events:
-            if kind == "freeze":  # record what came before, then nothing
+        if not self._frozen:
+            for kind, a, b in events:
+                if kind == "freeze":  # record what came before, then nothing
+                    self._pump_and_flush()
+                    self._frozen = True
+                    break
+                self._apply(kind, a, b)
+            else:
                 self._pump_and_flush()
-                self._frozen = True
+        for kind, a, b in events:
+            if kind == "cancel":
+                b[1].set()  # applied and written (or dropped by a frozen dispatcher)
+            elif kind == "freeze":
                 a.set()
-                return len(events)
-            self._apply(kind, a, b)
-        self._pump_and_flush()
         return len(events)
 
     def _apply(self, kind: str, a: Any, b: Any) -> None:
@@ -226,7 +248,7 @@ class Dispatcher:
             elif kind == "live":
                 self._on_live(*a, b)
             elif kind == "cancel":
-                self._on_cancel(a, b)
+                self._on_cancel(a, b[0])
         except Exception as exc:
             did = (
                 a.record.dispatch_id
@@ -245,8 +267,8 @@ class Dispatcher:
             self._flush()
             for did in touched:
                 run = self._runs.get(did)
-                if run is not None and transitions.is_finished(run.state):
-                    self._guarded(run, self._finish)
+                if run is not None and transitions.is_finished(run.state) and not run.children:
+                    self._guarded(run, self._finish)  # never before its sublattice runs end
             self._flush()
             self._signal()
 
@@ -500,7 +522,10 @@ class Dispatcher:
             else {i: run.futures[i] for i in task_ids if i in run.futures}
         )
         for executor, future in list(targets.values()):
-            executor.cancel(future)
+            if task_ids is None:
+                executor.cancel_pending(future)  # running tasks finish and are kept
+            else:
+                executor.cancel(future)
         for node_id, child in run.children.items():
             if task_ids is None or node_id in task_ids:
                 self._on_cancel(child, None)
@@ -545,11 +570,11 @@ class Dispatcher:
         if parent is None:
             return
         parent.children.pop(node_id, None)
+        self._touched.add(parent_id)  # it may have been waiting for this child to end
         if parent.state.status[node_id] == st.CANCELLED:
             return  # the sublattice node itself was cancelled
         node = parent.state.graph.nodes[node_id]
         now = self._clock()
-        self._touched.add(parent_id)
         if status == st.COMPLETED and digest is not None:
             transitions.complete(parent.state, node_id, digest, value)
             index_keys(parent, node_id, self._batch)

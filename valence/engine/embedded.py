@@ -63,6 +63,9 @@ def reset() -> None:
 
 
 def _close(embedded: Embedded) -> None:
+    from valence.triggers.runner import shutdown_runner
+
+    shutdown_runner(embedded.dispatcher)
     embedded.dispatcher.wait_all()
     embedded.store.close()
 
@@ -78,6 +81,10 @@ def _wait_at_exit() -> None:
     from valence.executors import shutdown_all
 
     current = _current
+    if current is not None:
+        from valence.triggers.runner import shutdown_runner
+
+        shutdown_runner(current.dispatcher)
     active = current.dispatcher.active() if current is not None else []
     if current is None or not active:
         shutdown_all(wait=True)

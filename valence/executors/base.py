@@ -102,5 +102,15 @@ class Executor(ABC):
         """
         return future.cancel()
 
+    def cancel_pending(self, future: Future[Outcome]) -> bool:
+        """Cancel a submitted task only if it has not started; a running one runs on.
+
+        Cancelling a whole dispatch uses this: tasks already running finish and
+        their results are kept. The default cancels nothing (every submitted task
+        finishes); executors that can tell a queued task from a running one
+        override it.
+        """
+        return False
+
     def shutdown(self, wait: bool = True) -> None:  # noqa: B027 - optional hook
         """Release pools and connections."""

@@ -142,9 +142,16 @@ class DaskExecutor(_Configured):
         self,
         scheduler_address: str | None = None,
         workers: int | None = None,
-        threads_per_worker: int = 1,
+        threads_per_worker: int | None = None,
         dashboard: bool = False,
     ) -> None:
+        from valence.executors.local import _configured
+
+        configured = _configured("dask")  # unset arguments: the config's executors.dask.*
+        scheduler_address = scheduler_address or configured.get("scheduler_address") or None
+        workers = workers if workers is not None else configured.get("workers") or None
+        if threads_per_worker is None:
+            threads_per_worker = configured.get("threads_per_worker") or 1
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be a positive integer or None, not {workers!r}")
         if threads_per_worker < 1:

@@ -198,6 +198,16 @@ class ProcessPool:
                 worker.process.kill()
         return future.cancel()
 
+    def cancel_queued(self, future: Future[Outcome]) -> bool:
+        """Drop a job that no worker has taken yet; False for a running or finished one."""
+        with self._lock:
+            job = next((j for j in self._queue if j.future is future), None)
+            if job is None:
+                running = any(w.job and w.job.future is future for w in self._workers)
+                return False if running else future.cancel()
+            self._queue.remove(job)
+        return future.cancel()
+
     def shutdown(self, wait: bool = True) -> None:
         """Finish queued and running jobs, then stop the workers."""
         with self._lock:

@@ -36,6 +36,7 @@ from typing import Any, TextIO
 from valence.config import DEFAULT_MAX_STREAM_BYTES, max_stream_bytes
 from valence.executors.base import Outcome, TaskSpec
 from valence.executors.hooks import run_after, run_before
+from valence.executors.options import OPTIONS_KEY
 from valence.executors.sources import restore_source
 
 __all__ = ["TaskContext", "get_context", "run_serialized", "run_task"]
@@ -382,7 +383,12 @@ def run_serialized(payload: bytes, name: str = "?", listener: Listener | None = 
             error=f"SerializationError: the worker cannot load task {name!r}: {_describe(exc)}",
             traceback=_format_traceback(exc, skip_first=False),
         )
-    outcome = run_task(spec, listener=listener)
+    options = spec.metadata.get(OPTIONS_KEY)
+    outcome = (
+        _run_with_options(spec, options, listener)
+        if options
+        else run_task(spec, listener=listener)
+    )
     outcome.output, outcome.has_output = None, False
     if spec.blob_target is not None:
         from valence.executors.outputs import store_output
@@ -406,3 +412,28 @@ def dask_setup(worker: Any) -> None:
     main = threading.current_thread() is threading.main_thread()
     if main and dask.config.get("valence.ignore-sigint", False):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_with_options(
+    spec: TaskSpec, options: dict[str, Any], listener: Listener | None = None
+) -> Outcome:
+    """``run_task`` in the executor's work dir, then its log files written (``LocalExecutor``)."""
+    from valence.executors.options import task_workdir, working_directory, write_streams
+
+    try:
+        with working_directory(task_workdir(options, spec.dispatch_id, spec.node_id)):
+            outcome = run_task(spec, listener=listener)
+    except OSError as exc:  # the work dir cannot be created or entered
+        now = _now()
+        return Outcome(False, now, now, error=f"ExecutorError: workdir: {_describe(exc)}")
+    try:
+        write_streams(
+            outcome,
+            spec.dispatch_id,
+            options.get("log_stdout", ""),
+            options.get("log_stderr", ""),
+            options.get("cache_dir", ""),
+        )
+    except OSError as exc:
+        outcome.stderr += f"valence: could not write the task's log files: {_describe(exc)}\n"
+    return outcome

@@ -28,9 +28,10 @@ from valence.server.deps import verify_token
 from valence.server.guard import Guard, is_loopback
 from valence.server.limits import BodyLimit
 from valence.server.payload import LatticeCache
-from valence.server.routes import admin, blobs, dispatches, graph, nodes, redispatch
+from valence.server.routes import admin, blobs, dispatches, graph, nodes, redispatch, triggers
 from valence.server.ui import mount_ui
 from valence.store import Store
+from valence.triggers.runner import runner_for, shutdown_runner
 
 log = logging.getLogger("valence.server")
 
@@ -100,7 +101,11 @@ def create_app(
         resumed = await run_in_threadpool(runtime.dispatcher.resume_unfinished)
         if resumed:
             log.info("resumed %d unfinished dispatch(es): %s", len(resumed), ", ".join(resumed))
+        adopted = await run_in_threadpool(runner_for(backend).adopt)
+        if adopted:
+            log.info("observing %d trigger(s) again: %s", len(adopted), adopted)
         yield
+        shutdown_runner(runtime.dispatcher)
         active = runtime.dispatcher.active()
         if active:
             log.info(
@@ -128,7 +133,7 @@ def create_app(
     errors.install(app)
     app.include_router(admin.health_router, prefix=API_PREFIX)
     secured = [Depends(verify_token)]
-    for module in (dispatches, nodes, redispatch, blobs, admin, graph):
+    for module in (dispatches, nodes, redispatch, blobs, admin, graph, triggers):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=secured)
     mount_ui(app)
     app.add_middleware(BodyLimit, limit=max_body if max_body is not None else max_request_bytes())

@@ -38,6 +38,7 @@ class GraphEdgeOut(BaseModel):
     target: int
     name: str
     param_type: str = Field(description="arg, kwarg or wait")
+    arg_index: int | None = Field(default=None, description="position of a positional argument")
     via_helpers: bool = Field(default=False, description="contracted through hidden helpers")
 
 

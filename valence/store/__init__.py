@@ -41,6 +41,7 @@ from valence.store.tables import blobs as blobs_t
 from valence.store.tables import dispatches as dispatches_t
 from valence.store.tables import edges as edges_t
 from valence.store.tables import nodes as nodes_t
+from valence.store.trigger_rows import TriggerRows
 
 __all__ = ["INLINE_LIMIT", "NodeNotFoundError", "Store"]
 
@@ -58,7 +59,7 @@ class NodeNotFoundError(StoreError, KeyError):
 TASK_KINDS = ("electron", "sublattice")  # what people count; other kinds are helpers
 
 
-class Store:
+class Store(TriggerRows):
     """Rows and blobs of every dispatch, in one SQL database and one blob directory.
 
     ``where`` is the database URL as shown to users (no password); ``blob_dir``

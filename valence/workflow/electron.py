@@ -223,6 +223,7 @@ def electron(_func: Callable[..., Any] | None = None, **options: Any) -> Any:
     redispatch), files (``ct.fs.FileTransfer`` list), deps_module (modules shipped
     by value). Unset options are inherited from the lattice, then the config.
     """
+    _backend_is_executor(options)
     unknown = set(options) - set(_DEFAULTS) - {"backend"}
     if unknown:
         raise TypeError(
@@ -236,6 +237,20 @@ def electron(_func: Callable[..., Any] | None = None, **options: Any) -> Any:
         return Electron(function, **options)
 
     return decorate(_func) if _func is not None else decorate
+
+
+def _backend_is_executor(options: dict[str, Any]) -> None:
+    """Covalent's deprecated ``backend=`` is ``executor=``."""
+    if "backend" not in options:
+        return
+    backend = options.pop("backend")
+    if backend is None:
+        return
+    if options.get("executor") is not None:
+        raise TypeError(
+            "ct.electron got both executor= and backend= (its deprecated alias); give executor="
+        )
+    options["executor"] = backend
 
 
 def as_electron(value: Any, what: str) -> Electron:
