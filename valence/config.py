@@ -12,7 +12,8 @@
 
 The executor, database URL, server address and request limit have keys in
 ``$VALENCE_HOME/valence.toml`` too (``sdk.executor``, ``database.url``,
-``server.address``, ``server.max_request_bytes``); the variable wins. ``get_config``/``set_config``/``reload_config`` read and write that file
+``server.address``, ``server.max_request_bytes``); the variable wins.
+``get_config``/``set_config``/``reload_config`` read and write that file
 (:mod:`valence.configfile`).
 """
 

@@ -385,9 +385,7 @@ def run_serialized(payload: bytes, name: str = "?", listener: Listener | None = 
         )
     options = spec.metadata.get(OPTIONS_KEY)
     outcome = (
-        _run_with_options(spec, options, listener)
-        if options
-        else run_task(spec, listener=listener)
+        _run_with_options(spec, options, listener) if options else run_task(spec, listener=listener)
     )
     outcome.output, outcome.has_output = None, False
     if spec.blob_target is not None:
