@@ -98,6 +98,9 @@ def _code_names(code: types.CodeType) -> tuple[frozenset[str], frozenset[Any], f
 
 
 def _function_parts(fn: types.FunctionType) -> list[bytes]:
+    if _is_singledispatch(fn):
+        return _singledispatch_parts(fn)
+    _note("attrs", (fn, "__code__", fn.__code__))  # replaced in place by %autoreload
     loads, imports, attrs = _code_names(fn.__code__)
     cells = zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True)
     return [
@@ -106,7 +109,39 @@ def _function_parts(fn: types.FunctionType) -> list[bytes]:
         _join(b"l", [_cell(fn, name, cell, attrs) for name, cell in cells]),
         _join(b"l", [_global(fn, name, attrs) for name in sorted(loads)]),
         _join(b"l", [_import(fn, level, name, attrs) for level, name in sorted(imports)]),
+        _attributes(fn),
     ]
+
+
+# Set on functions by valence itself (the source text kept for loading by value).
+_OWN_ATTRIBUTES = frozenset({"__valence_source__"})
+
+
+def _attributes(fn: types.FunctionType) -> bytes:
+    """``__dict__`` (decorators keep state and ``__wrapped__`` there) and ``__annotations__``."""
+    namespace, annotations = vars(fn), fn.__annotations__
+    _note("members", (fn, tuple(namespace.items())))
+    _note("attrs", (fn, "__annotations__", annotations))
+    kept = sorted((n, v) for n, v in namespace.items() if n not in _OWN_ATTRIBUTES)
+    try:
+        parts = [_enc(name) + _ref(value, frozenset()) for name, value in kept]
+        return _join(b"l", parts) + _ref(annotations, frozenset())
+    except Unhashable as exc:
+        raise Unhashable(f"an attribute of {_qualified(fn)}: {exc.reason}") from None
+
+
+def _is_singledispatch(fn: types.FunctionType) -> bool:
+    namespace = vars(fn)
+    return "registry" in namespace and "dispatch" in namespace and "__wrapped__" in namespace
+
+
+def _singledispatch_parts(fn: types.FunctionType) -> list[bytes]:
+    """A ``functools.singledispatch`` function: its registry (type -> implementation)."""
+    _note("members", (fn, tuple(vars(fn).items())))
+    try:
+        return [_record("singledispatch"), _ref(fn.registry, frozenset())]  # type: ignore[attr-defined]
+    except Unhashable as exc:
+        raise Unhashable(f"an implementation of {_qualified(fn)}: {exc.reason}") from None
 
 
 def _import(fn: types.FunctionType, level: int, name: str, attrs: frozenset[str]) -> bytes:

@@ -25,6 +25,7 @@ import re
 import struct
 import sys
 import types
+import typing
 import uuid
 import zoneinfo
 from collections.abc import Callable, Iterable
@@ -208,6 +209,14 @@ for _cls in _STATE:
 @_encode.register
 def _(value: enum.Enum) -> bytes:
     return _record("enum", _enc(type(value)), _enc(value._name_), _enc(value._value_))
+
+
+@_encode.register
+def _(value: typing._Final) -> bytes:  # type: ignore[name-defined]  # Optional[int], TypeVar...
+    text = repr(value)  # names what it refers to by qualified name
+    if " at 0x" in text:
+        raise Unhashable(_cannot(type(value)))
+    return _record("typing", _enc(_type_name(type(value))), _enc(text))
 
 
 @_encode.register
