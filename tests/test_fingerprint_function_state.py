@@ -4,10 +4,33 @@ fingerprint cache notices when it changes in place (``%autoreload``, attribute s
 from __future__ import annotations
 
 import functools
+import importlib
+import sys
 import types
+from collections.abc import Callable
 
-from tests.test_fingerprint import Loader, load  # noqa: F401  (the fixture)
+import pytest
+
 from valence.fingerprint import code_fingerprint, value_token
+
+Loader = Callable[[str], types.ModuleType]
+
+
+@pytest.fixture
+def load(tmp_path, monkeypatch) -> Loader:
+    """Write ``source`` to a user module file and import it afresh."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.delitem(sys.modules, "vl_fn_state", raising=False)
+
+    def _load(source: str) -> types.ModuleType:
+        (tmp_path / "vl_fn_state.py").write_text(source)
+        sys.modules.pop("vl_fn_state", None)
+        importlib.invalidate_caches()
+        return importlib.import_module("vl_fn_state")
+
+    return _load
+
 
 MODULE = """
 import functools
