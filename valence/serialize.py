@@ -12,7 +12,9 @@ through ``_Pickler.reducer_override``, which registers its module with
 ``cloudpickle.register_pickle_by_value`` the first time (registration is process-wide, and
 remembered here); ``functools.lru_cache`` wrappers of user functions, which pickle by name only,
 are rebuilt around the function pickled by value, and ``functools.singledispatch`` functions
-(whose closure holds a weak cache) are rebuilt from their registry. Plain builtin values skip cloudpickle.
+(whose closure holds a weak cache) are rebuilt from their registry. A function that calls
+``globals()``, ``eval`` or ``exec`` takes every picklable global of its module along, not
+only those it names. Plain builtin values skip cloudpickle.
 """
 
 from __future__ import annotations
