@@ -271,7 +271,22 @@ def _all_reusable(parent: Parent) -> bool:
     record = parent.record
     if record.status != st.COMPLETED or not record.result_digest:
         return False
+    if not _same_environment(record):
+        return False
     return parent.store.unreusable_node_count(record.dispatch_id) == 0
+
+
+def _same_environment(record: DispatchRecord) -> bool:
+    """Keys from the stored code alone would come out the same here.
+
+    What a key reads outside the stored code: installed versions (and Python's), and user
+    modules a task imports inside its body, found on ``sys.path`` (then re-trace).
+    """
+    return (
+        record.python_version == platform.python_version()
+        and not record.metadata.get("user_imports")
+        and (record.environment or {}) == environment()
+    )
 
 
 def _full_reuse(store: Store, parent: Parent) -> Plan:

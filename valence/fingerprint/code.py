@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from valence.fingerprint.cache import _cell_contents, _memo, _note, _stack
+from valence.fingerprint.cache import _cell_contents, _memo, _note, _note_import, _stack
 from valence.fingerprint.encoding import _MISSING, _join, _record, hash_struct
 from valence.fingerprint.origin import _distributions, _editable, _module_kind, _module_version
 from valence.fingerprint.reasons import _TOO_DEEP, Unhashable, _qualified
@@ -162,6 +162,8 @@ def _import(fn: types.FunctionType, level: int, name: str, attrs: frozenset[str]
     except Exception as exc:
         raise Unhashable(f"{_qualified(fn)} imports {absolute!r}, which fails: {exc}") from None
     _note("items", (sys.modules, absolute, module))
+    if _module_kind(module.__name__) == "user":
+        _note_import(absolute)
     return _enc(absolute) + _ref(module, attrs)
 
 
