@@ -134,3 +134,37 @@ def test_dynamic_access_to_a_module_imported_in_the_body(tmp_path, monkeypatch, 
         )
         assert again["result"] == 10, (options, again)
         assert again["codes"] == {"task": "new_code"}
+
+
+PINNED = """
+import valence as ct
+
+@ct.electron(version="1")
+def score(x):
+    return x + {step}
+
+@ct.lattice
+def flow(x):
+    return score(x)
+"""
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"reuse_previous_results": True, "force_rerun": ["score"]}],
+    ids=["reuse_off", "force_rerun"],
+)
+def test_replacement_with_an_equal_fingerprint_runs_its_own_code(
+    tmp_path, monkeypatch, valence_home, options
+):
+    monkeypatch.setenv("VALENCE_EXECUTOR", "local")
+    write_module(tmp_path, "vl_pinned_flow", PINNED.format(step=1))
+    parent = _run(import_fresh(tmp_path, "vl_pinned_flow", monkeypatch), 1)
+    assert parent.result == 2
+    write_module(tmp_path, "vl_pinned_flow", PINNED.format(step=100))
+    edited = import_fresh(tmp_path, "vl_pinned_flow", monkeypatch)
+    rid = ct.redispatch(parent.dispatch_id, replace_electrons={"score": edited.score}, **options)()
+    assert ct.get_result(rid, wait=True, timeout=120).result == 101
+    edited.score.function.bonus = 1  # an attribute: not behaviour here, but part of the code
+    rid = ct.redispatch(parent.dispatch_id, replace_electrons={"score": edited.score}, **options)()
+    assert ct.get_result(rid, wait=True, timeout=120).result == 101
