@@ -221,3 +221,59 @@ def test_own_project_claimed_by_a_distribution_is_hashed_as_code(
     assert on["result"] == off["result"]  # the stored code, pickled by value, in both
     assert on["codes"] == {"task": "reused"}
     sys.modules.pop("vl_proj", None)
+
+
+STOCHASTIC_INSIDE = """
+import random
+import valence as ct
+
+@ct.electron
+def square(x):
+    return x * x
+
+@ct.electron(reusable=False)
+def noise():
+    return random.random()
+
+@ct.electron
+def add(a, b):
+    return a + b
+
+@ct.lattice
+def inner(x):
+    return add(square(x), noise())
+
+@ct.lattice
+def mid(x):
+    return ct.electron(inner)(x)
+
+@ct.electron
+def post(y):
+    return y * 10
+
+@ct.lattice
+def flow(x):
+    return post(ct.electron(mid)(x))
+"""
+
+
+@pytest.mark.parametrize("args", [[], [3]], ids=["no_arguments", "same_arguments"])
+def test_reusable_false_inside_nested_sublattices_runs_again(
+    tmp_path, monkeypatch, valence_home, args
+):
+    write_module(tmp_path, "vl_stoch_flow", STOCHASTIC_INSIDE)
+    parent = _run(import_fresh(tmp_path, "vl_stoch_flow", monkeypatch), 3)
+    again = redispatch_fresh(
+        parent.dispatch_id, valence_home, reuse_previous_results=True, args=args
+    )
+    assert again["status"] == "COMPLETED"
+    assert again["result"] != parent.result  # the noise was drawn again
+    codes = {name.replace(":sublattice:", ""): code for name, code in again["codes"].items()}
+    assert codes == {
+        "mid": "not_reusable",
+        "mid/inner": "not_reusable",
+        "mid/inner/square": "reused",
+        "mid/inner/noise": "not_reusable",
+        "mid/inner/add": "not_reusable",
+        "post": "not_reusable",
+    }
