@@ -277,3 +277,54 @@ def test_reusable_false_inside_nested_sublattices_runs_again(
         "mid/inner/add": "not_reusable",
         "post": "not_reusable",
     }
+
+
+INSTALLED_FLOW = """
+import valence as ct
+import vl_extpkg
+
+@ct.electron
+def task(x):
+    return vl_extpkg.triple(x)
+
+@ct.lattice
+def flow(x):
+    return task(x)
+"""
+
+
+def _install(site, version, factor):
+    """A tiny package "installed" in a site-packages directory, with its version."""
+    (site / "vl_extpkg").mkdir(parents=True, exist_ok=True)
+    (site / "vl_extpkg" / "__init__.py").write_text(f"def triple(x):\n    return {factor} * x\n")
+    for old in site.glob("vl_extpkg-*.dist-info"):
+        for file in old.iterdir():
+            file.unlink()
+        old.rmdir()
+    info = site / f"vl_extpkg-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: vl-extpkg\nVersion: {version}\n")
+    (info / "top_level.txt").write_text("vl_extpkg\n")
+    (info / "RECORD").write_text("")
+
+
+@pytest.mark.parametrize("args", [[], [2]], ids=["no_arguments", "same_arguments"])
+def test_installed_version_bump_is_seen_with_or_without_arguments(
+    tmp_path, monkeypatch, valence_home, args
+):
+    site = tmp_path / "site-packages"
+    _install(site, "1.0", 3)
+    write_module(tmp_path, "vl_ext_flow", INSTALLED_FLOW)
+    monkeypatch.syspath_prepend(str(site))
+    parent = _run(import_fresh(tmp_path, "vl_ext_flow", monkeypatch), 2)
+    sys.modules.pop("vl_extpkg", None)
+    assert parent.result == 6
+    same = redispatch_fresh(
+        parent.dispatch_id, valence_home, path=site, reuse_previous_results=True, args=args
+    )
+    assert (same["result"], same["codes"]) == (6, {"task": "reused"})
+    _install(site, "2.0", 4)
+    bumped = redispatch_fresh(
+        parent.dispatch_id, valence_home, path=site, reuse_previous_results=True, args=args
+    )
+    assert (bumped["result"], bumped["codes"]) == (8, {"task": "new_code"})
