@@ -126,10 +126,12 @@ def _attributes(fn: types.FunctionType) -> bytes:
     namespace, annotations = vars(fn), fn.__annotations__
     _note("members", (fn, tuple(namespace.items())))
     _note("attrs", (fn, "__annotations__", annotations))
+    _note("members", (annotations, tuple(annotations.items())))
     kept = sorted((n, v) for n, v in namespace.items() if n not in _OWN_ATTRIBUTES)
     try:
         parts = [_enc(name) + _ref(value, frozenset()) for name, value in kept]
-        return _join(b"l", parts) + _ref(annotations, frozenset())
+        hints = [_enc(name) + _ref(value, frozenset()) for name, value in annotations.items()]
+        return _join(b"l", parts) + _join(b"l", hints)
     except Unhashable as exc:
         raise Unhashable(f"an attribute of {_qualified(fn)}: {exc.reason}") from None
 
