@@ -17,10 +17,15 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import logging
+import operator
 import pathlib
+import re
+import struct
 import sys
 import types
 import uuid
+import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
@@ -258,6 +263,9 @@ _FROZEN_TYPES = frozenset(
     | {fractions.Fraction, uuid.UUID, types.FunctionType, types.BuiltinFunctionType}
     | {types.MethodDescriptorType, types.WrapperDescriptorType, types.CodeType, types.ModuleType}
     | {staticmethod, classmethod, property, _LRU_WRAPPER}
+    | {re.Pattern, struct.Struct, datetime.timezone, zoneinfo.ZoneInfo, logging.Logger}
+    | {operator.itemgetter, operator.attrgetter, operator.methodcaller}
+    | {types.GenericAlias, types.UnionType, logging.RootLogger}  # a logger's token is its name
 )
 
 
