@@ -186,3 +186,13 @@ def test_dynamic_access_fingerprints_the_modules_it_can_reach(load: Loader, tmp_
     mod.NEW = 1  # a name added later: globals() could read it
     assert code_fingerprint(mod.by_globals) != after["by_globals"]
     sys.modules.pop("vl_fn_cfg", None)
+
+
+def test_module_getattr_is_fingerprinted_for_names_it_computes(load: Loader, tmp_path) -> None:
+    (tmp_path / "vl_fn_lazy.py").write_text("def __getattr__(name):\n    return len(name)\n")
+    sys.modules.pop("vl_fn_lazy", None)
+    mod = load("import vl_fn_lazy\n\ndef f():\n    return vl_fn_lazy.ABC\n")
+    before = code_fingerprint(mod.f)
+    sys.modules["vl_fn_lazy"].__getattr__ = lambda name: 2 * len(name)
+    assert code_fingerprint(mod.f) != before
+    sys.modules.pop("vl_fn_lazy", None)

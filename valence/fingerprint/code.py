@@ -249,11 +249,17 @@ def _user_module(module: types.ModuleType, attrs: frozenset[str], seen: frozense
         return _record("module_cycle", _enc(module.__name__))
     namespace, seen = vars(module), seen | {module.__name__}
     parts = []
-    for name in _names_of(namespace) if attrs is _ALL else sorted(attrs):
+    names = _names_of(namespace) if attrs is _ALL else sorted(attrs)
+    for name in names:
         value = namespace.get(name, _MISSING)
         _note("items", (namespace, name, value))
         if value is not _MISSING:
             parts.append(_enc(name) + _ref(value, attrs, seen))
+    if "__getattr__" not in names and len(parts) < len(names):  # PEP 562: computed attributes
+        hook = namespace.get("__getattr__", _MISSING)
+        _note("items", (namespace, "__getattr__", hook))
+        if hook is not _MISSING:
+            parts.append(_enc("__getattr__") + _ref(hook, attrs, seen))
     return _record("user_module", *parts)
 
 
