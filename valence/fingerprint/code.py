@@ -1,8 +1,9 @@
 """``code_fingerprint``: a function's compiled code plus everything it reads.
 
 Code is hashed from the code object (instructions with constants resolved, names, flags),
-never the file or line numbers. Defaults, closure cells, imported modules and globals are
-hashed with it, following the attributes the function uses on user modules.
+never the file or line numbers. Defaults, closure cells, attributes and annotations, imported
+modules and globals are hashed with it, following the attributes the function uses on user
+modules (all of them when it reaches names dynamically).
 """
 
 from __future__ import annotations
