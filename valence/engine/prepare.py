@@ -154,8 +154,9 @@ def _lattice_reads(lattice: Lattice, imported: set[str]) -> None:
     """Add the user modules the lattice body imports (they shape the graph a re-trace builds)."""
     try:
         lattice.__valence_fingerprint__()
-    except Unhashable as exc:  # unknown: a redispatch must trace again
-        imported.add(f"(lattice {lattice.name}: {exc.reason})")
+    except Exception as exc:  # unknown (kept in the record): a redispatch must trace again
+        reason = exc.reason if isinstance(exc, Unhashable) else f"{type(exc).__name__}: {exc}"
+        imported.add(f"(lattice {lattice.name} not fingerprinted: {reason})")
 
 
 def _check_executor_names(lattice: Lattice, graph: TransportGraph) -> None:
