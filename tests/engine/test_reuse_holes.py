@@ -360,3 +360,27 @@ def test_user_module_imported_in_the_lattice_body_is_read_again(
             parent.dispatch_id, valence_home, path=project, reuse_previous_results=True, args=args
         )
         assert (again["result"], again["codes"]) == (15, {"scale": "changed_argument"}), args
+
+
+@pytest.mark.parametrize("how", ["dispatch_reuse", "redispatch_any"])
+def test_reusable_false_inside_a_sublattice_is_never_reused_from_the_store(
+    tmp_path, monkeypatch, valence_home, how
+):
+    """Store-wide reuse and early cutoff honour a sublattice that ran a not reusable task."""
+    write_module(tmp_path, "vl_stoch_store", STOCHASTIC_INSIDE)
+    module = import_fresh(tmp_path, "vl_stoch_store", monkeypatch)
+    first = _run(module, 3)
+    if how == "dispatch_reuse":
+        again = ct.get_result(
+            ct.dispatch(module.flow, reuse_previous_results=True)(3), wait=True, timeout=120
+        )
+    else:
+        other = _run(module, 4)  # a redispatch of another run, reusing from the whole store
+        again = ct.get_result(
+            ct.redispatch(other.dispatch_id, reuse_from="any")(3), wait=True, timeout=120
+        )
+    assert again.status == "COMPLETED"
+    assert again.result != first.result  # the noise was drawn again, post ran on it
+    codes = {n["node_name"]: (n["reason"] or {}).get("code") for n in again.get_all_node_results()}
+    assert codes[":sublattice:mid"] not in ("reused", "reused_store", "early_cutoff")
+    assert codes["post"] not in ("reused", "reused_store", "early_cutoff")

@@ -326,18 +326,25 @@ def reuse_from_store(store: Store, prepared: Prepared, scope: Scope) -> list[Dec
     every other node runs (and may still be reused by early cutoff).
     """
     found = candidates(store, prepared.nodes, scope)
-    decisions = []
-    for record in prepared.nodes:
+    incoming = prepared.graph.parents()
+    tainted: dict[int, str] = {}  # a sublattice that ran a not reusable task, and dependents
+    by_id: dict[int, Decision] = {}
+    for node_id in prepared.graph.topological_order():
+        record = prepared.nodes[node_id]
         args = (record.node_id, record.name, record.kind)
+        _taint(node_id, record, found, incoming[node_id], tainted)
         match = found.get(record.key or "")
-        if match is not None:
-            decisions.append(_reuse(args, match, None))
+        if node_id in tainted:
+            by_id[node_id] = Decision(*args, "run", "not_reusable", tainted[node_id])
+        elif match is not None and not match.not_reusable:
+            by_id[node_id] = _reuse(args, match, None)
         elif record.key is None:
             why = record.not_reusable or "no key"
-            decisions.append(Decision(*args, "run", "not_reusable", why))
+            by_id[node_id] = Decision(*args, "run", "not_reusable", why)
         else:
             text = f"no COMPLETED node in {scope.describe()} has this key"
-            decisions.append(Decision(*args, "run", "no_match", text))
+            by_id[node_id] = Decision(*args, "run", "no_match", text)
+    decisions = [by_id[i] for i in range(len(prepared.nodes))]
     apply_decisions(prepared, decisions)
     prepared.reuse_scope = scope
     prepared.record.metadata["reuse_scope"] = scope.as_metadata()
@@ -499,7 +506,6 @@ def _taint(node_id: int, record: NodeRecord, seen, incoming, tainted: dict[int, 
         if edge.parent in tainted:
             tainted[node_id] = f"upstream node {edge.parent} is not reusable"
             return
-
 
 
 def _reuse(args: tuple[int, str, str], match: NodeRecord, parent_id: str | None) -> Decision:
