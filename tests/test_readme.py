@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -24,13 +25,14 @@ def _blocks() -> list[tuple[str, str, str | None]]:
     """(id, code, skip reason) for each python block, named by its section and line."""
     text = README.read_text()
     found = []
-    for match in re.finditer(r"```python\n(.*?)```", text, re.DOTALL):
+    for match in re.finditer(r"```python\n(.*?)^ *```", text, re.DOTALL | re.MULTILINE):
         line = text.count("\n", 0, match.start()) + 1
         preceding = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
         skip = SKIP.search(preceding)
         headings = re.findall(r"^#+ (.+)$", text[: match.start()], re.MULTILINE)
         section = re.sub(r"\W+", "-", headings[-1].lower()).strip("-") if headings else "top"
-        found.append((f"{section}-line{line}", match.group(1), skip and skip.group("reason")))
+        code = textwrap.dedent(match.group(1))  # a block inside a list item is indented
+        found.append((f"{section}-line{line}", code, skip and skip.group("reason")))
     return found
 
 
@@ -69,3 +71,6 @@ def test_readme_block_runs(code, reason, tmp_path, valence_home):
         rows = {line.split()[1]: line for line in proc.stdout.splitlines() if "COMPLETED" in line}
         assert "reused from" in rows["train"] and "replaced by recall" in rows["recall"]
         assert "2/2 tasks done, 1 reused" in proc.stdout  # the tour's comments hold
+    if "again = ct.dispatch(flow, reuse_previous_results=True)(3)" in code:
+        rows = {line.split()[1]: line for line in proc.stdout.splitlines() if "COMPLETED" in line}
+        assert "reused from" in rows["double"] and "reused" not in rows["add_one"]

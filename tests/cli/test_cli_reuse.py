@@ -25,9 +25,9 @@ def test_reuse_from_any_and_listed_ids(task_log):
     a = done(flows.chain, 1)
     b = done(flows.chain, 2)
     parent_only = cli("redispatch", b.dispatch_id, "--reuse", "--args", "[1]", "--plan").stdout
-    assert "0 reused, 4 to run" in parent_only
+    assert "0 tasks reused, 3 to run" in parent_only
     plan = cli("redispatch", b.dispatch_id, "--reuse-from", "any", "--args", "[1]", "--plan")
-    assert "4 reused, 0 to run" in plan.stdout and "reused_store" in plan.stdout
+    assert "3 tasks reused, 0 to run" in plan.stdout and "reused_store" in plan.stdout
     assert a.dispatch_id[:8] in plan.stdout
     task_log()
     listed = cli(
