@@ -64,12 +64,23 @@ _RECORDING = SharedLock()  # process-wide: blob collection never overlaps a new 
 
 
 class LocalBackend:
-    """Dispatches in ``store``, run by ``dispatcher`` (None: read and delete only)."""
+    """Dispatches in ``store``, run by ``dispatcher`` (None: read and delete only).
 
-    def __init__(self, store: Store, dispatcher: Dispatcher | None = None) -> None:
+    ``before_run`` is called before each dispatch is started (the embedded mode
+    resumes dead processes' dispatches then, so that reading never starts work).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        dispatcher: Dispatcher | None = None,
+        *,
+        before_run: Callable[[], None] | None = None,
+    ) -> None:
         self.store = store
         self.dispatcher = dispatcher
         self.where = store.where
+        self._before_run = before_run
 
     @classmethod
     def embedded(cls) -> LocalBackend:
@@ -77,7 +88,7 @@ class LocalBackend:
         from valence.engine.embedded import get_embedded
 
         runtime = get_embedded()
-        return cls(runtime.store, runtime.dispatcher)
+        return cls(runtime.store, runtime.dispatcher, before_run=runtime.resume_dead)
 
     # ---- writes -----------------------------------------------------------------------
     def prepare(
@@ -100,7 +111,10 @@ class LocalBackend:
                 record = prepared.record
                 self.store.record_dispatch(record, prepared.nodes, prepared.edges, prepared.blobs)
             else:
-                self._dispatcher().submit(prepared)
+                dispatcher = self._dispatcher()
+                if self._before_run is not None:
+                    self._before_run()
+                dispatcher.submit(prepared)
         return prepared.record.dispatch_id
 
     def submit(

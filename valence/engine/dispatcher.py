@@ -26,6 +26,7 @@ from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
 from valence.engine.redispatch import reuse_inside_sublattice
 from valence.engine.resume import rebuild
 from valence.engine.run import Batch, Lazy, Run, format_exception, helper_value
+from valence.errors import SerializationError
 from valence.executors.base import Outcome, TaskSpec
 from valence.executors.outputs import blob_target, read_stored
 from valence.executors.policy import canceller, error_text, submit_with_policy, task_options
@@ -165,7 +166,7 @@ class Dispatcher:
         while True:
             try:
                 self.step(timeout=1.0)  # idle wake-ups free finished runs
-            except Exception:  # the loop must survive a bug in one dispatch
+            except BaseException:  # the loop must survive anything one dispatch raises
                 log.exception("valence dispatcher loop error")
 
     def step(self, timeout: float | None = 0.0) -> int:
@@ -202,7 +203,7 @@ class Dispatcher:
                 self._on_outcome(*a, b)
             elif kind == "cancel":
                 self._on_cancel(a, b)
-        except Exception as exc:
+        except BaseException as exc:  # user code (a value's methods) may raise anything
             did = (
                 a.record.dispatch_id
                 if kind in ("start", "resume")
@@ -228,20 +229,34 @@ class Dispatcher:
     def _guarded(self, run: Run, action: Callable[[Run], None]) -> None:
         try:
             action(run)
-        except Exception as exc:
+        except BaseException as exc:  # user code (a value's methods) may raise anything
             self._crash(run.dispatch_id, exc)
 
     def _crash(self, dispatch_id: str, exc: BaseException) -> None:
-        """An internal error: fail the dispatch loudly instead of hanging waiters."""
-        log.exception("valence internal error in dispatch %s", dispatch_id)
+        """An internal error: fail the dispatch loudly instead of hanging waiters.
+
+        The running nodes are failed with the error (their late outcomes are
+        dropped) and the dispatch's error carries the real exception.
+        """
+        log.error("valence internal error in dispatch %s", dispatch_id, exc_info=exc)
         run = self._runs.get(dispatch_id)
         if run is None:
             return
-        run.state.ready.clear()
-        run.state.running.clear()
-        run.state.failed.append(-1)
-        text = format_exception(exc)
-        self._batch.dispatch(dispatch_id, error=f"valence internal error: {exc}\n{text}")
+        error = f"valence internal error: {type(exc).__name__}: {exc}"
+        if run.internal_error is not None:  # failing again while finishing: stop here
+            self._batch.dispatch(dispatch_id, status=st.FAILED, end_time=self._clock())
+            self._retire(run)
+            return
+        run.internal_error = f"{error}\n{format_exception(exc)}".rstrip()
+        now = self._clock()
+        for node_id in transitions.abort(run.state):
+            entry = run.futures.pop(node_id, None)
+            if entry is not None:
+                entry[0].cancel(entry[1])
+            child = run.children.pop(node_id, None)
+            if child is not None:
+                self._on_cancel(child, None)
+            self._batch.node(dispatch_id, node_id, status=st.FAILED, error=error, end_time=now)
         self._touched.add(dispatch_id)
 
     # ---- transitions with side effects -------------------------------------
@@ -308,7 +323,7 @@ class Dispatcher:
                 data = serialize.dumps(value)
                 digest = serialize.digest(data)
                 self._batch.blobs[digest] = data
-        except Exception as exc:
+        except BaseException as exc:  # user code may raise anything
             self._fail(run, node, f"{type(exc).__name__}: {exc}", format_exception(exc), now, now)
             return
         transitions.complete(run.state, node.id, digest, value)
@@ -345,7 +360,7 @@ class Dispatcher:
                 blob_target(self.store.blob_dir) if executor.writes_blobs else None,
             )
             future = submit_with_policy(executor, spec)
-        except Exception as exc:
+        except BaseException as exc:  # user code may raise anything
             self._fail(run, node, f"{type(exc).__name__}: {exc}", format_exception(exc), now, now)
             return
         transitions.mark_running(run.state, node.id)
@@ -366,8 +381,8 @@ class Dispatcher:
         run.futures.pop(node_id, None)
         node = run.state.graph.nodes[node_id]
         self._touched.add(dispatch_id)
-        if run.state.status[node_id] == st.CANCELLED:
-            return  # cancelled while it ran: its outcome is discarded
+        if run.state.status[node_id] != st.RUNNING:
+            return  # cancelled (or aborted) while it ran: its outcome is discarded
         if future.cancelled():
             run.state.running.discard(node_id)
             run.state.status[node_id] = st.CANCELLED
@@ -462,7 +477,7 @@ class Dispatcher:
             if run.prepared.reuse_parent is not None:
                 reuse_inside_sublattice(self.store, run.prepared, node.id, child)
             self.store.record_dispatch(child.record, child.nodes, child.edges, child.blobs)
-        except Exception as exc:
+        except BaseException as exc:  # user code may raise anything
             self._fail(run, node, f"{type(exc).__name__}: {exc}", format_exception(exc), now, now)
             return
         child_id = child.record.dispatch_id
@@ -484,8 +499,8 @@ class Dispatcher:
         if parent is None:
             return
         parent.children.pop(node_id, None)
-        if parent.state.status[node_id] == st.CANCELLED:
-            return  # the sublattice node itself was cancelled
+        if parent.state.status[node_id] != st.RUNNING:
+            return  # the sublattice node itself was cancelled (or aborted)
         node = parent.state.graph.nodes[node_id]
         now = self._clock()
         self._touched.add(parent_id)
@@ -523,7 +538,7 @@ class Dispatcher:
                 digest = serialize.digest(data)
                 self._batch.blobs[digest] = data
                 fields["result_digest"] = digest
-            except Exception as exc:
+            except BaseException as exc:  # user code may raise anything
                 status, error = st.FAILED, f"the lattice's return value could not be stored: {exc}"
         if status == st.FAILED:
             error = (
@@ -535,13 +550,17 @@ class Dispatcher:
                 state.status[node_id] = st.CANCELLED
                 self._batch.node(did, node_id, status=st.CANCELLED)
         self._batch.dispatch(did, status=status, **fields)
-        self._retired.append(self._runs.pop(did))  # freed after waiters are woken
+        self._retire(run)
         if run.parent is not None:
             self._child_finished(run, status, digest, value, error)
-        self._finished.append(did)
+
+    def _retire(self, run: Run) -> None:
+        """Forget a finished run; its waiters wake once its final state is durable."""
+        self._retired.append(self._runs.pop(run.dispatch_id))  # freed after waiters woke
+        self._finished.append(run.dispatch_id)
 
     def _failure_text(self, run: Run) -> str:
-        lines = []
+        lines = [] if run.internal_error is None else [run.internal_error]
         for node_id in run.state.failed:
             node = run.state.graph.nodes[node_id]
             error, tb = run.errors.get(node_id, ("failed", None))
@@ -596,12 +615,24 @@ class Dispatcher:
         if node_id in values:
             value = values[node_id]
             if isinstance(value, Lazy):
-                value = values[node_id] = serialize.loads(value.data)
+                value = values[node_id] = self._loads(run, node_id, value.data)
             return value
-        value = serialize.loads(self.store.get_blob(run.state.digests[node_id]))
+        value = self._loads(run, node_id, self.store.get_blob(run.state.digests[node_id]))
         if run.state.consumers[node_id] > 1:
             values[node_id] = value
         return value
+
+    @staticmethod
+    def _loads(run: Run, node_id: int, data: bytes) -> Any:
+        """Unpickle a stored output; whatever its code raises fails only its consumers."""
+        try:
+            return serialize.loads(data)
+        except BaseException as exc:  # a value's __setstate__ may raise even SystemExit
+            node = run.state.graph.nodes[node_id]
+            raise SerializationError(
+                f"the output of node {node_id} ({node.name}) cannot be loaded: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
 
     def _blob(self, run: Run, digest: str) -> bytes:
         data = run.prepared.blobs.get(digest)

@@ -1,8 +1,11 @@
 """The embedded mode: a dispatcher in a background thread of this process.
 
-Nothing has to be started: the first dispatch opens the store named by the
-settings and starts the loop. At interpreter exit, running dispatches are
-waited for (a line on stderr says so) before executor pools shut down.
+Nothing has to be started: the first use opens the store named by the
+settings. Only a process that dispatches takes over dispatches left by dead
+processes (:meth:`Embedded.resume_dead`, on its first dispatch): reading
+(``get_result``, ``cancel``) never starts work. At interpreter exit, running
+dispatches are waited for (a line on stderr says so) before executor pools
+shut down.
 """
 
 from __future__ import annotations
@@ -23,6 +26,21 @@ class Embedded:
     settings: Settings
     store: Store
     dispatcher: Dispatcher
+    resumed: bool = False
+
+    def resume_dead(self) -> None:
+        """Take over the dispatches of dead processes, once per runtime (first dispatch)."""
+        with _lock:
+            if self.resumed:
+                return
+            self.resumed = True
+        resumed = self.dispatcher.resume_unfinished()
+        if resumed:
+            print(
+                f"valence: resuming {len(resumed)} unfinished dispatch(es) "
+                "left by a process that died",
+                file=sys.stderr,
+            )
 
 
 _lock = threading.Lock()
@@ -41,13 +59,6 @@ def get_embedded() -> Embedded:
         store = Store.open(settings.database_url, settings.blob_dir)
         dispatcher = Dispatcher(store, default_executor=settings.executor)
         _current = Embedded(settings, store, dispatcher)
-        resumed = dispatcher.resume_unfinished()
-        if resumed:
-            print(
-                f"valence: resuming {len(resumed)} unfinished dispatch(es) "
-                "left by a process that died",
-                file=sys.stderr,
-            )
         return _current
 
 
