@@ -9,6 +9,7 @@ import sys
 import time
 
 import valence as ct
+from tests import workflows as wf
 
 FLOW = """
 import os, sys, time
@@ -65,6 +66,8 @@ def test_killed_dispatch_is_resumed_by_the_next_process(tmp_path, valence_home, 
         proc.stdout.close()
     monkeypatch.setenv("VALENCE_TEST_LOG", str(log))
     before = log.read_text().count("end ")
+    assert ct.get_result(dispatch_id).status == "RUNNING"  # reading resumes nothing
+    assert ct.dispatch_sync(wf.chain)(1).status == "COMPLETED"  # dispatching does
     result = ct.get_result(dispatch_id, wait=True, timeout=120)
     assert result.status == "COMPLETED", result.error
     assert 2 <= before < 6
