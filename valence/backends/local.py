@@ -7,6 +7,7 @@ purge may touch).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -282,7 +283,14 @@ class LocalBackend:
         return self.store.resolve_id(prefix)
 
     def status(self, dispatch_id: str) -> st.Status:
+        if self._unwritten_failure(dispatch_id) is not None:
+            return st.FAILED
         return st.as_status(self.store.get_status(dispatch_id))
+
+    def _unwritten_failure(self, dispatch_id: str) -> str | None:
+        """The error of a dispatch our dispatcher failed but could not yet record (disk full)."""
+        dispatcher = self.dispatcher
+        return None if dispatcher is None else dispatcher.unwritten_failure(dispatch_id)
 
     def wait(self, dispatch_id: str, timeout: float | None) -> bool:
         """Block until the dispatch is finished; False if ``timeout`` ran out first."""
@@ -304,7 +312,12 @@ class LocalBackend:
             raise timeout_error(dispatch_id, timeout)
 
     def get_dispatch(self, dispatch_id: str) -> DispatchRecord:
-        return self.store.get_dispatch(dispatch_id)
+        """The stored dispatch, FAILED with its error if it failed here unrecorded."""
+        record = self.store.get_dispatch(dispatch_id)
+        error = self._unwritten_failure(dispatch_id)
+        if error is not None:
+            record = dataclasses.replace(record, status=st.FAILED, error=error)
+        return record
 
     def get_nodes(self, dispatch_id: str) -> list[NodeRecord]:
         return self.store.get_nodes(dispatch_id)
@@ -316,7 +329,7 @@ class LocalBackend:
         return self.store.get_blob(digest)
 
     def result(self, dispatch_id: str) -> Result:
-        return Result(self.store, self.store.get_dispatch(dispatch_id))
+        return Result(self.store, self.get_dispatch(dispatch_id))
 
     def list_dispatches(
         self,

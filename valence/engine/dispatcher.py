@@ -6,6 +6,12 @@ resolved inline, tasks go to their executor, sublattices become child
 dispatches) and then writes every change of that round to the store in one
 batch. Waiters are woken only after their dispatch's final state is durable.
 ``step()`` runs one round, so tests can drive the loop without a thread.
+
+A batch the store refuses (a full disk, an I/O error) is never dropped: it is
+kept, later changes merge into it, and it is retried with backoff while
+nothing new starts. Once writes have failed for ``write_retry`` seconds, every
+dispatch this dispatcher runs is failed (in memory at once, so every waiter
+wakes with the error; in the store as soon as it accepts writes again).
 """
 
 from __future__ import annotations
@@ -13,20 +19,23 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from valence import serialize
 from valence import status as st
+from valence.config import write_retry_seconds
 from valence.engine import state as transitions
 from valence.engine.ownership import is_alive, new_owner
 from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
 from valence.engine.redispatch import reuse_inside_sublattice
 from valence.engine.resume import rebuild
 from valence.engine.run import Batch, Lazy, Run, format_exception, helper_value
-from valence.errors import SerializationError
+from valence.errors import SerializationError, StoreWriteError
 from valence.executors.base import Outcome, TaskSpec
 from valence.executors.outputs import blob_target, read_stored
 from valence.executors.policy import canceller, error_text, submit_with_policy, task_options
@@ -35,6 +44,20 @@ from valence.workflow.graph import Node, NodeKind
 from valence.workflow.tracing import from_template, template_refs
 
 log = logging.getLogger("valence.dispatcher")
+
+FIRST_RETRY_S = 0.05
+MAX_RETRY_S = 2.0
+
+
+@dataclass
+class _Stall:
+    """The store refuses writes: since when, the last error, when to try again."""
+
+    since: float
+    error: str
+    next_try: float
+    delay: float = FIRST_RETRY_S
+    gave_up: bool = False
 
 
 class Dispatcher:
@@ -47,6 +70,7 @@ class Dispatcher:
         default_executor: str = "local",
         executors: Callable[..., Any] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        write_retry: float | None = None,
     ) -> None:
         if executors is None:
             from valence.executors import get_executor
@@ -66,6 +90,9 @@ class Dispatcher:
         self._frozen = False
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._write_retry = write_retry_seconds() if write_retry is None else write_retry
+        self._stall: _Stall | None = None
+        self._unwritten: dict[str, str] = {}  # failed here, not yet durable: id -> error
         self.owner = new_owner()
 
     # ---- public, thread-safe ----------------------------------------------------
@@ -153,6 +180,16 @@ class Dispatcher:
     def wait_all(self, timeout: float | None = None) -> bool:
         return all(self.wait(dispatch_id, timeout) for dispatch_id in self.active())
 
+    @property
+    def write_error(self) -> str | None:
+        """Why the store currently refuses this dispatcher's writes; None when it accepts them."""
+        stall = self._stall
+        return None if stall is None else stall.error
+
+    def unwritten_failure(self, dispatch_id: str) -> str | None:
+        """The error of a dispatch failed here whose FAILED state is not yet in the store."""
+        return self._unwritten.get(dispatch_id)
+
     # ---- the loop --------------------------------------------------------------
     def _ensure_thread(self) -> None:
         with self._lock:
@@ -171,12 +208,18 @@ class Dispatcher:
 
     def step(self, timeout: float | None = 0.0) -> int:
         """Apply queued events, start ready work, write one batch; return events seen."""
+        stall = self._stall
+        if stall is not None and timeout != 0.0:  # wake up for the next write attempt
+            left = max(0.0, stall.next_try - time.monotonic())
+            timeout = left if timeout is None else min(timeout, left)
         try:
             events = [
                 self._queue.get(timeout=timeout) if timeout != 0.0 else self._queue.get_nowait()
             ]
         except queue.Empty:
             self._retired.clear()
+            if self._stall is not None and not self._frozen:
+                self._pump_and_flush()
             return 0
         # Runs finished last round are torn down now, not before their waiters
         # woke: freeing a big graph holds the GIL for milliseconds.
@@ -212,19 +255,23 @@ class Dispatcher:
             self._crash(did, exc)
 
     def _pump_and_flush(self) -> None:
+        if not self._write():  # earlier changes first: nothing starts while the store refuses
+            return
         while self._touched:
             touched, self._touched = self._touched, set()
             for did in touched:
                 run = self._runs.get(did)
                 if run is not None:
                     self._guarded(run, self._pump)
-            self._flush()
+            if not self._write():
+                self._touched |= touched  # checked for completion once written
+                return
             for did in touched:
                 run = self._runs.get(did)
                 if run is not None and transitions.is_finished(run.state):
                     self._guarded(run, self._finish)
-            self._flush()
-            self._signal()
+            if not self._write():
+                return
 
     def _guarded(self, run: Run, action: Callable[[Run], None]) -> None:
         try:
@@ -301,7 +348,7 @@ class Dispatcher:
 
     def _pump(self, run: Run) -> None:
         state = run.state
-        while state.ready:
+        while state.ready and self._stall is None:
             node = state.graph.nodes[state.ready.popleft()]
             if node.kind.is_helper:
                 self._resolve_helper(run, node)
@@ -477,6 +524,10 @@ class Dispatcher:
             if run.prepared.reuse_parent is not None:
                 reuse_inside_sublattice(self.store, run.prepared, node.id, child)
             self.store.record_dispatch(child.record, child.nodes, child.edges, child.blobs)
+        except StoreWriteError as exc:  # not the node's fault: start it once the store recovers
+            run.state.ready.appendleft(node.id)
+            self._write_failed(exc)
+            return
         except BaseException as exc:  # user code may raise anything
             self._fail(run, node, f"{type(exc).__name__}: {exc}", format_exception(exc), now, now)
             return
@@ -576,15 +627,73 @@ class Dispatcher:
                 if event is not None:
                     event.set()
 
+    def _write(self) -> bool:
+        """Write the batch and wake the finished runs' waiters; False while the store refuses.
+
+        A refused batch stays (later changes merge into it) and is retried with
+        exponential backoff; see the module docstring for when dispatches fail.
+        """
+        stall = self._stall
+        if stall is not None and time.monotonic() < stall.next_try:
+            return False
+        try:
+            self._flush()
+        except Exception as exc:
+            self._write_failed(exc)
+            return False
+        if stall is not None:
+            log.warning("valence: the store accepts writes again; resuming")
+            self._stall = None
+            self._unwritten.clear()
+        self._signal()
+        return True
+
     def _flush(self) -> None:
         if not self._batch or self._frozen:
             return
-        batch, self._batch = self._batch, Batch()
+        batch = self._batch
         self.store.record_transitions(
             nodes=[(d, n, f) for (d, n), f in batch.nodes.items()],
             dispatches=list(batch.dispatches.items()),
             blobs=batch.blobs,
         )
+        self._batch = Batch()
+
+    def _write_failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        error = f"{type(exc).__name__}: {exc}"
+        stall = self._stall
+        if stall is None:
+            log.error("valence: cannot write to the store; pausing and retrying: %s", error)
+            stall = self._stall = _Stall(since=now, error=error, next_try=now)
+        stall.error = error
+        stall.next_try = now + stall.delay
+        stall.delay = min(stall.delay * 2, MAX_RETRY_S)
+        if not stall.gave_up and now - stall.since >= self._write_retry:
+            stall.gave_up = True
+            self._give_up(now - stall.since, error)
+
+    def _give_up(self, seconds: float, error: str) -> None:
+        """Fail every running dispatch: the store has refused writes for too long."""
+        text = (
+            f"valence stopped this dispatch: its store refused writes for {seconds:.0f} s "
+            f"({error}). Results already stored are kept; free space (or repair the file "
+            "system) and redispatch it"
+        )
+        log.error("valence: failing %d dispatch(es): %s", len(self._runs), text)
+        now = self._clock()
+        for run in list(self._runs.values()):
+            for executor, future in run.futures.values():
+                executor.cancel(future)
+            run.futures.clear()
+            for node_id in transitions.abort(run.state):
+                self._batch.node(
+                    run.dispatch_id, node_id, status=st.FAILED, error=text, end_time=now
+                )
+            self._batch.dispatch(run.dispatch_id, status=st.FAILED, end_time=now, error=text)
+            self._unwritten[run.dispatch_id] = text
+            self._retire(run)
+        self._signal()  # wake every waiter now; the FAILED rows are written when possible
 
     # ---- values -------------------------------------------------------------------
     def _inputs(self, run: Run, node: Node) -> tuple[list[Any], dict[str, Any]]:

@@ -16,7 +16,13 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from valence.errors import BlobMissingError, DispatchNotFoundError, StoreError, ValenceError
+from valence.errors import (
+    BlobMissingError,
+    DispatchNotFoundError,
+    StoreError,
+    StoreWriteError,
+    ValenceError,
+)
 from valence.store import NodeNotFoundError
 
 log = logging.getLogger("valence.server")
@@ -80,6 +86,9 @@ def install(app: FastAPI) -> None:
     async def valence_error(request: Request, exc: ValenceError) -> JSONResponse:
         if isinstance(exc, (DispatchNotFoundError, NodeNotFoundError, BlobMissingError)):
             return _json(404, str(exc), type(exc).__name__)
+        if isinstance(exc, StoreWriteError):  # a full disk: try again later
+            log.error("store refuses writes on %s %s: %s", request.method, request.url.path, exc)
+            return _json(503, str(exc), type(exc).__name__)
         if isinstance(exc, StoreError):
             log.error("store error on %s %s", request.method, request.url.path, exc_info=exc)
             return _json(500, str(exc), type(exc).__name__)

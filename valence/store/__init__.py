@@ -21,9 +21,14 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, literal, or_, select, update
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 
-from valence.errors import BlobMissingError, DispatchNotFoundError, StoreError
+from valence.errors import (
+    BlobMissingError,
+    DispatchNotFoundError,
+    StoreError,
+    StoreWriteError,
+)
 from valence.status import TERMINAL
 from valence.store import bulk, migrate, rows
 from valence.store.blobs import INLINE_LIMIT, BlobFiles, check_digest, digest_of, stage_blobs
@@ -108,14 +113,33 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        """One write transaction; a value SQLAlchemy could not bind raises as itself."""
+        """One write transaction; a value SQLAlchemy could not bind raises as itself.
+
+        A database that refuses the write (full disk, I/O error) raises StoreWriteError.
+        """
         try:
             with self._writer.begin() as conn:
                 yield conn
+        except OperationalError as exc:
+            raise self._write_error(exc.orig or exc) from exc
         except StatementError as exc:
             if isinstance(exc, DBAPIError) or not isinstance(exc.orig, (ValueError, TypeError)):
                 raise
             raise exc.orig from exc
+
+    def _stage(self, blobs: Mapping[str, bytes]) -> list[dict[str, Any]]:
+        """Write the large blobs' files; a file system that refuses raises StoreWriteError."""
+        try:
+            return stage_blobs(self._files, blobs)
+        except OSError as exc:
+            raise self._write_error(exc) from exc
+
+    def _write_error(self, exc: BaseException) -> StoreWriteError:
+        return StoreWriteError(
+            f"cannot write to the valence store {self.where} (blobs in {self.blob_dir}): "
+            f"{type(exc).__name__}: {exc}; free space on that file system (or repair it) "
+            "and try again"
+        )
 
     # -- blobs -------------------------------------------------------------------------
 
@@ -161,7 +185,7 @@ class Store:
             return conn.execute(query).first() is not None
 
     def _put_blobs(self, blobs: Mapping[str, bytes]) -> None:
-        blob_rows = stage_blobs(self._files, blobs)
+        blob_rows = self._stage(blobs)
         with self._write() as conn:
             rows.insert_blobs(conn, blob_rows)
 
@@ -183,7 +207,7 @@ class Store:
                     f"{type(record).__name__} of dispatch {record.dispatch_id!r} given "
                     f"with dispatch {dispatch_id!r}"
                 )
-        blob_rows = stage_blobs(self._files, blobs)
+        blob_rows = self._stage(blobs)
         with self._write() as conn:
             if self._dispatch_exists(conn, dispatch_id):
                 raise StoreError(
@@ -260,7 +284,7 @@ class Store:
         rows.check_fields("dispatch", dispatch_changes, DISPATCH_MUTABLE_FIELDS)
         if not (node_changes or dispatch_changes or blobs):
             return
-        blob_rows = stage_blobs(self._files, blobs)
+        blob_rows = self._stage(blobs)
         with self._write() as conn:
             rows.insert_blobs(conn, blob_rows)
             missing = rows.apply_updates(conn, nodes_t, _NODE_KEY, node_changes)
