@@ -11,8 +11,8 @@ Messages say what is wrong and how to fix it. The tree::
     │   ├── NodeNotFoundError              (also KeyError; valence.store) unknown node id
     │   ├── StoreDamagedError              the database file is damaged or not a database
     │   ├── StoreWriteError                the store refuses writes (disk full, I/O error)
-    │   ├── BlobMissingError               a stored value is gone from the blob store
-    │   └── BlobCorruptError               a stored value does not match its digest
+    │   └── BlobMissingError               a stored value is gone from the blob store
+    │       └── BlobCorruptError           a stored value no longer matches its digest
     ├── ExecutorError
     │   ├── UnknownExecutorError           an executor name with no registered plugin
     │   ├── WorkerDiedError                the worker process running a task died
@@ -69,7 +69,7 @@ class BlobMissingError(StoreError):
     """A value referenced by the store is missing from the blob store."""
 
 
-class BlobCorruptError(StoreError):
+class BlobCorruptError(BlobMissingError):
     """A stored value's bytes no longer match its sha256 digest (damaged on disk)."""
 
 

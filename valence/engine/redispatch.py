@@ -45,6 +45,7 @@ class Decision:
     action: str  # "reuse" or "run"
     code: str  # reused | reuse_off | forced | not_reusable | parent_not_completed | replaced
     #            | new_code | changed_argument | upstream_changed | new_node | changed
+    #            | blob_missing | blob_damaged
     text: str
     reused_from: tuple[str, int] | None = None
     source: NodeRecord | None = field(default=None, repr=False, compare=False)
@@ -271,7 +272,10 @@ def _all_reusable(parent: Parent) -> bool:
     record = parent.record
     if record.status != st.COMPLETED or not record.result_digest:
         return False
-    return parent.store.unreusable_node_count(record.dispatch_id) == 0
+    if parent.store.unreusable_node_count(record.dispatch_id) != 0:
+        return False
+    outputs = [record.result_digest, *(n.output_digest or "" for n in parent.nodes)]
+    return not parent.store.blob_problems(outputs)  # else the damaged ones run again
 
 
 def _full_reuse(store: Store, parent: Parent) -> Plan:
@@ -367,6 +371,8 @@ def decide(prepared: Prepared, parent: Parent, *, reuse: bool, force: set[str]) 
             seen.setdefault(node.key, node)
             if node.status == st.COMPLETED and node.output_digest:
                 completed.setdefault(node.key, node)
+    outputs = [n.output_digest or "" for n in completed.values()] if reuse else []
+    problems = parent.store.blob_problems(outputs)
     counterparts = _counterparts(prepared, parent)
     incoming = prepared.graph.parents()
     decisions: dict[int, Decision] = {}
@@ -379,7 +385,15 @@ def decide(prepared: Prepared, parent: Parent, *, reuse: bool, force: set[str]) 
         args = (node.id, record.name, record.kind)
         match = completed.get(record.key or "")
         if reuse and match is not None and node.id not in forced:
-            decisions[node_id] = _reuse(args, match, parent.record.dispatch_id)
+            problem = problems.get(match.output_digest or "")
+            if problem is None:
+                decisions[node_id] = _reuse(args, match, parent.record.dispatch_id)
+            else:  # running it again rewrites the blob
+                text = (
+                    f"same key as node {match.node_id} of {parent.record.dispatch_id[:8]}, "
+                    f"but its stored output is {problem}"
+                )
+                decisions[node_id] = Decision(*args, "run", f"blob_{problem}", text)
             continue
         code, text = _why_run(
             node, record, reuse, forced, seen, counterparts, incoming, decisions, label in force

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from valence.errors import (
+    BlobCorruptError,
     BlobMissingError,
     DispatchNotFoundError,
     StoreError,
@@ -84,6 +85,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ValenceError)
     async def valence_error(request: Request, exc: ValenceError) -> JSONResponse:
+        if isinstance(exc, BlobCorruptError):  # damaged on the server's disk: its fault
+            log.error("damaged blob on %s %s: %s", request.method, request.url.path, exc)
+            return _json(500, str(exc), type(exc).__name__)
         if isinstance(exc, (DispatchNotFoundError, NodeNotFoundError, BlobMissingError)):
             return _json(404, str(exc), type(exc).__name__)
         if isinstance(exc, StoreWriteError):  # a full disk: try again later

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, delete, func, literal, or_, select, u
 from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 
 from valence.errors import (
+    BlobCorruptError,
     BlobMissingError,
     DispatchNotFoundError,
     StoreError,
@@ -31,7 +32,14 @@ from valence.errors import (
 )
 from valence.status import TERMINAL
 from valence.store import bulk, migrate, rows
-from valence.store.blobs import INLINE_LIMIT, BlobFiles, check_digest, digest_of, stage_blobs
+from valence.store.blobs import (
+    INLINE_LIMIT,
+    BlobFiles,
+    check_digest,
+    corrupt,
+    digest_of,
+    stage_blobs,
+)
 from valence.store.connect import WRITE_OPTION, create_store_engine, describe
 from valence.store.records import (
     DISPATCH_MUTABLE_FIELDS,
@@ -154,21 +162,14 @@ class Store:
         return self.get_blobs([digest])[digest]
 
     def get_blobs(self, digests: Iterable[str]) -> dict[str, bytes]:
-        """Several blobs, read with one query per few hundred; BlobMissingError if any is absent."""
+        """Several blobs, read with one query per few hundred, each checked against its digest.
+
+        BlobMissingError if any is absent, BlobCorruptError if any is damaged.
+        """
         wanted = list(dict.fromkeys(digests))
-        for digest in wanted:
-            check_digest(digest)
-        c = blobs_t.c
-        query = select(c.digest, c.location, c.size, c.data)
         found: dict[str, bytes] = {}
-        with self._engine.connect() as conn:
-            for chunk in rows.chunks(wanted):
-                for row in conn.execute(query.where(c.digest.in_(chunk))):
-                    found[row.digest] = (
-                        self._files.read(row.digest, row.size)
-                        if row.location == "file"
-                        else bytes(row.data)
-                    )
+        for row in self._blob_rows(wanted):
+            found[row.digest] = self._row_bytes(row)
         missing = [digest for digest in wanted if digest not in found]
         if missing:
             raise BlobMissingError(
@@ -176,6 +177,37 @@ class Store:
                 "it was never stored or was garbage-collected"
             )
         return found
+
+    def blob_problems(self, digests: Iterable[str]) -> dict[str, str]:
+        """Which of ``digests`` cannot be read intact: digest -> "missing" or "damaged"."""
+        wanted = list(dict.fromkeys(d for d in digests if d))
+        problems = dict.fromkeys(wanted, "missing")
+        for row in self._blob_rows(wanted):
+            try:
+                self._row_bytes(row)
+                del problems[row.digest]
+            except BlobCorruptError:
+                problems[row.digest] = "damaged"
+            except BlobMissingError:
+                pass
+        return problems
+
+    def _blob_rows(self, wanted: list[str]) -> Iterator[Any]:
+        for digest in wanted:
+            check_digest(digest)
+        c = blobs_t.c
+        query = select(c.digest, c.location, c.size, c.data)
+        with self._engine.connect() as conn:
+            for chunk in rows.chunks(wanted):
+                yield from conn.execute(query.where(c.digest.in_(chunk))).all()
+
+    def _row_bytes(self, row: Any) -> bytes:
+        if row.location == "file":
+            return self._files.read(row.digest, row.size)
+        data = bytes(row.data)
+        if digest_of(data) != row.digest:
+            raise corrupt(row.digest, f"its row in {self.where}")
+        return data
 
     def has_blob(self, digest: str) -> bool:
         """Whether a blob with this digest is stored."""
