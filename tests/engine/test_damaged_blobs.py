@@ -100,3 +100,41 @@ def test_a_redispatch_runs_again_a_node_whose_output_is_damaged_or_missing(valen
     assert ct.get_result(first.dispatch_id).get_node_result(0)["output"].get_deserialized() == (
         b"%d" % n * n
     )
+
+
+def test_fsck_reports_damaged_and_missing_blobs_and_who_uses_them(valence_home):
+    from tests.server.processes import valence
+
+    healthy = valence("fsck")
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    small, big = ct.dispatch_sync(flow)(7), ct.dispatch_sync(flow)(BIG)
+    assert valence("fsck").returncode == 0
+    damaged = [output_digest(small.dispatch_id), output_digest(big.dispatch_id)]
+    for digest in damaged:
+        damage(valence_home, digest)
+    db, _ = home_paths(valence_home)
+    missing = big.get_node_result(2)["output"]  # size(): an inline result row, deleted
+    missing_digest = output_digest(big.dispatch_id, 2)
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM blobs WHERE digest = ?", (missing_digest,))
+    assert missing.get_deserialized() == BIG * len(b"%d" % BIG)
+
+    report = valence("fsck")
+    assert report.returncode == 1, report.stdout
+    text = report.stdout
+    assert "database integrity: ok" in text
+    assert "2 damaged, 1 missing" in text
+    for digest in damaged:
+        assert f"damaged blob {digest}" in text
+    assert f"missing blob {missing_digest}" in text
+    assert f"dispatch {small.dispatch_id} node 0 (produce): output" in text
+    assert f"dispatch {big.dispatch_id} node 0 (produce): output" in text
+    assert f"dispatch {big.dispatch_id} node 2 (size): output" in text
+    assert f"dispatch {big.dispatch_id}: result" in text
+
+    for dispatch in (small, big):  # the repair the report suggests
+        new_id = ct.redispatch(dispatch.dispatch_id, reuse_previous_results=True)()
+        assert ct.get_result(new_id, wait=True, timeout=60).status == "COMPLETED"
+    repaired = valence("fsck")
+    assert repaired.returncode == 0, repaired.stdout
+    assert "0 damaged, 0 missing" in repaired.stdout

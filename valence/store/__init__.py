@@ -31,7 +31,7 @@ from valence.errors import (
     StoreWriteError,
 )
 from valence.status import TERMINAL
-from valence.store import bulk, migrate, rows
+from valence.store import bulk, fsck, migrate, rows
 from valence.store.blobs import (
     INLINE_LIMIT,
     BlobFiles,
@@ -41,6 +41,7 @@ from valence.store.blobs import (
     stage_blobs,
 )
 from valence.store.connect import WRITE_OPTION, create_store_engine, describe
+from valence.store.fsck import FsckReport
 from valence.store.records import (
     DISPATCH_MUTABLE_FIELDS,
     NODE_MUTABLE_FIELDS,
@@ -113,6 +114,10 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({self.where!r}, blob_dir={str(self.blob_dir)!r})"
+
+    def fsck(self) -> FsckReport:
+        """Check the database's integrity and every blob (see :mod:`valence.store.fsck`)."""
+        return fsck.check(self, self._engine)
 
     def schema_revision(self) -> str:
         """The Alembic revision the database is at."""

@@ -127,10 +127,10 @@ class BlobFiles:
         self._checked.pop(digest, None)
         try:
             self.read(digest, size)
-        except BlobMissingError:
-            return "missing"
         except BlobCorruptError:
             return "damaged"
+        except BlobMissingError:
+            return "missing"
         return None
 
     def delete(self, digest: str) -> None:
