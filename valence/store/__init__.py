@@ -13,6 +13,9 @@ processes may open the same database at the same time (SQLite in WAL mode).
 from __future__ import annotations
 
 import itertools
+import os
+import sqlite3
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -20,13 +23,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, literal, or_, select, update
+from sqlalchemy import Connection, Engine, delete, func, literal, make_url, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 
 from valence.errors import (
     BlobCorruptError,
     BlobMissingError,
     DispatchNotFoundError,
+    StoreDamagedError,
     StoreError,
     StoreWriteError,
 )
@@ -40,7 +44,13 @@ from valence.store.blobs import (
     digest_of,
     stage_blobs,
 )
-from valence.store.connect import WRITE_OPTION, create_store_engine, describe
+from valence.store.connect import (
+    WRITE_OPTION,
+    create_store_engine,
+    damaged_error,
+    describe,
+    sqlite_file,
+)
 from valence.store.fsck import FsckReport
 from valence.store.records import (
     DISPATCH_MUTABLE_FIELDS,
@@ -87,11 +97,29 @@ class Store:
 
     @classmethod
     def open(cls, url: str, blob_dir: Path) -> Store:
-        """Open (creating and migrating if needed) the store at ``url`` and ``blob_dir``."""
+        """Open (creating and migrating if needed) the store at ``url`` and ``blob_dir``.
+
+        A new SQLite file is built under a temporary name and linked into place
+        complete (schema, WAL mode), so processes opening a new store at once
+        never see it half made; an empty or damaged file raises StoreDamagedError.
+        """
         files = BlobFiles(blob_dir)
+        path = sqlite_file(url)
+        if path is not None:
+            create_sqlite_file(url, path)
+            if path.stat().st_size == 0:
+                raise StoreDamagedError(
+                    f"the valence database {path} is empty (0 bytes): it was truncated or "
+                    "replaced, and the dispatches it recorded are gone. Restore it from a "
+                    "backup, or move it away to start an empty store (the blobs in "
+                    f"{files.root} stay)"
+                )
         engine = create_store_engine(url)
         try:
             migrate.ensure_schema(engine)
+        except sqlite3.DatabaseError as exc:  # raised while connecting, before SQLAlchemy
+            engine.dispose()
+            raise damaged_error(path or Path(url), str(exc)) from exc
         except BaseException:
             engine.dispose()
             raise
@@ -535,6 +563,38 @@ class Store:
             f"no dispatch with id {dispatch_id!r} in {self.where}; "
             "list dispatches with `valence list`"
         )
+
+
+def create_sqlite_file(url: str, path: Path) -> None:
+    """Create the SQLite database ``path`` of ``url`` complete, unless it exists.
+
+    The schema is made in a private temporary file next to it, which is then
+    hard-linked into place: the first process to link wins, the others use its
+    file. The database is in WAL mode from the start, so no later open has to
+    switch journal modes (which needs a lock that concurrent openers contend for).
+    """
+    if path.exists():
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new")
+    os.close(fd)  # mode 0600, kept by SQLite
+    tmp = Path(name)
+    try:
+        engine = create_store_engine(make_url(url).set(database=str(tmp)).render_as_string(False))
+        try:
+            migrate.ensure_schema(engine)
+        finally:
+            engine.dispose()  # the last connection checkpoints and removes the -wal file
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created it first
+        except OSError:  # a file system without hard links
+            if not path.exists():
+                os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            leftover.unlink(missing_ok=True)
 
 
 _NODE_KEY = (nodes_t.c.dispatch_id, nodes_t.c.node_id)
