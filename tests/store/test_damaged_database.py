@@ -63,7 +63,7 @@ def test_a_database_with_damaged_pages_gets_one_clear_message(valence_home):
     for offset in range(2 * page, len(data), page):  # keep the header page, damage the rest
         data[offset + 8 : offset + page] = os.urandom(page - 8)
     path.write_bytes(bytes(data))
-    with pytest.raises(StoreDamagedError, match="database disk image is malformed|not a database"):
+    with pytest.raises(StoreDamagedError, match=r"database disk image is malformed|not a database"):
         store = open_home(valence_home)
         try:
             for dispatch_id in ids:
