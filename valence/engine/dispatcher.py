@@ -724,23 +724,24 @@ class Dispatcher:
         if node_id in values:
             value = values[node_id]
             if isinstance(value, Lazy):
-                value = values[node_id] = self._loads(run, node_id, value.data)
+                value = values[node_id] = self._load_output(run, node_id, value.data)
             return value
-        value = self._loads(run, node_id, self.store.get_blob(run.state.digests[node_id]))
+        value = self._load_output(run, node_id, self.store.get_blob(run.state.digests[node_id]))
         if run.state.consumers[node_id] > 1:
             values[node_id] = value
         return value
 
-    @staticmethod
-    def _loads(run: Run, node_id: int, data: bytes) -> Any:
-        """Unpickle a stored output; whatever its code raises fails only its consumers."""
+    def _load_output(self, run: Run, node_id: int, data: bytes) -> Any:
+        """A stored output, unpickled; an error names the node that produced it.
+
+        Whatever the value's own code raises (even SystemExit) fails only its consumers.
+        """
+        name = run.state.graph.nodes[node_id].name
         try:
             return serialize.loads(data)
-        except BaseException as exc:  # a value's __setstate__ may raise even SystemExit
-            node = run.state.graph.nodes[node_id]
+        except BaseException as exc:
             raise SerializationError(
-                f"the output of node {node_id} ({node.name}) cannot be loaded: "
-                f"{type(exc).__name__}: {exc}"
+                f"cannot load the output of node {node_id} ({name}): {type(exc).__name__}: {exc}"
             ) from exc
 
     def _blob(self, run: Run, digest: str) -> bytes:
