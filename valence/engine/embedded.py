@@ -88,6 +88,13 @@ def _wait_at_exit() -> None:
             file=sys.stderr,
         )
         current.dispatcher.wait_all()
+    if current is not None and current.dispatcher.write_error is not None:
+        print(
+            "valence: exiting while the store refuses writes "
+            f"({current.dispatcher.write_error}); the dispatches this process ran stay "
+            "RUNNING in the store and are resumed by the next process that dispatches",
+            file=sys.stderr,
+        )
     shutdown_all(wait=True)
 
 

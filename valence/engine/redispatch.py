@@ -274,8 +274,7 @@ def _all_reusable(parent: Parent) -> bool:
         return False
     if parent.store.unreusable_node_count(record.dispatch_id) != 0:
         return False
-    outputs = [record.result_digest, *(n.output_digest or "" for n in parent.nodes)]
-    return not parent.store.blob_problems(outputs)  # else the damaged ones run again
+    return not parent.store.output_problems(record.dispatch_id)  # else damaged ones run again
 
 
 def _full_reuse(store: Store, parent: Parent) -> Plan:

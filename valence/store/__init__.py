@@ -225,6 +225,29 @@ class Store:
                 pass
         return problems
 
+    def output_problems(self, dispatch_id: str) -> dict[str, str]:
+        """:meth:`blob_problems` of a dispatch's result and node outputs, in one query."""
+        c, n = blobs_t.c, nodes_t.c
+        outputs = select(n.output_digest).where(n.dispatch_id == dispatch_id)
+        result = select(dispatches_t.c.result_digest).where(
+            dispatches_t.c.dispatch_id == dispatch_id
+        )
+        wanted = or_(c.digest.in_(outputs), c.digest.in_(result))
+        problems: dict[str, str] = {}
+        with self._engine.connect() as conn:
+            found = conn.execute(select(c.digest, c.location, c.size, c.data).where(wanted)).all()
+            expected = conn.execute(outputs.union(result)).scalars().all()
+        for row in found:
+            try:
+                self._row_bytes(row)
+            except BlobCorruptError:
+                problems[row.digest] = "damaged"
+            except BlobMissingError:
+                problems[row.digest] = "missing"
+        stored = {row.digest for row in found}
+        problems.update((d, "missing") for d in expected if d and d not in stored)
+        return problems
+
     def _blob_rows(self, wanted: list[str]) -> Iterator[Any]:
         for digest in wanted:
             check_digest(digest)
