@@ -43,6 +43,14 @@ from tests.engine.test_redispatch import (  # noqa: E402, F401
     test_redispatch_of_redispatch_reuses_transitively,
     test_reused_output_is_the_same_blob_and_parent_is_immutable,
 )
+from tests.engine.test_reuse_store import (  # noqa: E402, F401
+    test_dispatch_with_reuse_runs_nothing_already_computed,
+    test_early_cutoff_reuses_dependents_of_a_byte_identical_output,
+    test_purge_keeps_what_another_dispatch_reuses,
+    test_redispatch_reuse_from_any_and_from_listed_dispatches,
+    test_redispatch_with_early_cutoff_in_the_parent_scope,
+    test_sublattice_reused_whole_or_inside_from_another_workflow,
+)
 from tests.server.test_purge import (  # noqa: E402, F401
     test_reused_sublattice_run_is_kept_until_nothing_reuses_it,
 )

@@ -5,13 +5,15 @@
 
 from __future__ import annotations
 
-from valence import executor, status
+from valence import executor, fs, leptons, status
 from valence.client import cancel, dispatch, dispatch_sync, get_result, redispatch
 from valence.errors import ValenceError
 from valence.executors.worker import get_context
+from valence.fs import strategies as fs_strategies
+from valence.leptons import Lepton
 from valence.results import Result
 from valence.transportable import TransportableObject
-from valence.workflow.deps import DepsBash, DepsCall, DepsPip
+from valence.workflow.deps import DepsBash, DepsCall, DepsModule, DepsPip
 from valence.workflow.electron import Electron, electron
 from valence.workflow.lattice import Lattice, lattice
 from valence.workflow.tracing import wait
@@ -21,9 +23,11 @@ __version__ = "0.1.0"
 __all__ = [
     "DepsBash",
     "DepsCall",
+    "DepsModule",
     "DepsPip",
     "Electron",
     "Lattice",
+    "Lepton",
     "Result",
     "TransportableObject",
     "ValenceError",
@@ -32,9 +36,12 @@ __all__ = [
     "dispatch_sync",
     "electron",
     "executor",
+    "fs",
+    "fs_strategies",
     "get_context",
     "get_result",
     "lattice",
+    "leptons",
     "redispatch",
     "status",
     "wait",

@@ -14,14 +14,24 @@ from typing import Any
 from valence.backends import RedispatchRequest, choose_backend
 from valence.backends.local import timeout_error
 from valence.engine.redispatch import Plan
+from valence.engine.reuse import check_reuse_from
 from valence.results import Result
 from valence.workflow.lattice import Lattice
 
 
 def dispatch(
-    lattice: Lattice, dispatcher_addr: str | None = None, *, disable_run: bool = False
+    lattice: Lattice,
+    dispatcher_addr: str | None = None,
+    *,
+    disable_run: bool = False,
+    reuse_previous_results: bool = False,
 ) -> Callable[..., str]:
-    """``dispatch(workflow)(*args, **kwargs)`` records and starts a run; returns its id."""
+    """``dispatch(workflow)(*args, **kwargs)`` records and starts a run; returns its id.
+
+    With ``reuse_previous_results`` every node whose key equals that of a
+    COMPLETED node of any dispatch in the store is reused (and early cutoff
+    applies), so editing one task and dispatching again runs only what changed.
+    """
     if not isinstance(lattice, Lattice):
         raise TypeError(
             f"ct.dispatch needs a @ct.lattice workflow, got {type(lattice).__name__}; "
@@ -30,7 +40,9 @@ def dispatch(
 
     def submit(*args: Any, **kwargs: Any) -> str:
         backend = choose_backend(dispatcher_addr)
-        return backend.submit(lattice, args, kwargs, disable_run=disable_run)
+        return backend.submit(
+            lattice, args, kwargs, disable_run=disable_run, reuse=reuse_previous_results
+        )
 
     return submit
 
@@ -82,16 +94,23 @@ class Redispatch:
         reuse_previous_results: bool,
         force_rerun: tuple[str, ...],
         dispatcher_addr: str | None = None,
+        reuse_from: str | tuple[str, ...] | None = None,
     ) -> None:
         self.dispatch_id = dispatch_id
         self.replace_electrons = dict(replace_electrons or {})
         self.reuse_previous_results = reuse_previous_results
         self.force_rerun = tuple(force_rerun)
         self.dispatcher_addr = dispatcher_addr
+        self.reuse_from = check_reuse_from(reuse_from)
 
     def _request(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> RedispatchRequest:
         return RedispatchRequest(
-            args, kwargs, self.replace_electrons, self.reuse_previous_results, self.force_rerun
+            args,
+            kwargs,
+            self.replace_electrons,
+            self.reuse_previous_results,
+            self.force_rerun,
+            self.reuse_from,
         )
 
     def plan(self, *args: Any, **kwargs: Any) -> Plan:
@@ -112,15 +131,23 @@ def redispatch(
     reuse_previous_results: bool = False,
     *,
     force_rerun: tuple[str, ...] | list[str] = (),
+    reuse_from: str | list[str] | tuple[str, ...] | None = None,
 ) -> Redispatch:
     """Re-run a stored dispatch by id, optionally with new inputs and replaced tasks.
 
     ``redispatch(id)()`` reuses the original inputs (positional and keyword);
     ``redispatch(id)(b=10)`` changes only ``b``. With ``reuse_previous_results``
     every node whose key equals a COMPLETED node's key in the parent is reused.
+    ``reuse_from="any"`` (or a list of dispatch ids) turns reuse on and also
+    looks keys up in every dispatch of the store (or in the listed ones).
     """
     return Redispatch(
-        dispatch_id, replace_electrons, reuse_previous_results, tuple(force_rerun), dispatcher_addr
+        dispatch_id,
+        replace_electrons,
+        reuse_previous_results,
+        tuple(force_rerun),
+        dispatcher_addr,
+        reuse_from,
     )
 
 

@@ -16,7 +16,8 @@ Messages say what is wrong and how to fix it. The tree::
     ├── ExecutorError
     │   ├── UnknownExecutorError           an executor name with no registered plugin
     │   ├── WorkerDiedError                the worker process running a task died
-    │   └── DependencyError                (valence.executors.hooks) a dep or hook failed
+    │   ├── DependencyError                (valence.executors.hooks) a dep or hook failed
+    │   └── FileTransferError              a task's file transfer (ct.fs) failed
     ├── ResumeError (valence.engine.resume) a stored dispatch no longer traces to its graph
     ├── TaskFailedError                    a dispatch ended FAILED (raised only on request)
     ├── DispatchTimeoutError (TimeoutError) get_result(wait=True, timeout=...) ran out
@@ -111,3 +112,7 @@ class ReplacementError(RedispatchError, ValueError):
 
 class CodeUnavailableError(RedispatchError, ImportError):
     """Stored code needs a module this process cannot import."""
+
+
+class FileTransferError(ExecutorError):
+    """A file transfer of a task (``@ct.electron(files=[...])``) failed where it ran."""

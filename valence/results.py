@@ -181,11 +181,20 @@ def _duration(start: datetime | None, end: datetime | None) -> str:
     return f"{(end - start).total_seconds():.3f}s"
 
 
+_REUSE_NOTES = {"reused_store": " (found in the store)", "early_cutoff": " (early cutoff)"}
+
+
+def reuse_note(node: NodeRecord) -> str | None:
+    """``reused from <dispatch>:<node>`` and how it was found, or None for a node not reused."""
+    if node.reused_from_dispatch is None:
+        return None
+    how = _REUSE_NOTES.get((node.reason or {}).get("code", ""), "")
+    return f"reused from {node.reused_from_dispatch[:8]}:{node.reused_from_node}{how}"
+
+
 def _why(node: NodeRecord) -> str:
-    if node.reused_from_dispatch is not None:
-        return f"reused from {node.reused_from_dispatch[:8]}:{node.reused_from_node}"
     reason = node.reason or {}
-    return str(reason.get("text", ""))
+    return reuse_note(node) or str(reason.get("text", ""))
 
 
 def format_summary(result: Result, limit: int = 50) -> str:

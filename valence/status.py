@@ -19,6 +19,11 @@ class Status(str):
     def is_terminal(self) -> bool:
         return self in TERMINAL
 
+    @property
+    def STATUS(self) -> str:
+        """The plain string, as Covalent's ``Status.STATUS``."""
+        return str.__str__(self)
+
 
 NEW_OBJECT = Status("NEW_OBJECT")
 STARTING = Status("STARTING")
@@ -35,6 +40,12 @@ FAILED = Status("FAILED")
 CANCELLED = Status("CANCELLED")
 
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
+TERMINAL_STATUSES = frozenset(str.__str__(s) for s in TERMINAL)
+
+
+def is_terminal(status: str | None) -> bool:
+    """``ct.status.is_terminal(x)``: COMPLETED, FAILED or CANCELLED (strings accepted)."""
+    return str(status) in TERMINAL_STATUSES
 
 
 def as_status(value: str | None) -> Status:

@@ -70,9 +70,35 @@ class TransportableObject:
     def serialize(self) -> bytes:
         return self._data
 
+    def get_serialized(self) -> str:
+        """The pickle as base64 text (Covalent's ``_object``)."""
+        return base64.b64encode(self._data).decode()
+
+    @property
+    def json(self) -> str:
+        """The value as JSON text, or "" when it is not JSON-serializable (Covalent's rule)."""
+        try:
+            return json.dumps(self.get_deserialized())
+        except (TypeError, ValueError):
+            return ""
+
     @staticmethod
-    def deserialize(data: bytes) -> TransportableObject:
+    def deserialize(
+        data: bytes, *, header_only: bool = False, string_only: bool = False
+    ) -> TransportableObject:
+        """Wrap ``serialize()`` output; nothing is unpickled until a value is asked for,
+        so ``header_only``/``string_only`` reads cost no unpickling either."""
         return TransportableObject.from_bytes(data)
+
+    @staticmethod
+    def deserialize_list(collection: list[Any]) -> list[Any]:
+        """Values of a (nested) list of TransportableObjects, lists and dicts."""
+        return [_deserialize_item(item) for item in collection]
+
+    @staticmethod
+    def deserialize_dict(collection: dict[Any, Any]) -> dict[Any, Any]:
+        """Values of a (nested) dict of TransportableObjects, lists and dicts."""
+        return {key: _deserialize_item(item) for key, item in collection.items()}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,3 +129,16 @@ class TransportableObject:
 
     def __repr__(self) -> str:
         return f"TransportableObject({self.object_string})"
+
+
+def _deserialize_item(item: Any) -> Any:
+    if isinstance(item, TransportableObject):
+        return item.get_deserialized()
+    if isinstance(item, list):
+        return TransportableObject.deserialize_list(item)
+    if isinstance(item, dict):
+        return TransportableObject.deserialize_dict(item)
+    raise TypeError(
+        f"cannot deserialize a {type(item).__name__}: expected TransportableObjects in "
+        "(nested) lists and dicts"
+    )

@@ -42,28 +42,32 @@ if __name__ == "__main__":
 """
 
 
-def test_killed_dispatch_is_resumed_by_the_next_process(tmp_path, valence_home, monkeypatch):
-    log = tmp_path / "ran.log"
-    log.write_text("")
-    (tmp_path / "crashflow.py").write_text(FLOW)
-    env = {**os.environ, "VALENCE_HOME": str(valence_home), "VALENCE_TEST_LOG": str(log)}
+def kill_when(argv, cwd, env, ready) -> str:
+    """Run a script that prints a dispatch id, kill -9 it once ``ready()``; return the id."""
     proc = subprocess.Popen(
-        [sys.executable, "crashflow.py", "6"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, *argv], cwd=cwd, env=env, stdout=subprocess.PIPE, text=True
     )
     try:
         dispatch_id = proc.stdout.readline().strip()
         deadline = time.time() + 60
-        while log.read_text().count("end ") < 2:
+        while not ready():
             assert time.time() < deadline, "the workflow never got going"
             time.sleep(0.02)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         proc.stdout.close()
+    return dispatch_id
+
+
+def test_killed_dispatch_is_resumed_by_the_next_process(tmp_path, valence_home, monkeypatch):
+    log = tmp_path / "ran.log"
+    log.write_text("")
+    (tmp_path / "crashflow.py").write_text(FLOW)
+    env = {**os.environ, "VALENCE_HOME": str(valence_home), "VALENCE_TEST_LOG": str(log)}
+    dispatch_id = kill_when(
+        ["crashflow.py", "6"], tmp_path, env, lambda: log.read_text().count("end ") >= 2
+    )
     monkeypatch.setenv("VALENCE_TEST_LOG", str(log))
     before = log.read_text().count("end ")
     assert ct.get_result(dispatch_id).status == "RUNNING"  # reading resumes nothing
@@ -80,3 +84,91 @@ def test_killed_dispatch_is_resumed_by_the_next_process(tmp_path, valence_home, 
     # only the task in flight at the kill (started, maybe even finished, but not yet
     # recorded) ran twice; every recorded task was not executed again
     assert len(repeated) <= 1
+
+
+CUTOFF_FLOW = """
+import os, sys, time
+import valence as ct
+
+LOG = os.environ["VALENCE_TEST_LOG"]
+
+
+def log(text):
+    with open(LOG, "a") as fh:
+        fh.write(text + "\\n")
+
+
+@ct.electron
+def double(x):
+    log("double")
+    return x * 2
+
+
+@ct.electron
+def gated_double(x):
+    log("start gated")
+    while not os.path.exists(os.environ["VALENCE_TEST_GATE"]):
+        time.sleep(0.02)
+    return x + x
+
+
+@ct.electron
+def after(y):
+    log("after")
+    return y + 1
+
+
+@ct.lattice
+def flow(x):
+    return after(double(x))
+
+
+@ct.lattice
+def gated_flow(x):
+    return after(gated_double(x))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "first":
+        print(ct.get_result(ct.dispatch(flow)(3), wait=True).dispatch_id, flush=True)
+    else:
+        print(ct.dispatch(gated_flow, reuse_previous_results=True)(3), flush=True)
+        time.sleep(60)
+"""
+
+
+def test_a_resumed_dispatch_keeps_early_cutoff(tmp_path, valence_home, monkeypatch):
+    log, gate = tmp_path / "ran.log", tmp_path / "gate"
+    log.write_text("")
+    (tmp_path / "cutoffflow.py").write_text(CUTOFF_FLOW)
+    env = {
+        **os.environ,
+        "VALENCE_HOME": str(valence_home),
+        "VALENCE_TEST_LOG": str(log),
+        "VALENCE_TEST_GATE": str(gate),
+    }
+    first = subprocess.run(
+        [sys.executable, "cutoffflow.py", "first"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert first.returncode == 0, first.stderr
+    first_id = first.stdout.strip().splitlines()[-1]
+    dispatch_id = kill_when(
+        ["cutoffflow.py", "gated"], tmp_path, env, lambda: "start gated" in log.read_text()
+    )
+    monkeypatch.setenv("VALENCE_TEST_LOG", str(log))
+    monkeypatch.setenv("VALENCE_TEST_GATE", str(gate))
+    gate.touch()
+    assert ct.dispatch_sync(wf.chain)(1).status == "COMPLETED"  # this process resumes it
+    result = ct.get_result(dispatch_id, wait=True, timeout=120)
+    assert result.status == "COMPLETED", result.error
+    assert result.result == 7
+    assert log.read_text().split("\n").count("after") == 1  # only the first run's
+    from valence.backends import choose_backend
+
+    nodes = {n.name: n for n in choose_backend().get_nodes(dispatch_id)}
+    assert nodes["after"].reason["code"] == "early_cutoff"
+    assert nodes["after"].reused_from_dispatch == first_id

@@ -36,6 +36,7 @@ class LiveServer:
 
     url: str
     runtime: Any
+    handle: Any = None  # the BackgroundServer: ``handle.stop()`` takes the server away
 
     def dispatch(self, lattice: Any, *args: Any, **kwargs: Any) -> str:
         return ct.dispatch(lattice, dispatcher_addr=self.url)(*args, **kwargs)
@@ -69,7 +70,7 @@ def start_server(valence_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
         runtime = open_runtime()
         server = BackgroundServer(runtime, token=token)
         started.append((server, runtime))
-        return LiveServer(server.start(), runtime)
+        return LiveServer(server.start(), runtime, server)
 
     yield start
     close_all()

@@ -24,7 +24,7 @@ def names(graph: dict, edges: str) -> set[tuple[str, str]]:
 def test_graph_has_nodes_edges_and_task_edges_through_helpers(server):
     dispatch_id = server.dispatch(pipeline, 10, c=0.5)
     server.wait(dispatch_id)
-    graph = get(server, f"/dispatches/{dispatch_id[:8]}/graph").json()
+    graph = get(server, f"/dispatches/{dispatch_id[:8]}/graph?edges=true&helpers=true").json()
     assert (graph["dispatch_id"], graph["status"], graph["done"]) == (dispatch_id, "COMPLETED", 1)
     tasks = [n["name"] for n in graph["nodes"] if not n["helper"]]
     assert tasks == TASKS
@@ -40,6 +40,13 @@ def test_graph_has_nodes_edges_and_task_edges_through_helpers(server):
         ("score", "report"),
     }
     assert len(graph["edges"]) == len(names(graph, "task_edges")) + 3  # + one per parameter
+    assert len(graph["boxes"]) == 8 and graph["total_nodes"] == 8
+    lean = get(server, f"/dispatches/{dispatch_id}/graph").json()
+    assert (lean["edges"], lean["task_edges"]) == ([], [])  # only the drawing by default
+    assert [n["name"] for n in lean["nodes"]] == TASKS and lean["total_nodes"] == 8
+    assert [b["label"] for b in lean["boxes"]] == TASKS  # laid out top to bottom
+    assert [b["y"] for b in lean["boxes"]] == sorted(b["y"] for b in lean["boxes"])
+    assert len(lean["box_edges"]) == 6
 
 
 def test_lineage_goes_up_the_redispatch_chain_and_down_the_tree(server):
@@ -119,7 +126,7 @@ def test_compare_names_changed_inputs_and_refuses_an_original_run(server):
 def test_source_and_arguments_of_a_node(server):
     dispatch_id = server.backend.submit(pipeline, (10,), {})  # in-process: sources stored
     server.wait(dispatch_id)
-    graph = get(server, f"/dispatches/{dispatch_id}/graph").json()
+    graph = get(server, f"/dispatches/{dispatch_id}/graph?helpers=true").json()
     ids = {n["name"]: n["id"] for n in graph["nodes"]}
     source = get(server, f"/dispatches/{dispatch_id}/nodes/{ids['load']}/source").json()
     assert "def load(n):" in source["source"]

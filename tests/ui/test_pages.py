@@ -205,19 +205,32 @@ def test_pages_update_live_while_a_dispatch_runs(server, page, shoot, tmp_path):
     graph_page.close()
 
 
-def test_500_node_graph_is_readable(server, page, shoot):
+def test_500_task_graph_groups_siblings_and_expands_readably(server, page, shoot):
     dispatch_id = server.dispatch(wide, 50, 10)
     server.wait(dispatch_id)
     open_dispatch(page, server, dispatch_id, "COMPLETED")
     first = page.evaluate(READABILITY)
-    assert (first["count"], first["overlaps"]) == (501, 0)
-    assert first["zoom"] >= 0.6  # labels are legible where the view starts
-    assert first["onScreen"] >= 100
+    assert (first["count"], first["overlaps"]) == (11, 0)  # ten "step ×50" groups + total
+    assert first["zoom"] >= 0.6 and first["onScreen"] == 11
+    groups = page.evaluate(
+        "valenceGraph.cy.nodes('.group').map(n => [n.data('display'), n.data('status')])"
+    )
+    assert groups == [["step ×50\n50 ✓", "COMPLETED"]] * 10
+    expect(page.locator("#graph-count")).to_have_text("501 of 552 nodes shown (10 groups)")
     shoot("graph-500")
+
+    page.evaluate("valenceGraph.cy.nodes('.group')[0].emit('tap')")
+    expect(page.locator("#group-counts")).to_have_text("50 ✓")
+    expect(page.locator("#group-members li")).to_have_count(50)
+    page.click("#group-expand")
+    expect(page.locator("#graph-count")).to_have_text("501 of 552 nodes shown (9 groups)")
+    expanded = page.evaluate(READABILITY)
+    assert (expanded["count"], expanded["overlaps"]) == (60, 0)
     page.click("#fit")
     overview = page.evaluate(READABILITY)
-    assert overview["onScreen"] == 501 and overview["zoom"] < first["zoom"]
-    shoot("graph-500-fit")
+    assert overview["onScreen"] == 60
+    page.click("#collapse")
+    expect(page.locator("#graph-count")).to_have_text("501 of 552 nodes shown (10 groups)")
 
 
 def test_list_filters_and_pages(server, page):

@@ -15,7 +15,7 @@ def edge(parent: int, child: int, name: str = "x", param_type: str = "arg") -> E
 
 
 def pairs(edges) -> list[tuple[int, int]]:
-    return sorted((e.source, e.target) for e in edges)
+    return sorted((e["source"], e["target"]) for e in edges)
 
 
 def test_labels_strip_covalent_prefixes_and_stay_short():
@@ -61,10 +61,10 @@ def test_task_edges_go_through_chains_of_helpers():
     ]
     found = views.task_edges(nodes, edges)
     assert pairs(found) == [(0, 4), (0, 7), (0, 9), (4, 9), (6, 7), (6, 9)]
-    by_pair = {(e.source, e.target): e for e in found}
-    assert by_pair[(0, 4)].via_helpers and by_pair[(0, 4)].name == "a"
-    assert by_pair[(0, 9)].name == "p, q"
-    assert not by_pair[(4, 9)].via_helpers and by_pair[(4, 9)].param_type == "wait"
+    by_pair = {(e["source"], e["target"]): e for e in found}
+    assert by_pair[(0, 4)]["via_helpers"] and by_pair[(0, 4)]["name"] == "a"
+    assert by_pair[(0, 9)]["name"] == "p, q"
+    assert not by_pair[(4, 9)]["via_helpers"] and by_pair[(4, 9)]["param_type"] == "wait"
 
 
 def test_task_edges_keep_direct_edges_and_drop_helper_only_paths():
@@ -128,3 +128,50 @@ def test_categories_follow_the_recorded_reason():
     assert views.category(node(0)) == "unexplained"
     out = views.compare_node(node(3, reason=replaced, metadata={"replaced": "score"}))
     assert (out.category, out.code, out.replaced) == ("replaced", "replaced", "score")
+
+
+def test_rich_views_of_tables_arrays_images_and_plain_values():
+    import numpy as np
+    import pandas as pd
+
+    from valence.server.ui.rich import rich_value
+
+    table = rich_value(pd.DataFrame({"a": range(50), "b": ["x"] * 50}))
+    assert (table.kind, table.shape, table.columns, len(table.rows)) == (
+        "table",
+        [50, 2],
+        ["a", "b"],
+        20,
+    )
+    assert rich_value(pd.Series([1, 2], name="s")).columns == ["s"]
+    array = rich_value(np.zeros((3, 4), dtype="int8"))
+    assert (array.kind, array.shape, array.dtype) == ("array", [3, 4], "int8")
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 10
+    assert rich_value(png).image.startswith("data:image/png;base64,")
+    assert rich_value(b"plain bytes").kind == "none"
+    assert rich_value({"a": 1}).kind == "none"
+
+    class Picture:
+        def _repr_png_(self):
+            return png
+
+    assert rich_value(Picture()).mime == "image/png"
+
+
+def test_inputs_are_editable_only_when_json_keeps_them_exactly():
+    names = views.named_inputs(
+        ["a", "b", "c", "d"],
+        "rest",
+        {"args": (1.5, (1, 2), {"k": [1, None]}, {1: 2}, 7), "kwargs": {"e": "s"}},
+    )
+    editable = {i.name: (i.editable, i.json_value) for i in names}
+    assert editable == {
+        "a": (True, 1.5),
+        "b": (False, None),  # a tuple would come back a list
+        "c": (True, {"k": [1, None]}),
+        "d": (False, None),  # int keys would come back strings
+        "*rest[0]": (False, None),  # varargs bind by position only
+        "e": (True, "s"),
+    }
+    assert views.as_json(float("nan")) == (False, None)
+    assert views.as_json(True) == (True, True) and views.as_json(1) == (True, 1)

@@ -74,3 +74,88 @@ def wide(groups, depth):
 def waiting(gate_path):
     """Runs until the file ``gate_path`` exists (then one more step)."""
     return step(gated(gate_path, 1))
+
+
+@ct.electron
+def square(x):
+    return x * x
+
+
+@ct.lattice
+def fan(n):
+    """``n`` squares summed: a fan-out of ``n`` sibling tasks and one fan-in."""
+    return total([square(i) for i in range(n)])
+
+
+@ct.electron
+def frame(n):
+    import pandas as pd
+
+    return pd.DataFrame({"x": list(range(n)), "square": [i * i for i in range(n)]})
+
+
+@ct.electron
+def matrix(n):
+    import numpy as np
+
+    return np.arange(n * n, dtype="float32").reshape(n, n)
+
+
+@ct.electron
+def figure(n):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3, 2))
+    fig.add_subplot().plot(range(n), [i * i for i in range(n)])
+    return fig
+
+
+@ct.lattice
+def rich(n):
+    """Outputs the node panel shows richly: a DataFrame, an array, a figure."""
+    return [frame(n), matrix(n), figure(n)]
+
+
+@ct.electron
+def chatty(gate_path):
+    """Prints a line at once, then waits for ``gate_path`` to exist."""
+    import os
+    import sys
+    import time
+
+    print("warming up", flush=True)
+    print("a warning", file=sys.stderr, flush=True)
+    deadline = time.time() + 30
+    while not os.path.exists(gate_path) and time.time() < deadline:
+        time.sleep(0.01)
+    print("done")
+    return 1
+
+
+@ct.lattice
+def talking(gate_path):
+    return chatty(gate_path)
+
+
+HOSTILE = '<img src=x onerror="window.__pwned=1">'
+
+
+@ct.electron
+def shout(text):
+    print(f"<script>window.__pwned=2</script>{text}")
+    return {HOSTILE: text}
+
+
+@ct.electron
+def explode(values):
+    raise ValueError(f"<b onmouseover=window.__pwned=3>{values[HOSTILE]}</b>")
+
+
+@ct.lattice
+def hostile(text):
+    """Untrusted text everywhere: input, output, stdout, a getitem key, an error."""
+    loud = shout(text)
+    return explode(loud), loud[HOSTILE]

@@ -126,6 +126,7 @@ class HttpBackend:
         kwargs: dict[str, Any],
         *,
         disable_run: bool = False,
+        reuse: bool = False,
     ) -> str:
         """Check the arguments here, then send workflow and inputs in one request."""
         lattice.bind_inputs(args, kwargs)
@@ -134,7 +135,7 @@ class HttpBackend:
             "POST",
             "/dispatches",
             content=body,
-            params={"disable_run": disable_run},
+            params={"disable_run": disable_run, "reuse_previous_results": reuse},
             headers={"Content-Type": "application/octet-stream"},
         )
         return str(data["dispatch_id"])
@@ -146,6 +147,7 @@ class HttpBackend:
             "replace_electrons": dict(request.replace_electrons),
             "reuse_previous_results": request.reuse_previous_results,
             "force_rerun": list(request.force_rerun),
+            "reuse_from": request.reuse_from,
         }
         return serialize.dumps(payload)
 
@@ -184,8 +186,9 @@ class HttpBackend:
         body = {"task_ids": task_ids}
         return str(self._json("POST", f"/dispatches/{dispatch_id}/cancel", json=body)["message"])
 
-    def delete(self, dispatch_id: str) -> PurgeReport:
-        return PurgeReport(**self._json("DELETE", f"/dispatches/{dispatch_id}"))
+    def delete(self, dispatch_id: str, *, dry_run: bool = False) -> PurgeReport:
+        query = "?dry_run=true" if dry_run else ""
+        return PurgeReport(**self._json("DELETE", f"/dispatches/{dispatch_id}{query}"))
 
     def purge(self, older_than: timedelta, *, dry_run: bool = False) -> PurgeReport:
         params = {"older_than": f"{older_than.total_seconds()}s", "dry_run": dry_run}

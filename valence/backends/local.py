@@ -20,7 +20,8 @@ from valence.backends import PurgeReport, RedispatchRequest
 from valence.engine.dispatcher import Dispatcher
 from valence.engine.ownership import is_alive
 from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
-from valence.engine.redispatch import Plan, plan_redispatch
+from valence.engine.redispatch import Plan, plan_redispatch, reuse_from_store
+from valence.engine.reuse import Scope
 from valence.errors import DispatchTimeoutError, StoreError
 from valence.results import Result
 from valence.store import Store
@@ -98,12 +99,20 @@ class LocalBackend:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         lattice_digest: str | None = None,
+        *,
+        reuse: bool = False,
     ) -> Prepared:
         """Bind, trace and serialize a new dispatch; raises on bad input, writes nothing.
 
-        With ``lattice_digest`` the caller supplies the workflow's blob itself.
+        With ``lattice_digest`` the caller supplies the workflow's blob itself;
+        with ``reuse`` nodes are reused by key from the whole store.
         """
-        return prepare_dispatch(lattice, tuple(args), dict(kwargs), lattice_digest=lattice_digest)
+        prepared = prepare_dispatch(
+            lattice, tuple(args), dict(kwargs), lattice_digest=lattice_digest
+        )
+        if reuse:
+            reuse_from_store(self.store, prepared, Scope("any"))
+        return prepared
 
     def start(self, prepared: Prepared, *, disable_run: bool = False) -> str:
         """Record ``prepared`` and (unless ``disable_run``) run it; return its id."""
@@ -125,8 +134,10 @@ class LocalBackend:
         kwargs: dict[str, Any],
         *,
         disable_run: bool = False,
+        reuse: bool = False,
     ) -> str:
-        return self.start(self.prepare(lattice, args, kwargs), disable_run=disable_run)
+        prepared = self.prepare(lattice, args, kwargs, reuse=reuse)
+        return self.start(prepared, disable_run=disable_run)
 
     def plan(self, dispatch_id: str, request: RedispatchRequest) -> Plan:
         """The per-node decisions of a redispatch, computed without writing anything."""
@@ -138,6 +149,7 @@ class LocalBackend:
             replace=dict(request.replace_electrons),
             reuse=request.reuse_previous_results,
             force_rerun=tuple(request.force_rerun),
+            reuse_from=request.reuse_from,
         )
 
     def redispatch(self, dispatch_id: str, request: RedispatchRequest) -> str:
@@ -159,8 +171,11 @@ class LocalBackend:
         what = f"tasks {task_ids} of dispatch" if task_ids else "dispatch"
         return f"Cancellation of {what} {dispatch_id} requested."
 
-    def delete(self, dispatch_id: str) -> PurgeReport:
-        """Delete one finished top-level dispatch and its sublattice runs; collect blobs."""
+    def delete(self, dispatch_id: str, *, dry_run: bool = False) -> PurgeReport:
+        """Delete one finished top-level dispatch and its sublattice runs; collect blobs.
+
+        ``dry_run`` only reports what would be deleted.
+        """
         record = self.store.get_dispatch(self.store.resolve_id(dispatch_id))
         if record.parent_dispatch_id is not None:
             raise ValueError(
@@ -173,7 +188,7 @@ class LocalBackend:
                 f"dispatch {record.dispatch_id} is {record.status}; cancel it (or wait for it) "
                 "before deleting it"
             )
-        return self._delete([record.dispatch_id], [], dry_run=False)
+        return self._delete([record.dispatch_id], [], dry_run=dry_run)
 
     def purge(self, older_than: timedelta, *, dry_run: bool = False) -> PurgeReport:
         """Delete finished top-level dispatches created before now - ``older_than``.
@@ -197,6 +212,7 @@ class LocalBackend:
         doomed, kept = self._deletion_set(roots, orphans)
         report = PurgeReport(doomed, kept, dry_run=dry_run)
         if dry_run:
+            report.blobs_deleted = self.store.blobs_freed_by(doomed)
             return report
         for dispatch_id in doomed:
             self.store.delete_dispatch(dispatch_id)
@@ -229,17 +245,16 @@ class LocalBackend:
         """``roots`` + their sublattice runs (+ orphaned runs), except runs still reused.
 
         A reused sublattice node points at the run of the dispatch it was reused
-        from, so only redispatches descending from a deleted dispatch can refer to
-        its runs.
+        from, which with reuse from the whole store may be any dispatch; a run
+        stays while a dispatch that is not deleted points at it.
         """
         orphan_ids = [o.dispatch_id for o in orphans]
         runs = [*self._descendants(roots, _sublattice_of), *orphan_ids]
         runs += self._descendants(orphan_ids, _sublattice_of)
-        origins = [*roots, *{o.parent_dispatch_id or "" for o in orphans}]
-        remaining = set(self._descendants(origins, _redispatch_of)) - set(roots)
-        keep = self._reused_runs(remaining)
-        doomed = [*roots, *(run for run in dict.fromkeys(runs) if run not in keep)]
-        return doomed, sorted(keep & set(runs))
+        runs = list(dict.fromkeys(runs))
+        keep = self._reused_runs(set(roots), runs)
+        doomed = [*roots, *(run for run in runs if run not in keep)]
+        return doomed, sorted(keep)
 
     def _descendants(
         self, roots: list[str], linked: Callable[[DispatchRecord, str], bool]
@@ -254,16 +269,16 @@ class LocalBackend:
                     stack.append(child.dispatch_id)
         return found
 
-    def _reused_runs(self, remaining: set[str]) -> set[str]:
-        """Sublattice runs that nodes of ``remaining`` point to, with their own sub-runs."""
-        found: set[str] = set()
-        pending = sorted(remaining)
-        while pending:
-            for node in self.store.get_nodes(pending.pop()):
-                if node.sub_dispatch_id and node.sub_dispatch_id not in found:
-                    found.add(node.sub_dispatch_id)
-                    pending.append(node.sub_dispatch_id)
-        return found
+    def _reused_runs(self, roots: set[str], runs: list[str]) -> set[str]:
+        """Those of ``runs`` a remaining dispatch points at, directly or through a kept run."""
+        referrers = self.store.sublattice_referrers(runs)
+        keep: set[str] = set()
+        while True:
+            deleting = roots | (set(runs) - keep)
+            newly = {run for run in runs if run not in keep and referrers[run] - deleting}
+            if not newly:
+                return keep
+            keep |= newly
 
     def _all(self, **filters: Any) -> list[DispatchRecord]:
         found: list[DispatchRecord] = []
@@ -336,13 +351,20 @@ class LocalBackend:
         *,
         status: str | None = None,
         name: str | None = None,
+        name_contains: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[DispatchRecord]:
         return self.store.list_dispatches(
-            status=status, name=name, since=since, until=until, limit=limit, offset=offset
+            status=status,
+            name=name,
+            name_contains=name_contains,
+            since=since,
+            until=until,
+            limit=limit,
+            offset=offset,
         )
 
     def node_counts(self, dispatch_ids: Sequence[str]) -> dict[str, dict[str, int]]:
@@ -357,10 +379,6 @@ class LocalBackend:
 
 def _sublattice_of(child: DispatchRecord, parent: str) -> bool:
     return child.parent_dispatch_id == parent
-
-
-def _redispatch_of(child: DispatchRecord, parent: str) -> bool:
-    return child.redispatched_from == parent
 
 
 def timeout_error(dispatch_id: str, timeout: float | None) -> DispatchTimeoutError:

@@ -314,6 +314,14 @@ def redispatch(
     plan: Annotated[
         bool, typer.Option("--plan", help="show what would reuse/run; run nothing")
     ] = False,
+    reuse_from: Annotated[
+        str | None,
+        typer.Option(
+            "--reuse-from",
+            help="where to reuse from (implies --reuse): parent, any (the whole store), "
+            "or comma-separated dispatch ids",
+        ),
+    ] = None,
 ) -> None:
     """Run a dispatch again by id (prints the new id); --reuse keeps what is still valid.
 
@@ -328,6 +336,7 @@ def redispatch(
         {},
         reuse,
         tuple(force_rerun or ()),
+        _reuse_from_option(reuse_from),
     )
     with backend(ctx, runs=not plan) as b:
         did = b.resolve_id(dispatch_id)
@@ -342,6 +351,15 @@ def redispatch(
             err.print("no server: the dispatch runs in this process; waiting for it to finish")
             b.wait(new_id, None)
             err.print(f"finished: {b.status(new_id)}")
+
+
+def _reuse_from_option(text: str | None) -> str | tuple[str, ...] | None:
+    if text is None or text.strip() in ("parent", "any"):
+        return None if text is None else text.strip()
+    ids = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not ids:
+        raise typer.BadParameter("give parent, any, or dispatch ids separated by commas")
+    return ids
 
 
 @app.command()

@@ -8,6 +8,7 @@ from rich.table import Table
 
 from valence import status as st
 from valence.engine.redispatch import Plan
+from valence.results import reuse_note
 from valence.store.records import DispatchRecord, NodeRecord
 
 STYLES = {
@@ -70,8 +71,9 @@ def dispatch_table(rows: list[tuple[DispatchRecord, dict[str, int]]]) -> Table:
 
 def note(node: NodeRecord) -> str:
     """Reused from where, why it ran, or why it failed."""
-    if node.reused_from_dispatch is not None:
-        return f"reused from {node.reused_from_dispatch[:8]}:{node.reused_from_node}"
+    reused = reuse_note(node)
+    if reused is not None:
+        return reused
     if node.status == st.FAILED and node.error:
         return node.error.splitlines()[0]
     text = (node.reason or {}).get("text")
@@ -100,9 +102,9 @@ def node_table(nodes: list[NodeRecord], *, all_nodes: bool) -> Table:
 
 def plan_table(plan: Plan) -> Table:
     table = Table(box=None, header_style="bold")
-    for column in ("ID", "NAME", "ACTION", "WHY"):
+    for column in ("ID", "NAME", "ACTION", "CODE", "WHY"):
         table.add_column(column)
     for decision in plan.tasks():
         action = "[green]reuse[/green]" if decision.action == "reuse" else "[cyan]run[/cyan]"
-        table.add_row(str(decision.node_id), decision.name, action, decision.text)
+        table.add_row(str(decision.node_id), decision.name, action, decision.code, decision.text)
     return table

@@ -32,8 +32,9 @@ from valence.config import write_retry_seconds
 from valence.engine import state as transitions
 from valence.engine.ownership import is_alive, new_owner
 from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
-from valence.engine.redispatch import reuse_inside_sublattice
+from valence.engine.redispatch import reuse_in_sublattice
 from valence.engine.resume import rebuild
+from valence.engine.reuse import early_cutoff, index_keys, may_cut_off
 from valence.engine.run import Batch, Lazy, Run, format_exception, helper_value
 from valence.errors import SerializationError, StoreWriteError
 from valence.executors.base import Outcome, TaskSpec
@@ -45,6 +46,10 @@ from valence.workflow.tracing import from_template, template_refs
 
 log = logging.getLogger("valence.dispatcher")
 
+# Index rows (node_keys) wait for this many, or for a round that changes a dispatch
+# (a start or a finish): one statement per round would cost a chain ~10 %. Rows lost
+# in a crash only make reuse from the store miss those results.
+KEY_BATCH = 512
 FIRST_RETRY_S = 0.05
 MAX_RETRY_S = 2.0
 
@@ -348,14 +353,28 @@ class Dispatcher:
 
     def _pump(self, run: Run) -> None:
         state = run.state
-        while state.ready and self._stall is None:
-            node = state.graph.nodes[state.ready.popleft()]
-            if node.kind.is_helper:
-                self._resolve_helper(run, node)
-            elif node.kind is NodeKind.SUBLATTICE:
-                self._start_sublattice(run, node)
-            else:
-                self._submit_task(run, node)
+        cutoff = run.prepared.reuse_scope is not None
+        while state.ready and self._stall is None:  # nothing starts while the store refuses
+            held: list[Node] = []  # may be reused by early cutoff: looked up together
+            while state.ready and self._stall is None:
+                node = state.graph.nodes[state.ready.popleft()]
+                if node.kind.is_helper:
+                    self._resolve_helper(run, node)
+                elif cutoff and may_cut_off(run.prepared.nodes[node.id]):
+                    held.append(node)
+                else:
+                    self._start_task(run, node)
+            for node in early_cutoff(self.store, run, self._batch, held, self._clock()):
+                if self._stall is None:
+                    self._start_task(run, node)
+                else:
+                    state.ready.append(node.id)  # started once the store accepts writes
+
+    def _start_task(self, run: Run, node: Node) -> None:
+        if node.kind is NodeKind.SUBLATTICE:
+            self._start_sublattice(run, node)
+        else:
+            self._submit_task(run, node)
 
     def _resolve_helper(self, run: Run, node: Node) -> None:
         now = self._clock()
@@ -460,6 +479,7 @@ class Dispatcher:
         value = outcome.output if outcome.has_output else Lazy(data)
         self._batch.blobs[outcome.output_digest] = data
         transitions.complete(run.state, node_id, outcome.output_digest, value)
+        index_keys(run, node_id, self._batch)
         self._batch.node(
             dispatch_id, node_id, status=st.COMPLETED, output_digest=outcome.output_digest, **common
         )
@@ -521,8 +541,7 @@ class Dispatcher:
                 parent=(record.dispatch_id, node.id),
             )
             child.record.owner = self.owner
-            if run.prepared.reuse_parent is not None:
-                reuse_inside_sublattice(self.store, run.prepared, node.id, child)
+            reuse_in_sublattice(self.store, run.prepared, node.id, child)
             self.store.record_dispatch(child.record, child.nodes, child.edges, child.blobs)
         except StoreWriteError as exc:  # not the node's fault: start it once the store recovers
             run.state.ready.appendleft(node.id)
@@ -557,6 +576,7 @@ class Dispatcher:
         self._touched.add(parent_id)
         if status == st.COMPLETED and digest is not None:
             transitions.complete(parent.state, node_id, digest, value)
+            index_keys(parent, node_id, self._batch)
             self._batch.node(
                 parent_id, node_id, status=st.COMPLETED, end_time=now, output_digest=digest
             )
@@ -651,13 +671,15 @@ class Dispatcher:
     def _flush(self) -> None:
         if not self._batch or self._frozen:
             return
-        batch = self._batch
+        batch = self._batch  # replaced only once written: a refused batch is kept
+        defer = bool(batch.keys) and not batch.dispatches and len(batch.keys) < KEY_BATCH
         self.store.record_transitions(
             nodes=[(d, n, f) for (d, n), f in batch.nodes.items()],
             dispatches=list(batch.dispatches.items()),
             blobs=batch.blobs,
+            keys=[] if defer else batch.keys,
         )
-        self._batch = Batch()
+        self._batch = Batch(keys=batch.keys if defer else [])  # deferred: a later round
 
     def _write_failed(self, exc: Exception) -> None:
         now = time.monotonic()

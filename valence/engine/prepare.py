@@ -22,6 +22,7 @@ from typing import Any
 from valence import serialize
 from valence import status as st
 from valence.errors import SerializationError, UnknownExecutorError
+from valence.fs.digest import tracking as files_read
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
 from valence.workflow.graph import NodeKind, TransportGraph
 from valence.workflow.keys import NodeKey, compute_keys
@@ -48,6 +49,7 @@ class Prepared:
     reuse_parent: str | None = None  # redispatch with reuse: the dispatch reused from
     force_rerun: frozenset[str] = frozenset()
     reuse_reason: dict[str, Any] | None = None
+    reuse_scope: Any = None  # engine.reuse.Scope: where early cutoff (and sublattices) look
 
 
 def utcnow() -> datetime:
@@ -101,7 +103,8 @@ def prepare_dispatch(
         lattice_digest = _put(blobs, _dump(lattice, f"lattice {lattice.name}"))
     graph = lattice.build_graph(*args, replacements=replacements, **kwargs)
     _check_executor_names(lattice, graph)
-    keys = compute_keys(graph, replacements)
+    with files_read() as read:  # keys that depend on file contents
+        keys = compute_keys(graph, replacements)
     dispatch_id = dispatch_id or new_dispatch_id()
     nodes, fn_blobs = _node_records(dispatch_id, graph, keys, blobs)
     edges = [
@@ -113,6 +116,8 @@ def prepare_dispatch(
     if replacements:
         metadata["replacements_digest"] = _put(blobs, _dump(replacements, "replace_electrons"))
         metadata["replaced"] = sorted(replacements)
+    if read:
+        metadata["reads_files"] = True  # redispatch must recompute keys (see redispatch.py)
     record = DispatchRecord(
         dispatch_id=dispatch_id,
         name=lattice.name,

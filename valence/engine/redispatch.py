@@ -27,6 +27,7 @@ from valence.engine.prepare import (
     prepare_dispatch,
     utcnow,
 )
+from valence.engine.reuse import Scope, candidates, check_reuse_from, resolve_scope
 from valence.errors import ReplacementError
 from valence.store import Store
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
@@ -43,8 +44,9 @@ class Decision:
     name: str
     kind: str
     action: str  # "reuse" or "run"
-    code: str  # reused | reuse_off | forced | not_reusable | parent_not_completed | replaced
-    #            | new_code | changed_argument | upstream_changed | new_node | changed
+    code: str  # reused | reused_store | reuse_off | forced | not_reusable | parent_not_completed
+    #            | replaced | new_code | changed_argument | upstream_changed | new_node | changed
+    #            | no_match (early_cutoff is decided while running, never in a plan)
     #            | blob_missing | blob_damaged
     text: str
     reused_from: tuple[str, int] | None = None
@@ -210,11 +212,21 @@ def plan_redispatch(
     replace: dict[str, Any] | None = None,
     reuse: bool = False,
     force_rerun: tuple[str, ...] = (),
+    reuse_from: str | tuple[str, ...] | list[str] | None = None,
 ) -> Plan:
-    """Everything a redispatch will do, computed without writing anything."""
+    """Everything a redispatch will do, computed without writing anything.
+
+    ``reuse_from`` ("parent", "any" or dispatch ids) turns reuse on and says
+    where keys are looked up besides the parent.
+    """
+    reuse_from = check_reuse_from(reuse_from)
+    reuse = reuse or reuse_from is not None
     parent = Parent(store, store.get_dispatch(store.resolve_id(dispatch_id)))
     if reuse and not (args or kwargs or replace or force_rerun) and _all_reusable(parent):
+        for prefix in reuse_from if isinstance(reuse_from, tuple) else ():
+            store.resolve_id(prefix)  # an unknown id raises even when nothing is looked up
         return _full_reuse(store, parent)
+    scope = resolve_scope(store, reuse_from, parent.record.dispatch_id) if reuse else None
     args, kwargs = merge_inputs(parent.lattice, (parent.args, parent.kwargs), args, kwargs or {})
     replacements = resolve_replacements(parent, store, replace or {})
     known = _task_metadata(parent, store)
@@ -234,19 +246,30 @@ def plan_redispatch(
         redispatched_from=parent.record.dispatch_id,
         lattice_digest=parent.record.lattice_digest,
     )
-    decisions = _plan_against(prepared, parent, reuse=reuse, force=frozenset(force_rerun))
+    decisions = _plan_against(
+        prepared, parent, reuse=reuse, force=frozenset(force_rerun), scope=scope
+    )
     return Plan(parent.record.dispatch_id, decisions, prepared)
 
 
 def _plan_against(
-    prepared: Prepared, parent: Parent, *, reuse: bool, force: frozenset[str]
+    prepared: Prepared,
+    parent: Parent,
+    *,
+    reuse: bool,
+    force: frozenset[str],
+    scope: Scope | None = None,
 ) -> list[Decision]:
     _share_function_blobs(prepared, parent)
-    decisions = decide(prepared, parent, reuse=reuse, force=set(force))
+    found = candidates(parent.store, prepared.nodes, scope) if scope and scope.store_wide else None
+    decisions = decide(prepared, parent, reuse=reuse, force=set(force), found=found)
     apply_decisions(prepared, decisions)
     if reuse:
         prepared.reuse_parent = parent.record.dispatch_id
         prepared.force_rerun = force
+        prepared.reuse_scope = scope
+        if scope is not None:
+            prepared.record.metadata["reuse_scope"] = scope.as_metadata()
     return decisions
 
 
@@ -261,16 +284,53 @@ def reuse_inside_sublattice(store: Store, outer: Prepared, node_id: int, child: 
     try:
         old = store.get_node(outer.reuse_parent, node_id)
     except KeyError:
-        return
-    if old.name != outer.nodes[node_id].name or not old.sub_dispatch_id:
+        old = None
+    if old is None or old.name != outer.nodes[node_id].name or not old.sub_dispatch_id:
+        if outer.reuse_scope is not None and outer.reuse_scope.store_wide:
+            reuse_from_store(store, child, outer.reuse_scope)
         return
     parent = Parent(store, store.get_dispatch(old.sub_dispatch_id))
-    _plan_against(child, parent, reuse=True, force=outer.force_rerun)
+    _plan_against(child, parent, reuse=True, force=outer.force_rerun, scope=outer.reuse_scope)
+
+
+def reuse_in_sublattice(store: Store, outer: Prepared, node_id: int, child: Prepared) -> None:
+    """Plan a sublattice's new child dispatch by the reuse settings of the dispatch it runs in."""
+    if outer.reuse_parent is not None:
+        reuse_inside_sublattice(store, outer, node_id, child)
+    elif outer.reuse_scope is not None:
+        reuse_from_store(store, child, outer.reuse_scope)
+
+
+def reuse_from_store(store: Store, prepared: Prepared, scope: Scope) -> list[Decision]:
+    """A dispatch without a parent that reuses by key from ``scope`` (the whole store).
+
+    Each node whose key a COMPLETED node in the scope has is reused from it;
+    every other node runs (and may still be reused by early cutoff).
+    """
+    found = candidates(store, prepared.nodes, scope)
+    decisions = []
+    for record in prepared.nodes:
+        args = (record.node_id, record.name, record.kind)
+        match = found.get(record.key or "")
+        if match is not None:
+            decisions.append(_reuse(args, match, None))
+        elif record.key is None:
+            why = record.not_reusable or "no key"
+            decisions.append(Decision(*args, "run", "not_reusable", why))
+        else:
+            text = f"no COMPLETED node in {scope.describe()} has this key"
+            decisions.append(Decision(*args, "run", "no_match", text))
+    apply_decisions(prepared, decisions)
+    prepared.reuse_scope = scope
+    prepared.record.metadata["reuse_scope"] = scope.as_metadata()
+    return decisions
 
 
 def _all_reusable(parent: Parent) -> bool:
     record = parent.record
     if record.status != st.COMPLETED or not record.result_digest:
+        return False
+    if record.metadata.get("reads_files"):  # keys depend on file contents: recompute them
         return False
     if parent.store.unreusable_node_count(record.dispatch_id) != 0:
         return False
@@ -361,8 +421,18 @@ def _referenced(prepared: Prepared) -> set[str]:
     return {d for d in used if d}
 
 
-def decide(prepared: Prepared, parent: Parent, *, reuse: bool, force: set[str]) -> list[Decision]:
-    """Reuse by key equality with a COMPLETED parent node; explain everything else."""
+def decide(
+    prepared: Prepared,
+    parent: Parent,
+    *,
+    reuse: bool,
+    force: set[str],
+    found: dict[str, NodeRecord] | None = None,
+) -> list[Decision]:
+    """Reuse by key equality with a COMPLETED parent node; explain everything else.
+
+    ``found`` adds COMPLETED nodes from elsewhere in the store (the parent's win).
+    """
     completed: dict[str, NodeRecord] = {}
     seen: dict[str, NodeRecord] = {}
     for node in parent.nodes:
@@ -370,6 +440,8 @@ def decide(prepared: Prepared, parent: Parent, *, reuse: bool, force: set[str]) 
             seen.setdefault(node.key, node)
             if node.status == st.COMPLETED and node.output_digest:
                 completed.setdefault(node.key, node)
+    for key, node in (found or {}).items():
+        completed.setdefault(key, node)
     outputs = [n.output_digest or "" for n in completed.values()] if reuse else []
     problems = parent.store.blob_problems(outputs)
     counterparts = _counterparts(prepared, parent)
@@ -401,11 +473,15 @@ def decide(prepared: Prepared, parent: Parent, *, reuse: bool, force: set[str]) 
     return [decisions[i] for i in range(len(prepared.nodes))]
 
 
-def _reuse(args: tuple[int, str, str], match: NodeRecord, parent_id: str) -> Decision:
-    text = f"same key as node {match.node_id} of {parent_id[:8]}"
+def _reuse(args: tuple[int, str, str], match: NodeRecord, parent_id: str | None) -> Decision:
+    source = match.dispatch_id
+    text = f"same key as node {match.node_id} of {source[:8]}"
     if match.reused_from_dispatch:
         text += f" (computed in {match.reused_from_dispatch[:8]})"
-    return Decision(*args, "reuse", "reused", text, (parent_id, match.node_id), match)
+    code = "reused" if source == parent_id else "reused_store"
+    if code == "reused_store":
+        text += ", found in the store"
+    return Decision(*args, "reuse", code, text, (source, match.node_id), match)
 
 
 def _why_run(
@@ -428,7 +504,7 @@ def _why_run(
     if old is None:
         return "new_node", "no matching task in the parent dispatch"
     if new_code:
-        return "new_code", "the task's code (or a function/constant it uses) changed"
+        return "new_code", "the task's code (or a function, constant or file it uses) changed"
     return _changed_inputs(node, incoming, decisions)
 
 

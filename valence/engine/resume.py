@@ -11,6 +11,7 @@ from __future__ import annotations
 from valence import status as st
 from valence.engine.prepare import Prepared, prepare_dispatch
 from valence.engine.redispatch import Parent
+from valence.engine.reuse import recorded_scope
 from valence.errors import ValenceError
 from valence.store import Store
 from valence.store.records import DispatchRecord
@@ -45,6 +46,7 @@ def rebuild(store: Store, record: DispatchRecord) -> Prepared:
             f"({len(fresh)} nodes vs {len(nodes)} stored); it cannot be resumed"
         )
     prepared.record = record
+    prepared.reuse_scope = recorded_scope(store, record.metadata)  # early cutoff goes on
     prepared.nodes = nodes
     prepared.blobs = {}
     prepared.fn_blobs = {n.node_id: n.function_digest for n in nodes if n.function_digest}

@@ -45,6 +45,7 @@ class Batch:
     nodes: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     dispatches: dict[str, dict[str, Any]] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
+    keys: list[tuple[str, str, int]] = field(default_factory=list)  # (hash, dispatch, node)
 
     def node(self, dispatch_id: str, node_id: int, **fields: Any) -> None:
         self.nodes.setdefault((dispatch_id, node_id), {}).update(fields)
@@ -53,7 +54,7 @@ class Batch:
         self.dispatches.setdefault(dispatch_id, {}).update(fields)
 
     def __bool__(self) -> bool:
-        return bool(self.nodes or self.dispatches or self.blobs)
+        return bool(self.nodes or self.dispatches or self.blobs or self.keys)
 
 
 def helper_value(node: Node, args: list[Any], kwargs: dict[str, Any]) -> Any:

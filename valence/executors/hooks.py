@@ -1,8 +1,10 @@
 """Runs a task's deps and hooks where the task runs (called by ``worker.run_task``).
 
 Order, as in Covalent: ``deps_bash`` commands, the ``deps_pip`` install, the
+file transfers (``files=``: temp files, then BEFORE transfers; their
+``(from, to)`` pairs become the ``files`` kwarg), ``deps_module`` modules, the
 ``call_before`` hooks (whose ``retval_keyword`` values become task kwargs),
-the task, then the ``call_after`` hooks. Any failure raises
+the task, then the AFTER file transfers and the ``call_after`` hooks. Any failure raises
 :class:`DependencyError` naming the command or hook and carrying its output,
 which fails the task.
 
@@ -52,6 +54,13 @@ def run_before(metadata: dict[str, Any]) -> dict[str, Any]:
     if pip is not None:
         _install(pip)
     injected: dict[str, list[Any]] = {}
+    transfers = metadata.get("files")
+    if transfers:
+        from valence.fs.run import before_task
+
+        injected["files"] = before_task(transfers)
+    for module in metadata.get("deps_module") or ():
+        _call(module, "deps_module")
     for hook in metadata.get("call_before") or ():
         value = _call(hook, "call_before")
         if hook.retval_keyword:
@@ -60,12 +69,33 @@ def run_before(metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_after(metadata: dict[str, Any]) -> None:
-    """Run the ``call_after`` hooks."""
+    """Run the AFTER file transfers, then the ``call_after`` hooks."""
+    transfers = metadata.get("files")
+    if transfers:
+        from valence.fs.run import after_task
+
+        after_task(transfers)
     for hook in metadata.get("call_after") or ():
         _call(hook, "call_after")
 
 
 def _call(hook: Any, kind: str) -> Any:
+    """Run one hook: a DepsCall, or (as Covalent allows) a DepsBash, DepsPip or DepsModule."""
+    from valence.workflow.deps import DepsBash, DepsModule, DepsPip
+
+    if isinstance(hook, DepsBash):
+        for command in hook.commands:
+            _run_command(command, shell=True, what=f"{kind} DepsBash command")
+        return None
+    if isinstance(hook, DepsPip):
+        return _install(hook)
+    if isinstance(hook, DepsModule):
+        try:
+            return hook.load()
+        except Exception as exc:
+            raise DependencyError(
+                f"{kind} module {hook.module_name} cannot be loaded: {type(exc).__name__}: {exc}"
+            ) from exc
     try:
         return hook.func(*hook.args, **hook.kwargs)
     except Exception as exc:

@@ -219,7 +219,16 @@ class _Timers:
 timers = _Timers()
 
 
-TASK_OPTIONS = ("deps_bash", "deps_pip", "call_before", "call_after", "retries", "retry_delay")
+TASK_OPTIONS = (
+    "deps_bash",
+    "deps_pip",
+    "call_before",
+    "call_after",
+    "retries",
+    "retry_delay",
+    "files",
+    "deps_module",
+)
 """Electron options a task's submission needs (plus ``timeout``); the rest stay home."""
 
 

@@ -151,7 +151,7 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-_HOOK_KEYS = ("deps_bash", "deps_pip", "call_before", "call_after")
+_HOOK_KEYS = ("deps_bash", "deps_pip", "call_before", "call_after", "files", "deps_module")
 
 
 def _has_hooks(metadata: dict[str, Any]) -> bool:

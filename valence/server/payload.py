@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from valence import serialize
 from valence.backends import RedispatchRequest
+from valence.engine.reuse import check_reuse_from
 from valence.errors import CodeUnavailableError, SerializationError
 from valence.server.errors import RequestError, validation_message
 from valence.server.schemas import RedispatchIn
@@ -29,6 +30,7 @@ REDISPATCH_FIELDS: dict[str, tuple[type, ...]] = {
     "replace_electrons": (dict,),
     "reuse_previous_results": (bool,),
     "force_rerun": (tuple, list),
+    "reuse_from": (str, tuple, list, type(None)),
 }
 
 
@@ -93,6 +95,7 @@ def redispatch_request(body: bytes, content_type: str | None) -> RedispatchReque
             {},
             parsed.reuse_previous_results,
             tuple(parsed.force_rerun),
+            _reuse_from(parsed.reuse_from),
         )
     data = load_pickled(body, REDISPATCH_FIELDS, set(), "redispatch")
     for name in data.get("force_rerun", ()):
@@ -104,7 +107,15 @@ def redispatch_request(body: bytes, content_type: str | None) -> RedispatchReque
         dict(data.get("replace_electrons", {})),
         bool(data.get("reuse_previous_results", False)),
         tuple(data.get("force_rerun", ())),
+        _reuse_from(data.get("reuse_from")),
     )
+
+
+def _reuse_from(value: Any) -> str | tuple[str, ...] | None:
+    try:
+        return check_reuse_from(value)
+    except ValueError as exc:
+        raise RequestError(422, str(exc), "ValueError") from exc
 
 
 class LatticeCache:

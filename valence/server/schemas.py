@@ -187,6 +187,10 @@ class RedispatchIn(BaseModel):
     kwargs: dict[str, Any] = Field(default={}, description="new keyword inputs")
     reuse_previous_results: bool = False
     force_rerun: list[str] = Field(default=[], description="task names to run even if reusable")
+    reuse_from: str | list[str] | None = Field(
+        default=None,
+        description="'parent' (default), 'any' (the whole store) or dispatch ids; turns reuse on",
+    )
 
 
 class DecisionOut(BaseModel):

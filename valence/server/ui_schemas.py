@@ -7,7 +7,7 @@ parent dispatch, a node's source and arguments, and a dispatch's named inputs.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -41,15 +41,42 @@ class GraphEdgeOut(BaseModel):
     via_helpers: bool = Field(default=False, description="contracted through hidden helpers")
 
 
+class BoxOut(BaseModel):
+    """One box of the drawing: a node, or a group of sibling tasks drawn as one."""
+
+    key: str = Field(description="'n<node id>' for a node, 'g<first member id>' for a group")
+    label: str
+    group: bool
+    members: list[int] = Field(description="the node ids drawn in this box")
+    status: str = Field(description="the node's status, or the group's most telling one")
+    counts: dict[str, int] = Field(default_factory=dict, description="group members per status")
+    reused: int = Field(default=0, description="how many members were reused")
+    x: float
+    y: float
+    width: float
+
+
+class BoxEdgeOut(BaseModel):
+    source: str
+    target: str
+    count: int = Field(description="how many node edges this drawn edge stands for")
+    wait: bool = False
+
+
 class GraphOut(BaseModel):
     dispatch_id: str
     status: str
     done: bool
-    nodes: list[GraphNodeOut]
+    total_nodes: int = Field(description="every node of the graph, helpers included")
+    nodes: list[GraphNodeOut] = Field(description="the nodes drawn (helpers only if asked)")
     edges: list[GraphEdgeOut] = Field(description="every edge of the transport graph")
     task_edges: list[GraphEdgeOut] = Field(
         description="edges between tasks only: a path through helper nodes becomes one edge"
     )
+    boxes: list[BoxOut] = Field(
+        description="what to draw, laid out: nodes, and groups of repeated sibling tasks"
+    )
+    box_edges: list[BoxEdgeOut]
 
 
 class DerivedOut(BaseModel):
@@ -73,6 +100,10 @@ class LineageOut(BaseModel):
 class InputOut(BaseModel):
     name: str
     preview: str
+    editable: bool = Field(
+        default=False, description="a keyword-bindable parameter whose value is plain JSON"
+    )
+    json_value: Any = Field(default=None, description="the value as JSON, when editable")
 
 
 class InputsOut(BaseModel):
@@ -126,3 +157,18 @@ class ArgumentOut(BaseModel):
     parent_name: str
     parent_kind: str
     preview: str | None = Field(description="the value's preview, once the parent has run")
+
+
+class RichOut(BaseModel):
+    """A rich view of a node's output: a table, an array or an image (else ``none``)."""
+
+    kind: Literal["table", "array", "image", "none"]
+    shape: list[int] | None = None
+    columns: list[str] | None = Field(default=None, description="table: column names")
+    index: list[str] | None = Field(default=None, description="table: row labels shown")
+    rows: list[list[str]] | None = Field(default=None, description="table: the first rows")
+    dtype: str | None = None
+    preview: str | None = Field(default=None, description="array: numpy's summary text")
+    mime: str | None = None
+    image: str | None = Field(default=None, description="image: a data: URI")
+    note: str | None = None

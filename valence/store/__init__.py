@@ -35,7 +35,7 @@ from valence.errors import (
     StoreWriteError,
 )
 from valence.status import TERMINAL
-from valence.store import bulk, fsck, migrate, rows
+from valence.store import bulk, fsck, keyindex, migrate, rows
 from valence.store.blobs import (
     INLINE_LIMIT,
     BlobFiles,
@@ -265,6 +265,16 @@ class Store:
             raise corrupt(row.digest, f"its row in {self.where}")
         return data
 
+    def stored_digests(self, digests: Iterable[str]) -> set[str]:
+        """Those of ``digests`` that have a stored blob (one query per few hundred)."""
+        wanted = sorted(set(digests))
+        found: set[str] = set()
+        with self._engine.connect() as conn:
+            for chunk in rows.chunks(wanted):
+                query = select(blobs_t.c.digest).where(blobs_t.c.digest.in_(chunk))
+                found.update(conn.execute(query).scalars())
+        return found
+
     def has_blob(self, digest: str) -> bool:
         """Whether a blob with this digest is stored."""
         check_digest(digest)
@@ -357,6 +367,7 @@ class Store:
         nodes: Sequence[tuple[str, int, dict[str, Any]]] = (),
         dispatches: Sequence[tuple[str, dict[str, Any]]] = (),
         blobs: Mapping[str, bytes] = _NO_BLOBS,
+        keys: Sequence[tuple[str, str, int]] = (),
     ) -> None:
         """Apply field changes to nodes and dispatches, in order, in one transaction.
 
@@ -370,13 +381,14 @@ class Store:
         dispatch_changes = rows.merge_changes(((d,), c) for d, c in dispatches)
         rows.check_fields("node", node_changes, NODE_MUTABLE_FIELDS)
         rows.check_fields("dispatch", dispatch_changes, DISPATCH_MUTABLE_FIELDS)
-        if not (node_changes or dispatch_changes or blobs):
+        if not (node_changes or dispatch_changes or blobs or keys):
             return
         blob_rows = self._stage(blobs)
         with self._write() as conn:
             rows.insert_blobs(conn, blob_rows)
             missing = rows.apply_updates(conn, nodes_t, _NODE_KEY, node_changes)
             missing += rows.apply_updates(conn, dispatches_t, _DISPATCH_KEY, dispatch_changes)
+            keyindex.add_keys(conn, keys)
             if missing:
                 shown = ", ".join(repr(target) for target in missing[:5])
                 raise StoreError(
@@ -405,11 +417,23 @@ class Store:
     def delete_dispatch(self, dispatch_id: str) -> None:
         """Delete a dispatch with its nodes and edges (its blobs stay until collected)."""
         with self._write() as conn:
-            conn.execute(delete(edges_t).where(edges_t.c.dispatch_id == dispatch_id))
-            conn.execute(delete(nodes_t).where(nodes_t.c.dispatch_id == dispatch_id))
-            where = dispatches_t.c.dispatch_id == dispatch_id
-            if conn.execute(delete(dispatches_t).where(where)).rowcount == 0:
+            if not _delete_rows(conn, dispatch_id):
                 raise self._not_found(dispatch_id)
+
+    def blobs_freed_by(self, dispatch_ids: Sequence[str]) -> int:
+        """How many blobs collection would delete once these dispatches are gone.
+
+        Computed by deleting their rows in a transaction that is rolled back:
+        nothing changes.
+        """
+        with self._writer.connect() as conn:
+            transaction = conn.begin()
+            try:
+                for dispatch_id in dispatch_ids:
+                    _delete_rows(conn, dispatch_id)
+                return len(rows.unreferenced_digests(conn))
+            finally:
+                transaction.rollback()
 
     def unreferenced_blobs(self) -> list[str]:
         """Digests of stored blobs that no dispatch or node refers to, sorted."""
@@ -438,6 +462,36 @@ class Store:
         return len(doomed)
 
     # -- reads -------------------------------------------------------------------------
+
+    def find_completed(
+        self, hashes: Iterable[str], within: Iterable[str] | None = None
+    ) -> dict[str, NodeRecord]:
+        """For each of ``hashes`` (Merkle or data keys), a node that ran and computed it.
+
+        Only nodes that are COMPLETED with their output blob still stored are
+        returned; ``within`` limits the search to those dispatch ids.
+        """
+        scope = None if within is None else set(within)
+        with self._engine.connect() as conn:
+            return keyindex.find(conn, hashes, scope)
+
+    def locate_completed(
+        self, hashes: Iterable[str], within: Iterable[str] | None = None
+    ) -> dict[str, tuple[str, int]]:
+        """:meth:`find_completed` as ``(dispatch_id, node_id)`` only (no rows decoded)."""
+        scope = None if within is None else set(within)
+        with self._engine.connect() as conn:
+            return keyindex.locate(conn, hashes, scope)
+
+    def reuse_sources(self, dispatch_ids: Iterable[str]) -> set[str]:
+        """The dispatches that nodes of ``dispatch_ids`` were reused from."""
+        with self._engine.connect() as conn:
+            return keyindex.reuse_sources(conn, sorted(set(dispatch_ids)))
+
+    def sublattice_referrers(self, run_ids: Iterable[str]) -> dict[str, set[str]]:
+        """For each sublattice run id, the dispatches with a node that points at it."""
+        with self._engine.connect() as conn:
+            return keyindex.sublattice_referrers(conn, sorted(set(run_ids)))
 
     def get_dispatch(self, dispatch_id: str) -> DispatchRecord:
         """The dispatch with this id; DispatchNotFoundError if none."""
@@ -497,12 +551,16 @@ class Store:
         *,
         status: str | None = None,
         name: str | None = None,
+        name_contains: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[DispatchRecord]:
-        """Dispatches newest first, by exact status and name, ``since <= created_at < until``."""
+        """Dispatches newest first, by exact status and name, ``since <= created_at < until``.
+
+        ``name_contains`` matches a part of the name, ignoring case.
+        """
         if limit < 0 or offset < 0:
             raise ValueError(f"limit and offset must be >= 0, got limit={limit}, offset={offset}")
         for bound in (since, until):
@@ -514,6 +572,8 @@ class Store:
             query = query.where(c.status == status)
         if name is not None:
             query = query.where(c.name == name)
+        if name_contains:
+            query = query.where(c.name.icontains(name_contains, autoescape=True))
         if since is not None:
             query = query.where(c.created_at >= since)
         if until is not None:
@@ -622,3 +682,12 @@ def create_sqlite_file(url: str, path: Path) -> None:
 
 _NODE_KEY = (nodes_t.c.dispatch_id, nodes_t.c.node_id)
 _DISPATCH_KEY = (dispatches_t.c.dispatch_id,)
+
+
+def _delete_rows(conn: Connection, dispatch_id: str) -> bool:
+    """Delete a dispatch's key index, edge, node and dispatch rows; False if there was none."""
+    keyindex.delete_keys(conn, dispatch_id)
+    conn.execute(delete(edges_t).where(edges_t.c.dispatch_id == dispatch_id))
+    conn.execute(delete(nodes_t).where(nodes_t.c.dispatch_id == dispatch_id))
+    where = dispatches_t.c.dispatch_id == dispatch_id
+    return conn.execute(delete(dispatches_t).where(where)).rowcount > 0

@@ -51,6 +51,20 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 
 
 @functools.cache
+def insert_ignoring_duplicates(dialect_name: str, table: Table) -> Insert | None:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for dialects that have it, else None."""
+    if dialect_name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing()
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    return None
+
+
+@functools.cache
 def insert_or_repair_blobs(dialect_name: str) -> Insert | None:
     """``INSERT`` into ``blobs`` that keeps an intact stored row and rewrites a damaged one.
 

@@ -157,6 +157,23 @@ edges = Table(
     Column("arg_index", Integer),
 )
 
+# Keys (Merkle and data keys) of task and sublattice nodes that ran to completion:
+# the index behind reuse from the whole store and early cutoff. Reused nodes get
+# no rows (their source has one), so copying a reused dispatch costs nothing here.
+node_keys = Table(
+    "node_keys",
+    metadata,
+    Column("hash", String, primary_key=True),
+    Column(
+        "dispatch_id",
+        String,
+        ForeignKey("dispatches.dispatch_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("node_id", Integer, primary_key=True, autoincrement=False),
+    sqlite_with_rowid=False,  # the primary key is the only B-tree: one insert per row
+)
+
 # location is "inline" (bytes in ``data``) or "file" (bytes under the blob dir).
 blobs = Table(
     "blobs",

@@ -12,17 +12,26 @@ argument out of the graph.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+import cloudpickle
+
 __all__ = [
+    "Deps",
     "DepsBash",
     "DepsCall",
+    "DepsModule",
     "DepsPip",
     "check_run_options",
     "normalize_options",
     "retval_keywords",
+    "with_file_contents",
 ]
 
 RESERVED_RETVAL_KEYS = frozenset({"files"})
@@ -36,11 +45,53 @@ def _strings(value: str | Iterable[str], what: str) -> list[str]:
     return items
 
 
+class _ClassOrInstance:
+    """``from_dict`` callable on the class (valence) or on an instance (Covalent)."""
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        self.function = function
+
+    def __get__(self, obj: Any, cls: type) -> Callable[..., Any]:
+        return lambda data: self.function(cls, obj, data)
+
+
 class _Plain:
-    """Equality and repr by the public attributes."""
+    """Equality and repr by the public attributes; Covalent's to_dict/from_dict."""
 
     _fields: tuple[str, ...] = ()
     _token_fields: tuple[str, ...] = ()
+    retval_keyword = ""
+
+    def short_name(self) -> str:
+        return type(self).__name__.lower()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe description (functions and modules as TransportableObject dicts)."""
+        from valence.transportable import TransportableObject
+
+        attributes = {
+            name: TransportableObject(value).to_dict() if name in _OPAQUE else value
+            for name, value in vars(self).items()
+        }
+        return {
+            "type": type(self).__name__,
+            "short_name": self.short_name(),
+            "attributes": attributes,
+        }
+
+    @_ClassOrInstance
+    def from_dict(cls, obj: Any, data: dict[str, Any]) -> Any:
+        """Rebuild from ``to_dict()``: ``DepsBash.from_dict(d)`` or ``DepsBash().from_dict(d)``."""
+        from valence.transportable import TransportableObject
+
+        if data.get("type") not in (None, cls.__name__):
+            raise ValueError(f"{cls.__name__}.from_dict got a description of a {data['type']}")
+        target = obj if obj is not None else cls.__new__(cls)
+        for name, value in data["attributes"].items():
+            if isinstance(value, dict) and value.get("type") == "TransportableObject":
+                value = TransportableObject.from_dict(value).get_deserialized()
+            setattr(target, name, tuple(value) if name == "args" else value)
+        return target
 
     def __valence_token__(self) -> list[Any]:
         """What a node key sees: a change here means the task may compute differently."""
@@ -95,6 +146,11 @@ class DepsPip(_Plain):
             raise ValueError("DepsPip needs packages=[...] or a non-empty reqs_path")
 
 
+Deps = _Plain  # Covalent's base class name
+
+_OPAQUE = frozenset({"func", "args", "kwargs", "pickled_module"})
+
+
 class DepsCall(_Plain):
     """A function called where the task runs, before or after it.
 
@@ -147,13 +203,79 @@ def _one(value: Any, cls: type, option: str, coerce: Callable[[Any], Any]) -> An
     )
 
 
-def _calls(value: Any, option: str) -> list[DepsCall] | None:
+class DepsModule(_Plain):
+    """A Python module shipped by value with the task.
+
+    The module (a name, imported now, or the module object) is pickled by value
+    here; where the task runs, a process that cannot import it gets this copy
+    in ``sys.modules`` before the task's function is loaded.
+    """
+
+    _fields = ("module_name",)
+    _token_fields = ("module_name", "pickled_module")
+
+    def __init__(self, module: str | ModuleType) -> None:
+        if isinstance(module, str):
+            try:
+                module = importlib.import_module(module)
+            except ImportError as exc:
+                raise ImportError(
+                    f"DepsModule({module!r}): cannot import it here ({exc}); it is shipped "
+                    "from this process, so it must be importable where the workflow is defined"
+                ) from None
+        if not isinstance(module, ModuleType):
+            raise TypeError(f"DepsModule takes a module or its name, not {type(module).__name__}")
+        self.module_name = module.__name__
+        self.pickled_module = _pickle_by_value(module)
+
+    def load(self) -> ModuleType:
+        """The shipped module (the one in ``sys.modules`` if this process can import it)."""
+        if self.module_name in sys.modules:
+            return sys.modules[self.module_name]
+        if importlib.util.find_spec(self.module_name) is None:
+            sys.modules[self.module_name] = cloudpickle.loads(self.pickled_module)
+        return importlib.import_module(self.module_name)
+
+
+def _pickle_by_value(module: ModuleType) -> bytes:
+    registered = module.__name__ in cloudpickle.list_registry_pickle_by_value()
+    if not registered:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        return cloudpickle.dumps(module)
+    finally:
+        if not registered:
+            cloudpickle.unregister_pickle_by_value(module)
+
+
+def _modules(value: Any) -> list[DepsModule] | None:
     if value is None:
         return None
-    items = [value] if isinstance(value, DepsCall) else value
-    if not isinstance(items, (list, tuple)) or not all(isinstance(i, DepsCall) for i in items):
+    items = value if isinstance(value, (list, tuple)) else [value]
+    out = []
+    for item in items:
+        if isinstance(item, (str, ModuleType)):
+            item = DepsModule(item)
+        if not isinstance(item, DepsModule):
+            raise TypeError(
+                "deps_module= takes a module, a module name, a ct.DepsModule or a list of "
+                f"them, not {type(item).__name__}"
+            )
+        out.append(item)
+    return out or None
+
+
+_HOOKS = (DepsCall, DepsBash, DepsPip, DepsModule)
+
+
+def _calls(value: Any, option: str) -> list[Any] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, _HOOKS) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, _HOOKS) for i in items):
         raise TypeError(
-            f"{option}= takes a ct.DepsCall or a list of them, not {type(value).__name__}"
+            f"{option}= takes a ct.DepsCall (or DepsBash, DepsPip, DepsModule) or a list of "
+            f"them, not {type(value).__name__}"
         )
     if option == "call_after" and any(c.retval_keyword for c in items):
         raise ValueError("call_after hooks cannot inject arguments; drop retval_keyword")
@@ -170,7 +292,22 @@ def normalize_options(options: dict[str, Any]) -> dict[str, Any]:
     for option in ("call_before", "call_after"):
         if option in out:
             out[option] = _calls(out[option], option)
+    if "deps_module" in out:
+        out["deps_module"] = _modules(out["deps_module"])
+    if "files" in out:
+        from valence.fs.transfer import check_files
+
+        out["files"] = check_files(out["files"])
     return out
+
+
+def with_file_contents(code: str, files: list[Any] | None) -> str:
+    """A task's fingerprint with the content of the files it reads (``files=``)."""
+    if not files:
+        return code
+    from valence.fingerprint import hash_struct, value_token
+
+    return hash_struct(["Files", code, value_token(files)])
 
 
 def check_run_options(options: dict[str, Any]) -> None:

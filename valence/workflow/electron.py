@@ -9,7 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 from valence.errors import TracingError
-from valence.workflow.deps import check_run_options, normalize_options, retval_keywords
+from valence.workflow.deps import (
+    check_run_options,
+    normalize_options,
+    retval_keywords,
+    with_file_contents,
+)
 from valence.workflow.graph import SUBLATTICE_PREFIX, NodeKind
 from valence.workflow.lattice import INHERITED, Lattice, bind_or_explain, remember_source
 from valence.workflow.tracing import Output, Tracer, active_tracer, connect
@@ -25,11 +30,15 @@ _DEFAULTS: dict[str, Any] = {
     "timeout": None,
     "version": None,
     "reusable": True,
+    "files": None,
+    "deps_module": None,
 }
 
 
 class Electron:
     """A task definition: a function plus how it should run."""
+
+    _takes_files = True  # files= passes files=[(from, to), ...] (leptons: no)
 
     def __init__(self, function: Callable[..., Any], **metadata: Any) -> None:
         if isinstance(function, Electron):
@@ -75,7 +84,8 @@ class Electron:
 
         if self.is_sublattice:
             return code_fingerprint(self.function.function, version=self.metadata["version"])
-        return code_fingerprint(self.function, version=self.metadata["version"])
+        code = code_fingerprint(self.function, version=self.metadata["version"])
+        return with_file_contents(code, self.metadata.get("files"))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         tracer = active_tracer()
@@ -113,6 +123,8 @@ class Electron:
     def _injected(self, metadata: dict[str, Any]) -> set[str]:
         """Arguments ``call_before`` hooks inject at run time (not graph edges)."""
         names = retval_keywords(metadata.get("call_before"))
+        if metadata.get("files") and self._takes_files:
+            names.add("files")  # Covalent passes files=[(from, to), ...]
         if not names:
             return names
         params = self.signature.parameters
@@ -193,9 +205,10 @@ def electron(_func: Callable[..., Any] | None = None, **options: Any) -> Any:
     (extra attempts after a failure), retry_delay (seconds before the first
     retry, doubling after each), timeout (seconds per attempt), version (pins
     the code fingerprint), reusable (False: never reuse this task's results on
-    redispatch). Unset options are inherited from the lattice, then the config.
+    redispatch), files (``ct.fs.FileTransfer`` list), deps_module (modules shipped
+    by value). Unset options are inherited from the lattice, then the config.
     """
-    unknown = set(options) - set(_DEFAULTS) - {"files", "deps_module", "backend"}
+    unknown = set(options) - set(_DEFAULTS) - {"backend"}
     if unknown:
         raise TypeError(
             f"ct.electron got unknown option(s) {sorted(unknown)}; known: {sorted(_DEFAULTS)}"

@@ -68,7 +68,7 @@ def compute_keys(
 
 
 # Options that run code around a task (and may inject its arguments): part of its key.
-_DEPS = ("deps_bash", "deps_pip", "call_before", "call_after")
+_DEPS = ("deps_bash", "deps_pip", "call_before", "call_after", "deps_module")
 
 
 def _own_token(node: Any, code_cache: dict[int, str | Unhashable]) -> str | Unhashable:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime, timezone
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
@@ -54,6 +55,9 @@ def submit(
     disable_run: Annotated[
         bool, Query(description="record the dispatch without running it")
     ] = False,
+    reuse_previous_results: Annotated[
+        bool, Query(description="reuse COMPLETED nodes with the same key from the whole store")
+    ] = False,
 ) -> DispatchIdOut:
     """Submit a workflow with its inputs, in one request; the server traces and runs it."""
     payload = submit_payload(body, content_type)
@@ -62,7 +66,9 @@ def submit(
     if isinstance(lattice, bytes):  # the client's form: cached by digest, stored as sent
         lattice, digest = request.app.state.lattices.load(payload["lattice"])
     with request.app.state.submit_slots:
-        prepared = user_input(backend.prepare, lattice, args, kwargs, digest)
+        prepared = user_input(
+            partial(backend.prepare, reuse=reuse_previous_results), lattice, args, kwargs, digest
+        )
         if digest is not None:
             prepared.blobs[digest] = payload["lattice"]
         return DispatchIdOut(dispatch_id=backend.start(prepared, disable_run=disable_run))
@@ -79,6 +85,9 @@ def list_dispatches(
     backend: BackendDep,
     status: Annotated[str | None, Query(description="exact status, e.g. COMPLETED")] = None,
     name: Annotated[str | None, Query(description="exact lattice name")] = None,
+    name_contains: Annotated[
+        str | None, Query(max_length=200, description="a part of the name, any case")
+    ] = None,
     since: Annotated[
         datetime | None, Query(description="created at or after (ISO 8601; UTC if naive)")
     ] = None,
@@ -92,7 +101,13 @@ def list_dispatches(
     if status is not None and status not in KNOWN_STATUSES:
         raise RequestError(422, f"unknown status {status!r}; known: {', '.join(KNOWN_STATUSES)}")
     records = backend.list_dispatches(
-        status=status, name=name, since=_utc(since), until=_utc(until), limit=limit, offset=offset
+        status=status,
+        name=name,
+        name_contains=name_contains,
+        since=_utc(since),
+        until=_utc(until),
+        limit=limit,
+        offset=offset,
     )
     counts = backend.node_counts([r.dispatch_id for r in records])
     items = [
@@ -181,10 +196,14 @@ def cancel(
 
 
 @router.delete("/dispatches/{dispatch_id}", response_model=PurgeOut)
-def delete(dispatch_id: DispatchId, backend: BackendDep) -> PurgeOut:
+def delete(
+    dispatch_id: DispatchId,
+    backend: BackendDep,
+    dry_run: Annotated[bool, Query(description="only report what would be deleted")] = False,
+) -> PurgeOut:
     """Delete a finished dispatch with its sublattice runs; collect unreferenced blobs."""
     try:
-        report = backend.delete(dispatch_id)
+        report = backend.delete(dispatch_id, dry_run=dry_run)
     except RuntimeError as exc:
         raise RequestError(409, str(exc), "RuntimeError") from exc
     except ValueError as exc:

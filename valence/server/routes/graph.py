@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from valence import serialize
 from valence import status as st
@@ -13,7 +14,7 @@ from valence.errors import DispatchNotFoundError
 from valence.server.deps import BackendDep, DispatchId
 from valence.server.errors import RequestError
 from valence.server.schemas import DispatchSummary
-from valence.server.ui import views
+from valence.server.ui import rich, views
 from valence.server.ui_schemas import (
     ArgumentOut,
     CompareOut,
@@ -22,10 +23,12 @@ from valence.server.ui_schemas import (
     InputOut,
     InputsOut,
     LineageOut,
+    RichOut,
     SourceOut,
 )
 from valence.server.values import value_out
 from valence.store.records import DispatchRecord
+from valence.transportable import TransportableObject
 
 router = APIRouter(tags=["ui"])
 
@@ -34,19 +37,39 @@ MAX_LINEAGE = 200
 
 
 @router.get("/dispatches/{dispatch_id}/graph", response_model=GraphOut)
-def get_graph(dispatch_id: DispatchId, backend: BackendDep) -> GraphOut:
-    """Nodes (status, reuse) and edges, plus the task-only edges drawn when helpers are hidden."""
+def get_graph(
+    dispatch_id: DispatchId,
+    backend: BackendDep,
+    helpers: Annotated[bool, Query(description="draw parameter, getitem, ... nodes too")] = False,
+    expand: Annotated[
+        str, Query(max_length=10_000, description="comma-separated box keys to draw in full")
+    ] = "",
+    edges: Annotated[bool, Query(description="include every edge and the task edges")] = False,
+) -> Response:
+    """The drawn nodes (status, reuse, times) and the drawing: boxes laid out, siblings and
+    chains grouped. Helper nodes are left out unless ``helpers``."""
     store = backend.store
     status = store.get_status(dispatch_id)
-    nodes, edges = store.get_nodes(dispatch_id), store.get_edges(dispatch_id)
-    return GraphOut(
-        dispatch_id=dispatch_id,
-        status=status,
-        done=status in st.TERMINAL,
-        nodes=[views.graph_node(n) for n in nodes],
-        edges=views.graph_edges(edges),
-        task_edges=views.task_edges(nodes, edges),
+    records, edge_records = store.get_nodes(dispatch_id), store.get_edges(dispatch_id)
+    drawn = [views.graph_node(n) for n in records if helpers or n.kind not in views.HELPER_KINDS]
+    all_edges = views.graph_edges(edge_records) if helpers or edges else []
+    between_tasks = views.task_edges(records, edge_records)
+    boxes, box_edges = views.drawing(
+        drawn, all_edges if helpers else between_tasks, filter(None, expand.split(","))
     )
+    graph = {
+        "dispatch_id": dispatch_id,
+        "status": status,
+        "done": status in st.TERMINAL,
+        "total_nodes": len(records),
+        "nodes": drawn,
+        "edges": all_edges if edges else [],
+        "task_edges": between_tasks if edges else [],
+        "boxes": boxes,
+        "box_edges": box_edges,
+    }
+    # Built from our own records: written as JSON directly, not validated node by node.
+    return Response(json.dumps(graph, default=str), media_type="application/json")
 
 
 def summaries(backend: LocalBackend, records: list[DispatchRecord]) -> list[DispatchSummary]:
@@ -234,3 +257,16 @@ def get_arguments(
             )
         )
     return found
+
+
+@router.get(NODE + "/rich", response_model=RichOut)
+def get_rich(node_id: int, dispatch_id: DispatchId, backend: BackendDep) -> RichOut:
+    """The node's output as a table, array or image when it is one (``kind: none`` else)."""
+    node = backend.get_node(dispatch_id, node_id)
+    if node.output_digest is None:
+        return RichOut(kind="none", note=f"no output ({node.status})")
+    try:
+        value = TransportableObject.from_bytes(backend.get_blob(node.output_digest))
+        return rich.rich_value(value.get_deserialized())
+    except Exception as exc:  # a value this server cannot load or render: say why
+        return RichOut(kind="none", note=f"cannot show it richly: {type(exc).__name__}: {exc}")

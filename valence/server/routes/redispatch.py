@@ -23,7 +23,8 @@ REDISPATCH_BODY = {
     "requestBody": {
         "required": False,
         "description": "JSON (plain values), or serialize.dumps({'args', 'kwargs', "
-        "'replace_electrons', 'reuse_previous_results', 'force_rerun'}) to send code",
+        "'replace_electrons', 'reuse_previous_results', 'force_rerun', 'reuse_from'}) "
+        "to send code",
         "content": {
             "application/json": {"schema": RedispatchIn.model_json_schema()},
             PICKLE_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},

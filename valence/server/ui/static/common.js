@@ -18,30 +18,72 @@ const V = (() => {
   const colour = (status) => COLOURS[status] || IN_FLIGHT;
 
   // ---- API -----------------------------------------------------------------------------
-  // A link like http://host:port/#token=... hands this browser the token (never sent in URLs).
-  const given = /^#token=(.+)$/.exec(location.hash);
-  if (given) {
-    localStorage.setItem("valenceToken", decodeURIComponent(given[1]));
+  // A link like http://host:port/#token=... hands this browser the token (never sent in URLs),
+  // also while the page is open (hashchange).
+  function takeToken() {
+    const given = /^#token=(.+)$/.exec(location.hash);
+    if (!given) return false;
+    const token = decodeURIComponent(given[1]);
+    localStorage.setItem("valenceToken", token);
     history.replaceState(null, "", location.pathname + location.search);
+    const dialog = document.getElementById("token-dialog");
+    if (dialog && dialog.open) { // a request is waiting for a token: this is it
+      dialog.querySelector("input").value = token;
+      dialog.close();
+    }
+    return true;
   }
+  takeToken();
+  window.addEventListener("hashchange", () => {
+    if (takeToken()) document.dispatchEvent(new Event("valence:token"));
+  });
 
   function askToken() {
     const dialog = document.getElementById("token-dialog");
     return new Promise((resolve) => {
       dialog.addEventListener("close", () => {
         const token = dialog.querySelector("input").value.trim();
-        localStorage.setItem("valenceToken", token);
+        if (token) localStorage.setItem("valenceToken", token);
         resolve();
       }, { once: true });
       if (!dialog.open) dialog.showModal();
     });
   }
 
-  async function api(path, { text = false } = {}) {
+  // The banner shown while the server cannot be reached; the live dot goes out meanwhile.
+  function offline(on, detail = "") {
+    let banner = document.getElementById("offline");
+    if (!banner && on) {
+      banner = el("div", { id: "offline", class: "offline", role: "alert" });
+      document.body.prepend(banner);
+    }
+    if (banner) {
+      banner.hidden = !on;
+      fill(banner, on ? `Cannot reach the valence server${detail}: retrying…` : "");
+    }
+    document.body.classList.toggle("is-offline", on);
+  }
+
+  async function send(path, method, body, headers) {
+    try {
+      return await fetch(API + path, { method, headers, body });
+    } catch (error) { // the server is down or unreachable: say so, callers retry
+      offline(true, ` (${error.message})`);
+      throw Object.assign(new Error("the server cannot be reached"), { status: 0 });
+    }
+  }
+
+  // api(path, {method, json, raw, text}): JSON in (a value, or ``raw`` JSON text kept as
+  // typed, so 2.0 stays a float) and out; errors carry the server's detail.
+  async function api(path, { method = "GET", json = undefined, raw = undefined,
+    text = false } = {}) {
+    const body = raw !== undefined ? raw : json === undefined ? undefined : JSON.stringify(json);
     for (let attempt = 0; ; attempt++) {
       const token = localStorage.getItem("valenceToken");
       const headers = token ? { Authorization: `Bearer ${token}` } : {};
-      const response = await fetch(API + path, { headers });
+      if (body !== undefined) headers["Content-Type"] = "application/json";
+      const response = await send(path, method, body, headers);
+      offline(false);
       if (response.status === 401 && attempt < 3) {
         await askToken();
         continue;
@@ -49,10 +91,44 @@ const V = (() => {
       if (!response.ok) {
         let detail = response.statusText;
         try { detail = (await response.json()).detail; } catch (_) { /* not JSON */ }
+        if (typeof detail !== "string") detail = JSON.stringify(detail);
         throw Object.assign(new Error(detail), { status: response.status });
       }
-      return text ? response.text() : response.json();
+      if (text) return response.text();
+      return method === "GET" || response.status !== 204 ? response.json() : null;
     }
+  }
+
+  // The raw bytes of a route as a download (the token travels in a header, not the URL).
+  async function download(path, filename) {
+    const token = localStorage.getItem("valenceToken");
+    const response = await send(path, "GET", undefined,
+      token ? { Authorization: `Bearer ${token}` } : {});
+    if (!response.ok) throw Object.assign(new Error(response.statusText),
+      { status: response.status });
+    const url = URL.createObjectURL(await response.blob());
+    const link = el("a", { href: url, download: filename });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  }
+
+  // A confirmation dialog: resolves true when the user confirms.
+  function confirmAction(title, body, okText) {
+    const dialog = el("dialog", { id: "confirm-dialog", class: "confirm" },
+      el("form", { method: "dialog" }, el("h2", {}, title), el("div", { class: "body" }, body),
+        el("div", { class: "actions" },
+          el("button", { value: "cancel", class: "quiet", id: "confirm-cancel" }, "Cancel"),
+          el("button", { value: "ok", id: "confirm-ok", class: "danger" }, okText))));
+    document.body.append(dialog);
+    return new Promise((resolve) => {
+      dialog.addEventListener("close", () => {
+        resolve(dialog.returnValue === "ok");
+        dialog.remove();
+      }, { once: true });
+      dialog.showModal();
+    });
   }
 
   // ---- DOM -----------------------------------------------------------------------------
@@ -126,28 +202,47 @@ const V = (() => {
       el("span", { class: "count" }, `${done}/${total}`));
   }
 
-  // Call fn now and then every ms while it returns true (paused while the tab is hidden).
+  // Call fn now and then every ms while it returns true (paused while the tab is hidden);
+  // while the server is unreachable, retry with backoff up to 10 s. ``ms`` may be a function.
+  // ``now()`` polls at once, restarting a poll that had stopped (finished, or refused).
   function poll(fn, ms) {
     let stopped = false;
+    let failures = 0;
+    let timer = null;
+    let running = false;
     async function tick() {
+      timer = null;
       if (stopped) return;
+      running = true;
       let again = true;
       if (!document.hidden) {
         try {
           again = await fn();
+          failures = 0;
         } catch (error) {
-          showMessage(error.message);
+          if (error.status === 0) failures += 1;
+          else showMessage(error.message);
           again = !(error.status >= 400 && error.status < 500); // retrying will not help
         }
       }
-      if (again !== false && !stopped) setTimeout(tick, ms);
+      running = false;
+      const wait = typeof ms === "function" ? ms() : ms;
+      const delay = failures ? Math.min(wait * 2 ** failures, 10_000) : wait;
+      if (again !== false && !stopped) timer = setTimeout(tick, delay);
     }
     tick();
-    return () => { stopped = true; };
+    return {
+      stop: () => { stopped = true; },
+      now: () => {
+        if (running) return;
+        if (timer !== null) clearTimeout(timer);
+        tick();
+      },
+    };
   }
 
   return {
-    TERMINAL, REUSED, colour, api, el, fill, badge, dispatchLink, showMessage,
-    time, duration, progress, progressBar, poll,
+    TERMINAL, REUSED, colour, api, download, confirmAction, el, fill, badge, dispatchLink,
+    showMessage, time, duration, progress, progressBar, poll,
   };
 })();

@@ -1,4 +1,5 @@
-// Dispatch page: the graph, the summary (inputs, result, error, times, lineage), the node panel.
+// Dispatch page: the graph or the timeline, the summary (inputs, result, error, times,
+// lineage, actions), the node panel; find a node; react to #node=N in the address.
 "use strict";
 
 (() => {
@@ -7,13 +8,20 @@
   const id = root.dataset.dispatchId;
   const summary = document.getElementById("summary");
   const panel = document.getElementById("node-panel");
-  const graph = Graph.create(document.getElementById("graph"), { onSelect: openNode });
+  const graph = Graph.create(document.getElementById("graph"),
+    { onSelect: openNode, onGroup: openGroup });
+  const timeline = Timeline.create(document.getElementById("timeline-canvas"),
+    { onSelect: openNode });
   window.valenceGraph = graph; // for tests and the curious: valenceGraph.cy is cytoscape
   Graph.legend(document.getElementById("legend"));
 
+  const view = { helpers: false, expanded: new Set(), mode: "graph" };
   let openId = null;
+  let openGroupKey = null;
+  let last = null; // the latest /graph answer
   let lastStatus = null;
   let lastNodes = {};
+  let record = null;
 
   const section = (title, ...content) =>
     el("section", { class: "panel-section" }, el("h3", {}, title), ...content);
@@ -81,11 +89,13 @@
     const base = `/dispatches/${id}`;
     const [d, result, inputs, l] = await Promise.all([V.api(base), V.api(`${base}/result`),
       V.api(`${base}/inputs`), V.api(`${base}/lineage`)]);
+    record = d;
     document.title = `${d.name} ${id.slice(0, 8)} · valence`;
     V.fill(summary,
       el("div", { class: "summary-head" }, el("h1", {}, d.name), V.badge(d.status)),
       el("p", { class: "mono muted id" }, d.dispatch_id),
-      d.redispatched_from ? el("a", { href: `${base}/compare`, class: "button",
+      Actions.bar(d, inputs.inputs, { onChange: refreshNow }),
+      d.redispatched_from ? el("a", { href: `${base}/compare`, class: "button quiet",
         id: "compare-link" }, "Compare with parent") : null,
       facts(d),
       section("Inputs", inputsTable(inputs.inputs)),
@@ -96,50 +106,140 @@
   }
 
   function showPanel(nodeId) {
-    return NodePanel.show(panel, id, nodeId, { onClose: closeNode, onPick: openNode })
-      .catch((error) => V.showMessage(error.message));
+    return NodePanel.show(panel, id, nodeId, { onClose: closeNode, onPick: openNode,
+      onChange: refreshNow }).catch((error) => V.showMessage(error.message));
   }
 
   function openNode(nodeId) {
     openId = nodeId;
+    openGroupKey = null;
     graph.select(nodeId);
     history.replaceState(null, "", `#node=${nodeId}`);
     showPanel(nodeId);
   }
 
+  function openGroup(key) {
+    openId = null;
+    openGroupKey = key;
+    const box = last && last.boxes.find((b) => b.key === key);
+    if (!box) return;
+    graph.cy.nodes().unselect();
+    graph.cy.getElementById(key).select();
+    const nodes = new Map(last.nodes.map((n) => [n.id, n]));
+    NodePanel.showGroup(panel, box, nodes, { onClose: closeNode, onPick: openNode,
+      onExpand: () => expand(key) });
+  }
+
+  function expand(key) {
+    view.expanded.add(key);
+    closeNode();
+    refreshNow();
+  }
+
   function closeNode() {
     openId = null;
+    openGroupKey = null;
     panel.hidden = true;
     delete panel.dataset.nodeId;
     graph.cy.nodes().unselect();
     history.replaceState(null, "", location.pathname);
   }
 
+  function countText(data) {
+    const drawn = data.boxes.reduce((n, b) => n + b.members.length, 0);
+    const groups = data.boxes.filter((b) => b.group).length;
+    const base = `${drawn} of ${data.total_nodes} nodes shown`;
+    return groups ? `${base} (${groups} group${groups > 1 ? "s" : ""})` : base;
+  }
+
+  function graphUrl() {
+    const params = new URLSearchParams();
+    if (view.helpers) params.set("helpers", "true");
+    if (view.expanded.size) params.set("expand", [...view.expanded].join(","));
+    return `/dispatches/${id}/graph?${params}`;
+  }
+
   async function tick() {
-    const data = await V.api(`/dispatches/${id}/graph`);
+    const data = await V.api(graphUrl());
+    last = data;
     graph.update(data);
+    if (view.mode === "timeline") timeline.update(data);
     if (openId !== null) graph.select(openId);
-    const shown = graph.cy.nodes().length;
-    document.getElementById("graph-count").textContent =
-      `${shown} of ${data.nodes.length} nodes shown`;
+    document.getElementById("graph-count").textContent = countText(data);
+    document.getElementById("collapse").hidden = view.expanded.size === 0;
     if (data.status !== lastStatus || !data.done) await renderSummary();
     const nodes = Object.fromEntries(data.nodes.map((n) => [n.id, n.status]));
     if (openId in lastNodes && nodes[openId] !== lastNodes[openId]) showPanel(openId);
+    else if (openId !== null && !V.TERMINAL.has(nodes[openId])) NodePanel.refreshLogs(panel);
     lastNodes = nodes;
     lastStatus = data.status;
     document.body.dataset.graphStatus = data.status;
     return !data.done;
   }
 
-  document.getElementById("show-helpers").addEventListener("change", (event) => {
-    graph.showHelpers(event.target.checked);
-    document.getElementById("graph-count").textContent =
-      `${graph.cy.nodes().length} of ${Object.keys(lastNodes).length} nodes shown`;
+  // Big graphs are polled less often: each answer carries every node.
+  const poller = V.poll(tick, () => (last && last.total_nodes > 2000 ? 3000 : 1000));
+  const refreshNow = () => poller.now();
+
+  // ---- find -----------------------------------------------------------------------------
+  let matches = [];
+  let matchIndex = 0;
+  document.getElementById("find").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const query = document.getElementById("find-input").value.trim().toLowerCase();
+    const count = document.getElementById("find-count");
+    if (!query || !last) return V.fill(count, "");
+    const fresh = matches.query !== query;
+    if (fresh) {
+      // A number is a node id; anything else a part of a name, any case (helpers only
+      // while they are drawn).
+      matches = /^\d+$/.test(query) ? last.nodes.filter((n) => String(n.id) === query)
+        : last.nodes.filter((n) => (view.helpers || !n.helper)
+          && n.name.toLowerCase().includes(query));
+      matches = matches.map((n) => n.id);
+      matches.query = query;
+      matchIndex = 0;
+    } else {
+      matchIndex = (matchIndex + 1) % Math.max(matches.length, 1);
+    }
+    if (!matches.length) return V.fill(count, "no match");
+    V.fill(count, `${matchIndex + 1} of ${matches.length}`);
+    const nodeId = matches[matchIndex];
+    if (view.mode === "graph") graph.reveal(nodeId);
+    openNode(nodeId);
   });
+
+  // ---- toolbar --------------------------------------------------------------------------
+  document.getElementById("show-helpers").addEventListener("change", (event) => {
+    view.helpers = event.target.checked;
+    refreshNow();
+  });
+  document.getElementById("collapse").onclick = () => {
+    view.expanded.clear();
+    refreshNow();
+  };
   document.getElementById("fit").onclick = () => graph.fit();
+  for (const button of document.querySelectorAll("#views button")) {
+    button.onclick = () => {
+      view.mode = button.dataset.view;
+      for (const b of document.querySelectorAll("#views button")) {
+        b.classList.toggle("active", b === button);
+      }
+      const timelineOn = view.mode === "timeline";
+      document.getElementById("graph").hidden = timelineOn;
+      document.getElementById("timeline").hidden = !timelineOn;
+      root.dataset.view = view.mode;
+      if (timelineOn && last) timeline.update(last);
+      if (!timelineOn) graph.cy.resize();
+    };
+  }
   document.addEventListener("keydown", (event) => { if (event.key === "Escape") closeNode(); });
 
-  const wanted = /^#node=(\d+)$/.exec(location.hash);
-  if (wanted) openNode(Number(wanted[1]));
-  V.poll(tick, 1000);
+  function followHash() {
+    const wanted = /^#node=(\d+)$/.exec(location.hash);
+    if (wanted && Number(wanted[1]) !== openId) openNode(Number(wanted[1]));
+  }
+  window.addEventListener("hashchange", followHash);
+  document.addEventListener("valence:token", refreshNow);
+  followHash();
 })();

@@ -1,10 +1,12 @@
-// The transport graph drawn with cytoscape + dagre: layered top to bottom, coloured by status,
-// reused nodes with a purple double border and a "↻ reused" line, helper nodes optional.
+// The transport graph drawn with cytoscape at positions the server computed (ranks top to
+// bottom, repeated siblings grouped into one box), coloured by status; reused nodes have a
+// purple double border and a "↻ reused" line. Big graphs draw with less detail while moving.
 "use strict";
 
 const Graph = (() => {
   const READABLE_ZOOM = 0.6; // the first view never starts smaller than this...
   const NATURAL_ZOOM = 1.3; // ...nor larger than this
+  const BIG = 1500; // boxes above which panning and zooming draw a cheaper picture
 
   const STYLE = [
     { selector: "node", style: {
@@ -14,9 +16,13 @@ const Graph = (() => {
       label: "data(display)", color: "#fff", "font-size": 12, "font-weight": 600,
       "text-valign": "center", "text-halign": "center", "text-wrap": "wrap",
       "font-family": "system-ui, -apple-system, Segoe UI, sans-serif",
-      "min-zoomed-font-size": 6,
+      "min-zoomed-font-size": 7,
     } },
     { selector: "node.sublattice", style: { shape: "cut-rectangle" } },
+    { selector: "node.group", style: {
+      "border-width": 3, "border-style": "solid", "border-color": "#111827",
+      "border-opacity": 0.55, shape: "round-tag",
+    } },
     { selector: "node.helper", style: {
       "background-opacity": 0.16, color: "#374151", "font-size": 10, "font-weight": 400,
       "border-color": "data(colour)", "border-opacity": 1, "border-style": "dashed",
@@ -28,57 +34,91 @@ const Graph = (() => {
       "underlay-color": "#f59e0b", "underlay-opacity": 0.7, "underlay-padding": 7,
       "underlay-shape": "round-rectangle",
     } },
+    { selector: "node.found", style: {
+      "underlay-color": "#facc15", "underlay-opacity": 0.9, "underlay-padding": 10,
+      "underlay-shape": "round-rectangle",
+    } },
     { selector: "node:active", style: { "overlay-opacity": 0 } },
     { selector: "edge", style: {
       width: 1.4, "curve-style": "bezier", "line-color": "#a7b0bd",
       "target-arrow-shape": "triangle", "target-arrow-color": "#a7b0bd", "arrow-scale": 0.8,
     } },
+    { selector: "edge.many", style: { width: 3, label: "data(count)", "font-size": 10,
+      color: "#6b7280", "text-background-color": "#fff", "text-background-opacity": 0.8 } },
     { selector: "edge.wait", style: { "line-style": "dashed" } },
   ];
 
-  function nodeElement(node) {
-    const lines = node.reused ? [node.label, "↻ reused"] : [node.label];
+  // Status counts of a group as one short line: "1990 ✓ · 10 running · 2 failed".
+  function countsLine(counts) {
+    const names = { COMPLETED: "✓", FAILED: "failed", RUNNING: "running", NEW_OBJECT: "not run",
+      CANCELLED: "cancelled" };
+    return Object.entries(counts).sort((a, b) => b[1] - a[1])
+      .map(([status, n]) => `${n} ${names[status] || status.toLowerCase()}`).join(" · ");
+  }
+
+  // One cytoscape node for a box: a node keeps its node id as element id, a group its key.
+  function boxElement(box, nodes) {
+    const node = box.group ? null : nodes.get(box.members[0]);
+    const reused = node ? node.reused : box.reused === box.members.length;
+    const lines = box.group ? [box.label, countsLine(box.counts)]
+      : node.reused ? [box.label, "↻ reused"] : [box.label];
+    if (box.group && box.reused) lines.push(`↻ ${box.reused} reused`);
+    const helper = node ? node.helper : false;
+    const classes = [node ? node.kind : "group", box.group && "group", helper && "helper",
+      reused && "reused"];
     const chars = Math.max(...lines.map((l) => l.length));
-    const scale = node.helper ? 6 : 7.4;
-    const classes = [node.kind, node.helper && "helper", node.reused && "reused"];
     return {
       group: "nodes",
       data: {
-        id: String(node.id), nodeId: node.id, name: node.name, kind: node.kind,
-        status: node.status, colour: V.colour(node.status), reused: node.reused,
-        helper: node.helper, display: lines.join("\n"),
-        w: Math.min(Math.max(chars * scale + 24, node.helper ? 36 : 64), 260),
-        h: node.helper ? 22 : 16 * lines.length + 16,
+        id: box.group ? box.key : String(box.members[0]), key: box.key,
+        nodeId: node ? node.id : null, name: node ? node.name : box.label,
+        kind: node ? node.kind : "group", status: box.status, colour: V.colour(box.status),
+        reused, helper, isGroup: box.group, members: box.members.length,
+        display: lines.join("\n"),
+        w: Math.min(Math.max(chars * (helper ? 6 : 7.4) + 24, helper ? 36 : 64), 300),
+        h: helper ? 22 : 16 * lines.length + 16,
       },
+      position: { x: box.x, y: box.y },
       classes: classes.filter(Boolean).join(" "),
     };
   }
 
-  const edgeElement = (edge, index) => ({
-    group: "edges",
-    data: { id: `e${index}`, source: String(edge.source), target: String(edge.target),
-      name: edge.name },
-    classes: edge.param_type === "wait" ? "wait" : "",
-  });
-
-  function create(container, { onSelect }) {
+  function create(container, { onSelect, onGroup }) {
     const cy = cytoscape({
-      container, style: STYLE, boxSelectionEnabled: false, minZoom: 0.03, maxZoom: 3,
+      container, style: STYLE, boxSelectionEnabled: false, minZoom: 0.005, maxZoom: 3,
     });
-    let data = null;
-    let helpers = false;
-    cy.on("tap", "node", (event) => onSelect(event.target.data("nodeId")));
+    let shape = null; // the keys drawn, to know when to rebuild rather than recolour
+    let boxOf = new Map(); // node id -> the element that draws it
+    cy.on("tap", "node", (event) => {
+      const data = event.target.data();
+      if (data.isGroup) onGroup(data.key);
+      else onSelect(data.nodeId);
+    });
 
-    function build() {
-      const nodes = data.nodes.filter((n) => helpers || !n.helper);
-      const edges = helpers ? data.edges : data.task_edges;
+    function elementsOf(data) {
+      const nodes = new Map(data.nodes.map((n) => [n.id, n]));
+      const elements = data.boxes.map((box) => boxElement(box, nodes));
+      const idOf = new Map(elements.map((e) => [e.data.key, e.data.id]));
+      data.box_edges.forEach((edge, index) => elements.push({
+        group: "edges",
+        data: { id: `e${index}`, source: idOf.get(edge.source), target: idOf.get(edge.target),
+          count: edge.count },
+        classes: [edge.wait && "wait", edge.count > 1 && "many"].filter(Boolean).join(" "),
+      }));
+      return elements;
+    }
+
+    function build(data) {
+      const elements = elementsOf(data);
+      const big = data.boxes.length > BIG;
       cy.startBatch();
       cy.elements().remove();
-      cy.add([...nodes.map(nodeElement), ...edges.map(edgeElement)]);
+      cy.add(elements);
       cy.endBatch();
-      cy.layout({
-        name: "dagre", rankDir: "TB", nodeSep: 22, rankSep: 46, edgeSep: 8, animate: false,
-      }).run();
+      // Level of detail: big drawings hide edges and freeze to a bitmap while moving.
+      const renderer = cy.renderer();
+      renderer.hideEdgesOnViewport = big;
+      renderer.textureOnViewport = big;
       readableView();
     }
 
@@ -99,33 +139,52 @@ const Graph = (() => {
       });
     }
 
-    function update(fresh) {
-      const changed = !data || fresh.nodes.length !== data.nodes.length;
-      data = fresh;
-      if (changed) return build();
+    function update(data) {
+      boxOf = new Map();
+      for (const box of data.boxes) {
+        const id = box.group ? box.key : String(box.members[0]);
+        for (const member of box.members) boxOf.set(member, id);
+      }
+      const keys = data.boxes.map((b) => b.key).join(",") + "|" + data.box_edges.length;
+      if (keys !== shape) {
+        shape = keys;
+        return build(data);
+      }
+      const nodes = new Map(data.nodes.map((n) => [n.id, n]));
       cy.batch(() => {
-        for (const node of fresh.nodes) {
-          const element = cy.getElementById(String(node.id));
+        for (const box of data.boxes) {
+          const next = boxElement(box, nodes);
+          const element = cy.getElementById(next.data.id);
           if (element.empty()) continue;
-          const next = nodeElement(node);
           element.data(next.data);
           element.classes(next.classes);
         }
       });
     }
 
-    function showHelpers(on) {
-      helpers = on;
-      if (data) build();
-    }
+    // The element drawing node ``nodeId`` (itself, or the group it is in).
+    const elementOf = (nodeId) => cy.getElementById(boxOf.get(nodeId) || String(nodeId));
 
     function select(nodeId) {
       cy.nodes().unselect();
-      const element = cy.getElementById(String(nodeId));
+      const element = elementOf(nodeId);
       if (element.nonempty()) element.select();
     }
 
-    return { cy, update, showHelpers, select, fit: () => cy.fit(undefined, 28) };
+    function reveal(nodeId) {
+      const element = elementOf(nodeId);
+      if (element.empty()) return null;
+      cy.nodes().removeClass("found");
+      element.addClass("found");
+      cy.animate({ center: { eles: element }, zoom: Math.max(cy.zoom(), 0.9) },
+        { duration: 200 });
+      return element.data();
+    }
+
+    return {
+      cy, update, select, reveal, fit: () => cy.fit(undefined, 28),
+      groupOf: (nodeId) => (boxOf.get(nodeId) || "").startsWith("g") ? boxOf.get(nodeId) : null,
+    };
   }
 
   function legend(box) {
@@ -133,9 +192,10 @@ const Graph = (() => {
       V.el("span", { class: "swatch", style: { background: colour, ...extra } }), text);
     V.fill(box,
       item(V.colour("COMPLETED"), "completed"), item(V.colour("RUNNING"), "running"),
+      item(V.colour("PENDING_BACKEND"), "queued"),
       item(V.colour("FAILED"), "failed"), item(V.colour("NEW_OBJECT"), "not run"),
       item("#fff", "reused", { border: `3px double ${V.REUSED}` }));
   }
 
-  return { create, legend };
+  return { create, legend, countsLine };
 })();

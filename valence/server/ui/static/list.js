@@ -9,10 +9,20 @@
   const state = {
     status: query.get("status") || "",
     name: query.get("name") || "",
+    from: query.get("from") || "",
+    to: query.get("to") || "",
     offset: Number(query.get("offset")) || 0,
   };
   form.status.value = state.status;
   form.name.value = state.name;
+  form.from.value = state.from;
+  form.to.value = state.to;
+
+  // A yyyy-mm-dd date of this browser's calendar as the instant its day starts.
+  const dayStart = (day, plus = 0) => {
+    const [y, m, d] = day.split("-").map(Number);
+    return new Date(y, m - 1, d + plus).toISOString();
+  };
 
   function row(d) {
     const from = d.redispatched_from;
@@ -32,13 +42,16 @@
   async function refresh() {
     const params = new URLSearchParams({ limit: PAGE, offset: state.offset });
     if (state.status) params.set("status", state.status);
-    if (state.name) params.set("name", state.name);
+    if (state.name) params.set("name_contains", state.name);
+    if (state.from) params.set("since", dayStart(state.from));
+    if (state.to) params.set("until", dayStart(state.to, 1));
     const page = await V.api(`/dispatches?${params}`);
     V.fill(body, ...page.items.map(row));
     if (!page.items.length) {
       body.append(V.el("tr", {}, V.el("td", { colspan: 7, class: "empty" },
         state.offset ? "No older dispatches."
-          : state.status || state.name ? "No dispatch matches these filters."
+          : state.status || state.name || state.from || state.to
+            ? "No dispatch matches these filters."
             : "No dispatches yet: run a workflow with ct.dispatch(...).")));
     }
     document.getElementById("prev").disabled = state.offset === 0;
@@ -61,13 +74,16 @@
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    go({ status: form.status.value, name: form.name.value.trim(), offset: 0 });
+    go({ status: form.status.value, name: form.name.value.trim(), from: form.from.value,
+      to: form.to.value, offset: 0 });
   });
   form.status.addEventListener("change", () => form.requestSubmit());
-  form.addEventListener("reset", () => setTimeout(() => go({ status: "", name: "", offset: 0 })));
+  form.addEventListener("reset",
+    () => setTimeout(() => go({ status: "", name: "", from: "", to: "", offset: 0 })));
   document.getElementById("prev").onclick = () =>
     go({ offset: Math.max(0, state.offset - PAGE) });
   document.getElementById("next").onclick = () => go({ offset: state.offset + PAGE });
 
-  V.poll(refresh, 2000);
+  const poller = V.poll(refresh, 2000);
+  document.addEventListener("valence:token", () => poller.now());
 })();
