@@ -17,12 +17,12 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check valence tests benchmarks examples
-	$(VENV)/bin/ruff format --check valence tests benchmarks examples
+	$(VENV)/bin/ruff check valence tests benchmarks examples checks
+	$(VENV)/bin/ruff format --check valence tests benchmarks examples checks
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format valence tests benchmarks examples
-	$(VENV)/bin/ruff check --fix valence tests benchmarks examples
+	$(VENV)/bin/ruff format valence tests benchmarks examples checks
+	$(VENV)/bin/ruff check --fix valence tests benchmarks examples checks
 
 bench: $(STAMP)
 	$(PY) benchmarks/overhead.py

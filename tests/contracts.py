@@ -18,6 +18,7 @@ import textwrap
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -169,6 +170,16 @@ class StoreContract:
         assert store.get_node("d-full", 1).start_time.tzinfo is timezone.utc  # type: ignore[union-attr]
         assert store.get_edges("d-full") == edges
         assert store.get_status("d-full") == "RUNNING"
+
+    def test_nodes_can_be_read_without_their_streams(self, store: Store) -> None:
+        nodes = make_nodes("d-streams", 2, stdout="out " * 1000, stderr="err")
+        store.record_dispatch(make_dispatch("d-streams"), nodes, [])
+        light = store.get_nodes("d-streams", streams=False)
+        assert [(n.stdout, n.stderr) for n in light] == [(None, None)] * 2
+        assert [replace(n, stdout="", stderr="") for n in light] == [
+            replace(n, stdout="", stderr="") for n in nodes
+        ]
+        assert store.get_node("d-streams", 1).stdout == "out " * 1000
 
     def test_round_trip_of_defaults_and_nones(self, store: Store) -> None:
         dispatch = make_dispatch("d-min")
@@ -456,6 +467,14 @@ class StoreContract:
         with pytest.raises(ValueError):
             store.resolve_id("")
 
+    def test_resolve_id_matches_any_case(self, store: Store) -> None:
+        dispatch_id = "3f2a9c4e-0b1d-4e5f-8a7b-6c5d4e3f2a1b"
+        store.record_dispatch(make_dispatch(dispatch_id), [], [])
+        for typed in ("3F2A", "3f2a", " 3F2A9C4E-0B1D ", dispatch_id.upper()):
+            assert store.resolve_id(typed) == dispatch_id
+        with pytest.raises(TypeError, match="a dispatch id is a str"):
+            store.resolve_id(12345)  # type: ignore[arg-type]
+
     def test_list_dispatches(self, store: Store) -> None:
         for i in range(6):
             store.record_dispatch(
@@ -501,6 +520,10 @@ class StoreContract:
             "ghost": {},
         }
         assert store.node_counts([]) == {}
+        helpers = [NodeRecord("c", 1, ":parameter:1", "parameter", "COMPLETED")]
+        store.record_dispatch(make_dispatch("c"), make_nodes("c", 1) + helpers, [])
+        assert store.node_counts(["c"]) == {"c": {"NEW_OBJECT": 1, "COMPLETED": 1}}
+        assert store.node_counts(["c"], tasks_only=True) == {"c": {"NEW_OBJECT": 1}}
 
     def test_children_and_unfinished(self, store: Store) -> None:
         store.record_dispatch(make_dispatch("root", status="COMPLETED"), [], [])

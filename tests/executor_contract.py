@@ -82,6 +82,20 @@ def add(x: int, y: int = 0) -> int:
     return x + y
 
 
+def print_then_wait(gate: str) -> str:
+    """Print, wait until the file ``gate`` exists, print again."""
+    import time
+    from pathlib import Path
+
+    print("hello")
+    print("oops", file=sys.stderr)
+    deadline = time.monotonic() + 60
+    while not Path(gate).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    print("bye")
+    return "done"
+
+
 def explode_in_task() -> None:
     raise ValueError("boom from the task")
 
@@ -191,6 +205,41 @@ class ExecutorContract:
     stops_tasks: bool = True
     #: True if a task may kill its process (os._exit) without taking the tests down.
     isolates_crashes: bool = True
+
+    def test_start_and_output_reach_the_listener_while_the_task_runs(
+        self, executor: Executor, tmp_path: Path
+    ) -> None:
+        import dataclasses
+
+        assert executor.reports_start  # every built-in executor does
+        events: list[tuple[str, Any]] = []
+        lock = threading.Lock()
+
+        def listen(kind: str, value: Any) -> None:
+            with lock:
+                events.append((kind, value))
+
+        def seen(kind: str) -> str:
+            with lock:
+                return "".join(v for k, v in events if k == kind)
+
+        gate = tmp_path / "gate"
+        spec = dataclasses.replace(make_spec(executor, print_then_wait, str(gate)), listener=listen)
+        if self.synchronous:  # it runs inside submit: only its start can be reported
+            gate.touch()
+            assert executor.submit(spec).result().ok and events[0][0] == "started"
+            return
+        future = executor.submit(spec)
+        deadline = time.monotonic() + TIMEOUT
+        while (seen("stdout") != "hello\n" or seen("stderr") != "oops\n") and not future.done():
+            assert time.monotonic() < deadline, events
+            time.sleep(0.02)
+        assert not future.done()  # printed while it still runs
+        assert events[0][0] == "started" and events[0][1].tzinfo is not None
+        gate.touch()
+        outcome = future.result(timeout=TIMEOUT)
+        assert outcome.ok and outcome.stdout == "hello\nbye\n"
+        assert outcome.start_time >= events[0][1] - timedelta(seconds=1)
 
     def test_output_value_bytes_and_digest(self, executor: Executor) -> None:
         from valence import serialize

@@ -51,8 +51,18 @@ from tests.engine.test_reuse_store import (  # noqa: E402, F401
     test_redispatch_with_early_cutoff_in_the_parent_scope,
     test_sublattice_reused_whole_or_inside_from_another_workflow,
 )
+from tests.server.conftest import api, runtime, server  # noqa: E402, F401
+from tests.server.test_fuzz import test_generated_requests_never_get_a_server_error  # noqa: E402, F401
+from tests.server.test_hostile import (  # noqa: E402, F401
+    finished,
+    test_out_of_range_parameters_get_a_4xx,
+)
 from tests.server.test_purge import (  # noqa: E402, F401
     test_reused_sublattice_run_is_kept_until_nothing_reuses_it,
+)
+from tests.test_bad_input import (  # noqa: E402, F401
+    test_cancel_refuses_ids_that_are_not_nodes_and_changes_nothing,
+    test_dispatch_ids_are_checked_and_matched_in_any_case,
 )
 
 

@@ -5,14 +5,16 @@
 
 from __future__ import annotations
 
-from valence import executor, fs, leptons, status
+from valence import executor, fs, leptons, status, triggers
 from valence.client import cancel, dispatch, dispatch_sync, get_result, redispatch
+from valence.config import get_config, reload_config, set_config
 from valence.errors import ValenceError
 from valence.executors.worker import get_context
 from valence.fs import strategies as fs_strategies
 from valence.leptons import Lepton
 from valence.results import Result
 from valence.transportable import TransportableObject
+from valence.triggers import stop_triggers
 from valence.workflow.deps import DepsBash, DepsCall, DepsModule, DepsPip
 from valence.workflow.electron import Electron, electron
 from valence.workflow.lattice import Lattice, lattice
@@ -38,11 +40,16 @@ __all__ = [
     "executor",
     "fs",
     "fs_strategies",
+    "get_config",
     "get_context",
     "get_result",
     "lattice",
     "leptons",
     "redispatch",
+    "reload_config",
+    "set_config",
     "status",
+    "stop_triggers",
+    "triggers",
     "wait",
 ]

@@ -8,13 +8,15 @@ recorded in the valence home; otherwise the embedded dispatcher of this process
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
-from valence.backends import RedispatchRequest, choose_backend
+from valence.backends import Backend, RedispatchRequest, choose_backend, task_id_list
 from valence.backends.local import timeout_error
 from valence.engine.redispatch import Plan
 from valence.engine.reuse import check_reuse_from
+from valence.errors import UnsupportedOptionError
 from valence.results import Result
 from valence.workflow.lattice import Lattice
 
@@ -40,11 +42,32 @@ def dispatch(
 
     def submit(*args: Any, **kwargs: Any) -> str:
         backend = choose_backend(dispatcher_addr)
-        return backend.submit(
-            lattice, args, kwargs, disable_run=disable_run, reuse=reuse_previous_results
-        )
+        if not lattice.metadata.get("triggers"):
+            return backend.submit(
+                lattice, args, kwargs, disable_run=disable_run, reuse=reuse_previous_results
+            )
+        return _submit_with_triggers(backend, lattice, args, kwargs)
 
     return submit
+
+
+def _submit_with_triggers(
+    backend: Backend, lattice: Lattice, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> str:
+    """As Covalent: record the dispatch without running it, then register its triggers.
+
+    The first firing runs it; later ones redispatch it with reuse.
+    """
+    triggers = lattice.metadata["triggers"]
+    plain = Lattice(lattice.function, **{**lattice.metadata, "triggers": None})
+    dispatch_id = backend.submit(plain, args, kwargs, disable_run=True)
+    for trigger in triggers:
+        trigger.lattice_dispatch_id = dispatch_id
+        if trigger.triggers_server_addr:
+            trigger.register()
+        else:
+            backend.register_trigger(trigger)
+    return dispatch_id
 
 
 def dispatch_sync(lattice: Lattice, dispatcher_addr: str | None = None) -> Callable[..., Result]:
@@ -64,23 +87,60 @@ def get_result(
     status_only: bool = False,
     *,
     timeout: float | None = None,
+    progress: bool | None = None,
+    workflow_output: bool = True,
+    intermediate_outputs: bool = True,
+    sublattice_results: bool = True,
+    results_dir: str | None = None,
 ) -> Any:
-    """The Result of a dispatch (id or unique prefix); ``wait=True`` blocks until it is done."""
+    """The Result of a dispatch (id or unique prefix); ``wait=True`` blocks until it is done.
+
+    While it waits, a progress bar shows tasks done/total in a notebook or a
+    terminal (``progress=False`` or ``VALENCE_PROGRESS=0``: none). An interrupt
+    (Ctrl-C, a notebook's Interrupt) stops only the waiting: the dispatch runs on.
+    ``workflow_output``, ``intermediate_outputs`` and ``sublattice_results`` (Covalent's)
+    set False leave the result, the node outputs or the sublattice results unread (None).
+    ``results_dir`` is Covalent's local results cache; valence has none, so only None is
+    accepted.
+    """
+    from valence.progress import wait_with_progress
+
+    timeout = _wait_timeout(timeout)
+    if results_dir is not None:
+        raise UnsupportedOptionError(
+            f"get_result(results_dir={results_dir!r}): valence keeps results in its store, "
+            "not in a results directory; drop the argument"
+        )
     backend = choose_backend(dispatcher_addr)
     dispatch_id = backend.resolve_id(dispatch_id)
-    if wait and not backend.wait(dispatch_id, timeout):
+    if wait and not wait_with_progress(backend, dispatch_id, timeout, progress):
         raise timeout_error(dispatch_id, timeout)
     if status_only:
         return {"id": dispatch_id, "status": backend.status(dispatch_id)}
-    return backend.result(dispatch_id)
+    return backend.result(dispatch_id).only_loading(
+        workflow_output=workflow_output,
+        intermediate_outputs=intermediate_outputs,
+        sublattice_results=sublattice_results,
+    )
+
+
+def _wait_timeout(timeout: Any) -> float | None:
+    """``timeout`` checked: None or a number of seconds >= 0 (infinity: None)."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout is a number of seconds or None, got {timeout!r:.60}")
+    if not timeout >= 0:  # also catches nan
+        raise ValueError(f"timeout must be a number of seconds >= 0 (or None), got {timeout!r}")
+    return None if math.isinf(timeout) else float(timeout)
 
 
 def cancel(
     dispatch_id: str, task_ids: int | list[int] | None = None, dispatcher_addr: str | None = None
 ) -> str:
     """Stop scheduling a dispatch (or only ``task_ids``); completed results stay."""
+    ids = task_id_list(task_ids)
     backend = choose_backend(dispatcher_addr)
-    ids = [task_ids] if isinstance(task_ids, int) else (list(task_ids) if task_ids else None)
     return backend.cancel(backend.resolve_id(dispatch_id), ids)
 
 
@@ -119,9 +179,13 @@ class Redispatch:
         return backend.plan(backend.resolve_id(self.dispatch_id), self._request(args, kwargs))
 
     def __call__(self, *args: Any, **kwargs: Any) -> str:
+        from valence.redefined import warn_if_redefined
+
         backend = choose_backend(self.dispatcher_addr)
         dispatch_id = backend.resolve_id(self.dispatch_id)
-        return backend.redispatch(dispatch_id, self._request(args, kwargs))
+        new_id = backend.redispatch(dispatch_id, self._request(args, kwargs))
+        warn_if_redefined(backend, dispatch_id, self.replace_electrons)
+        return new_id
 
 
 def redispatch(
@@ -143,12 +207,44 @@ def redispatch(
     """
     return Redispatch(
         dispatch_id,
-        replace_electrons,
+        _replacements(replace_electrons),
         reuse_previous_results,
-        tuple(force_rerun),
+        _task_names(force_rerun),
         dispatcher_addr,
         reuse_from,
     )
+
+
+def _replacements(replace_electrons: Any) -> dict[str, Any] | None:
+    """``replace_electrons`` checked: a dict from task name to a new electron or function."""
+    if replace_electrons is None:
+        return None
+    example = "e.g. replace_electrons={'add': new_add}"
+    if not isinstance(replace_electrons, dict):
+        raise TypeError(
+            "replace_electrons maps task names to new electrons or functions, "
+            f"{example}; got {type(replace_electrons).__name__} {replace_electrons!r:.80}"
+        )
+    for name, new in replace_electrons.items():
+        if not isinstance(name, str) or not callable(new):
+            raise TypeError(
+                "replace_electrons maps task names (str) to new electrons or functions, "
+                f"{example}; got {name!r:.60}: {new!r:.60}"
+            )
+    return replace_electrons
+
+
+def _task_names(force_rerun: Any) -> tuple[str, ...]:
+    """``force_rerun`` checked: a list or tuple of task names."""
+    if isinstance(force_rerun, str) or not isinstance(force_rerun, (list, tuple, set, frozenset)):
+        raise TypeError(
+            f"force_rerun takes a list of task names, got {type(force_rerun).__name__} "
+            f"{force_rerun!r:.80}; write force_rerun=[{force_rerun!r:.40}] for one task"
+        )
+    for name in force_rerun:
+        if not isinstance(name, str):
+            raise TypeError(f"force_rerun holds task names (str), got {name!r:.60}")
+    return tuple(force_rerun)
 
 
 __all__ = ["cancel", "dispatch", "dispatch_sync", "get_result", "redispatch"]

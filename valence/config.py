@@ -9,6 +9,14 @@
 ``VALENCE_MAX_REQUEST_BYTES``  largest request body the server accepts (default 64 MiB)
 ``VALENCE_WRITE_RETRY_SECONDS``  how long the dispatcher retries store writes that fail
                           (disk full) before failing the dispatches it runs (default 60)
+``VALENCE_MAX_STREAM_BYTES``   stdout (and stderr) kept per task run (default 1 MiB)
+``VALENCE_ALLOWED_HOSTS``      host names a loopback server answers besides loopback ones
+
+The executor, database URL, server address and request limit have keys in
+``$VALENCE_HOME/valence.toml`` too (``sdk.executor``, ``database.url``,
+``server.address``, ``server.max_request_bytes``); the variable wins.
+``get_config``/``set_config``/``reload_config`` read and write that file
+(:mod:`valence.configfile`).
 """
 
 from __future__ import annotations
@@ -22,10 +30,13 @@ from typing import Any
 
 import platformdirs
 
+from valence import configfile
+
 DEFAULT_EXECUTOR = "local"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 48008
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_STREAM_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -58,14 +69,65 @@ class Settings:
         return self.home / "token"
 
 
-def load_settings() -> Settings:
-    """Read settings from the environment, creating the home directory."""
+def home_dir() -> Path:
+    """The valence home (``VALENCE_HOME`` or the per-user data dir), created if missing."""
     home = Path(os.environ.get("VALENCE_HOME") or platformdirs.user_data_dir("valence"))
     home = home.expanduser().resolve()
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    url = os.environ.get("VALENCE_DATABASE_URL") or f"sqlite:///{home / 'valence.db'}"
-    executor = os.environ.get("VALENCE_EXECUTOR") or DEFAULT_EXECUTOR
+    return home
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment and the config file, creating the home directory."""
+    home = home_dir()
+    url = _setting(home, "database.url") or f"sqlite:///{home / 'valence.db'}"
+    executor = _setting(home, "sdk.executor") or DEFAULT_EXECUTOR
     return Settings(home=home, database_url=url, executor=executor)
+
+
+def _setting(home: Path, key: str) -> Any:
+    """A key's value: its environment variable, else the config file, else its default."""
+    variable = configfile.ENVIRONMENT.get(key)
+    if variable and os.environ.get(variable):
+        return os.environ[variable]
+    return configfile.lookup(home, key)
+
+
+# ---- ct.get_config / ct.set_config / ct.reload_config --------------------------------
+
+
+def get_config(key: str | list[str] | None = None) -> Any:
+    """The whole configuration (a dict), one dotted key's value, or ``{key: value}`` for a list.
+
+    Environment variables win over the file, the file over the defaults.
+    """
+    home = home_dir()
+    if key is None or (isinstance(key, list) and not key):
+        return configfile.effective(home)
+    if isinstance(key, list):
+        if len(key) == 1:
+            return configfile.lookup(home, key[0])
+        return {item: configfile.lookup(home, item) for item in key}
+    return configfile.lookup(home, key)
+
+
+def set_config(key_or_dict: str | dict[str, Any], value: Any = None) -> None:
+    """Write one dotted key, or every ``{dotted_key: value}`` of a dict, to the config file."""
+    if isinstance(key_or_dict, str):
+        values = {key_or_dict: value}
+    elif isinstance(key_or_dict, dict):
+        values = dict(key_or_dict)
+    else:
+        raise TypeError(
+            f"set_config takes a dotted key and a value, or a dict of them, not "
+            f"{type(key_or_dict).__name__}"
+        )
+    configfile.update(home_dir(), values)
+
+
+def reload_config() -> None:
+    """Read the config file again (it is also re-read whenever it changes on disk)."""
+    configfile.read_file(home_dir(), force=True)
 
 
 # ---- server address and token -----------------------------------------------------------
@@ -85,9 +147,9 @@ def server_address(explicit: str | None = None, settings: Settings | None = None
     """The server clients talk to: ``explicit``, ``VALENCE_SERVER``, the recorded one, or None."""
     if explicit:
         return normalize_address(explicit)
-    env = os.environ.get("VALENCE_SERVER")
-    if env:
-        return normalize_address(env)
+    configured = _setting((settings or load_settings()).home, "server.address")
+    if configured:
+        return normalize_address(configured)
     recorded = read_server_record(settings or load_settings())
     return normalize_address(recorded["url"]) if recorded else None
 
@@ -139,15 +201,35 @@ def ensure_token(settings: Settings) -> str:
 
 def max_request_bytes() -> int:
     """The server's request body limit, from ``VALENCE_MAX_REQUEST_BYTES``."""
-    raw = os.environ.get("VALENCE_MAX_REQUEST_BYTES")
+    return _positive_bytes(
+        "VALENCE_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, "server.max_request_bytes"
+    )
+
+
+def allowed_hosts() -> frozenset[str]:
+    """Host names a loopback server answers besides loopback ones (``VALENCE_ALLOWED_HOSTS``)."""
+    raw = os.environ.get("VALENCE_ALLOWED_HOSTS", "")
+    return frozenset(name.strip().lower() for name in raw.split(",") if name.strip())
+
+
+def max_stream_bytes() -> int:
+    """How much of a task's stdout (and of its stderr) is kept, ``VALENCE_MAX_STREAM_BYTES``."""
+    return _positive_bytes("VALENCE_MAX_STREAM_BYTES", DEFAULT_MAX_STREAM_BYTES)
+
+
+def _positive_bytes(name: str, default: int, key: str | None = None) -> int:
+    """A positive byte count from the variable ``name``, else the config file's ``key``."""
+    raw = os.environ.get(name)
+    if not raw and key is not None:
+        raw = str(configfile.lookup(home_dir(), key))
     if not raw:
-        return DEFAULT_MAX_REQUEST_BYTES
+        return default
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"VALENCE_MAX_REQUEST_BYTES={raw!r} is not a number of bytes") from None
+        raise ValueError(f"{name}={raw!r} is not a number of bytes") from None
     if value < 1:
-        raise ValueError(f"VALENCE_MAX_REQUEST_BYTES must be positive, got {value}")
+        raise ValueError(f"{name} must be positive, got {value}")
     return value
 
 

@@ -4,6 +4,8 @@ Messages say what is wrong and how to fix it. The tree::
 
     ValenceError
     ├── TracingError (also TypeError)      forbidden operation on a task output inside a lattice
+    ├── ConfigError (also ValueError)      a bad config key or value, an unreadable config file
+    ├── UnsupportedOptionError (also TypeError)  an option valence does not support was given
     ├── SerializationError                 a value or function cannot be pickled / unpickled
     ├── StoreError
     │   ├── SchemaVersionError             the database was written by a newer valence
@@ -21,11 +23,14 @@ Messages say what is wrong and how to fix it. The tree::
     ├── ResumeError (valence.engine.resume) a stored dispatch no longer traces to its graph
     ├── TaskFailedError                    a dispatch ended FAILED (raised only on request)
     ├── DispatchTimeoutError (TimeoutError) get_result(wait=True, timeout=...) ran out
+    ├── MissingExtraError (ImportError)    a feature needs an optional extra (valence.extras)
     ├── ServerError                        the valence server refused a request
     │   └── ServerUnavailableError (ConnectionError)  no server answers at the address
     └── RedispatchError
         ├── ReplacementError               replace_electrons names/signatures do not fit
         └── CodeUnavailableError           stored code imports a module this process lacks
+
+    RedefinedElectronWarning (UserWarning) a redispatch runs stored code this session redefined
 """
 
 from __future__ import annotations
@@ -37,6 +42,14 @@ class ValenceError(Exception):
 
 class TracingError(ValenceError, TypeError):
     """An operation on a task output that cannot be recorded in a static graph."""
+
+
+class ConfigError(ValenceError, ValueError):
+    """A bad config key, a value of the wrong type, or an unreadable config file."""
+
+
+class UnsupportedOptionError(ValenceError, TypeError):
+    """An option that valence does not support (it is never silently ignored)."""
 
 
 class SerializationError(ValenceError):
@@ -92,6 +105,14 @@ class TaskFailedError(ValenceError):
 
 class DispatchTimeoutError(ValenceError, TimeoutError):
     """Waiting for a dispatch took longer than the caller allowed."""
+
+
+class MissingExtraError(ValenceError, ImportError):
+    """A feature needs an optional extra that is not installed."""
+
+
+class RedefinedElectronWarning(UserWarning):
+    """A redispatch runs stored code for an electron this session has redefined."""
 
 
 class ServerError(ValenceError):

@@ -30,6 +30,7 @@ STARTING = Status("STARTING")
 PENDING_REUSE = Status("PENDING_REUSE")
 PENDING_REPLACEMENT = Status("PENDING_REPLACEMENT")
 RUNNING = Status("RUNNING")
+PENDING_BACKEND = Status("PENDING_BACKEND")  # a task waiting for a worker: queued
 DISPATCHING = Status("DISPATCHING")
 DISPATCHING_SUBLATTICE = DISPATCHING
 POSTPROCESSING = Status("POSTPROCESSING")
@@ -46,6 +47,9 @@ TERMINAL_STATUSES = frozenset(str.__str__(s) for s in TERMINAL)
 def is_terminal(status: str | None) -> bool:
     """``ct.status.is_terminal(x)``: COMPLETED, FAILED or CANCELLED (strings accepted)."""
     return str(status) in TERMINAL_STATUSES
+
+
+KNOWN = frozenset(v for v in list(globals().values()) if isinstance(v, Status))
 
 
 def as_status(value: str | None) -> Status:

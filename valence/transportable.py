@@ -22,11 +22,17 @@ class TransportableObject:
         self._value = obj
         self._string: str | None = None
 
+    _origin: str | None = None  # what produced the value, named when it cannot be loaded
+
     @classmethod
-    def from_bytes(cls, data: bytes) -> TransportableObject:
-        """Wrap already-serialized bytes; nothing is unpickled until asked."""
+    def from_bytes(cls, data: bytes, origin: str | None = None) -> TransportableObject:
+        """Wrap already-serialized bytes; nothing is unpickled until asked.
+
+        ``origin`` (e.g. "the output of node 3 (add) of dispatch ...") is named
+        in the error if the bytes cannot be unpickled here.
+        """
         new = cls.__new__(cls)
-        new._data, new._value, new._string = data, _MISSING, None
+        new._data, new._value, new._string, new._origin = data, _MISSING, None, origin
         return new
 
     @classmethod
@@ -35,7 +41,10 @@ class TransportableObject:
 
     def get_deserialized(self) -> Any:
         if self._value is _MISSING:
-            self._value = serialize.loads(self._data)
+            data, origin = self._data, self._origin
+            self._value = (
+                serialize.loads(data) if origin is None else serialize.load_named(data, origin)
+            )
         return self._value
 
     @property
@@ -129,6 +138,23 @@ class TransportableObject:
 
     def __repr__(self) -> str:
         return f"TransportableObject({self.object_string})"
+
+    def _repr_html_(self) -> str:
+        """The value's own notebook HTML (a DataFrame's table, ...), else its text, labelled."""
+        import html
+
+        try:
+            value = self.get_deserialized()
+            inner = value._repr_html_() if hasattr(value, "_repr_html_") else None
+        except Exception:
+            value, inner = None, None
+        if not isinstance(inner, str):
+            from valence.display import shorten
+
+            text = shorten(self.object_string, 5000)  # a huge value must not flood the page
+            inner = f"<pre style='margin:0'>{html.escape(text)}</pre>"
+        kind = html.escape(type(value).__name__)
+        return f"<div><small>TransportableObject of {kind}</small>{inner}</div>"
 
 
 def _deserialize_item(item: Any) -> Any:

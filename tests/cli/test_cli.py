@@ -39,9 +39,20 @@ def done(lattice, *args):
     return ct.get_result(ct.dispatch(lattice)(*args), wait=True, timeout=60)
 
 
-@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
-def test_every_command_has_help(command):
-    assert "Usage" in cli(*command, "--help").output
+@pytest.mark.parametrize("command", [[], *COMMANDS], ids=lambda c: " ".join(c) or "valence")
+def test_every_command_has_help_without_markup(command):
+    text = cli(*command, "--help").output
+    assert "Usage" in text
+    assert "`" not in text and ":func:" not in text  # plain text, not reST
+
+
+def test_watch_clock_counts_from_the_dispatch_start(active_store):
+    from valence.cli import render
+
+    record = done(wf.howto, 1, 2).record
+    shown = cli("watch", record.dispatch_id).stdout
+    assert render.duration(record.start_time, record.end_time) in shown
+    assert "3/3" in shown
 
 
 @both_modes
@@ -51,7 +62,7 @@ def test_list_show_result(active_store):
     failed = done(wf.failing, 1)
     listing = cli("list").stdout
     assert ok.dispatch_id in listing and failed.dispatch_id in listing
-    assert "5/5" in listing and "FAILED" in listing
+    assert "3/3" in listing and "5/5" not in listing and "FAILED" in listing  # tasks only
     only_failed = cli("list", "--status", "failed").stdout
     assert failed.dispatch_id in only_failed and ok.dispatch_id not in only_failed
     assert ok.dispatch_id not in cli("list", "--name", "failing").stdout
@@ -59,6 +70,8 @@ def test_list_show_result(active_store):
     assert failed.dispatch_id in newest and ok.dispatch_id not in newest
     shown = cli("show", ok.dispatch_id[:8]).stdout
     assert "task_1" in shown and ":parameter:" not in shown and "COMPLETED" in shown
+    last = shown.strip().splitlines()[-1]
+    assert last == "3 tasks: 3 completed; 2 helper nodes hidden (--all shows them)"
     assert ":parameter:1" in cli("show", ok.dispatch_id[:8], "--all").stdout
     assert cli("result", ok.dispatch_id[:8]).stdout.strip() == "16"
     refused = cli("result", failed.dispatch_id, code=1)
@@ -89,7 +102,7 @@ def test_redispatch_plan_and_watch(tmp_path, monkeypatch):
     monkeypatch.setenv("VALENCE_TEST_LOG", str(log))
     parent = done(rf.with_kwargs, 1, 5)
     plan = cli("redispatch", parent.dispatch_id, "--reuse", "--kwargs", '{"b": 7}', "--plan")
-    assert "2 reused" in plan.stdout and "changed argument" in plan.stdout
+    assert "1 task reused, 2 to run" in plan.stdout and "changed argument" in plan.stdout
     new_id = cli("redispatch", parent.dispatch_id[:8], "--reuse", "--kwargs", '{"b": 7}').stdout
     new_id = new_id.strip()
     assert len(new_id) == 36
@@ -113,12 +126,20 @@ def test_bad_input_is_one_line_and_exit_1(active_store):
         (["purge", "--older-than", "soon"], "cannot read the duration"),
         (["list", "--since", "whenever"], "--since 'whenever'"),
         (["cancel", "0000"], "no dispatch with id"),
+        (["list", "--status", "DONE"], "--status DONE: unknown status; use one of CANCELLED"),
+        (["cancel", ok.dispatch_id, "--task", "-1"], "has no node(s) -1"),
+        (["cancel", ok.dispatch_id, "--task", str(2**64)], "has no node(s) 1844674"),
+        (["purge", "--older-than", "inf"], "between 0 and 1000 years"),
+        (["purge", "--older-than", "99999999999d"], "between 0 and 1000 years"),
+        (["list", "--since", "0001-01-01T00:00:00+01:00"], "outside years 1-9999"),
+        (["show", "6?x=1"], "dispatch ids are UUIDs"),
     ]:
         result = cli(*args, code=1)
         assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
         assert message in result.stderr, (args, result.stderr)
     assert len(active_store.list_dispatches()) == 1
     assert cli("list", "--limit", "0", code=2).exit_code == 2  # usage errors: click's own
+    assert cli("list", "--offset", str(2**63), code=2).exit_code == 2
 
 
 @both_modes

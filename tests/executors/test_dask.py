@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -159,3 +160,17 @@ def test_valence_does_not_import_distributed_until_dask_is_used() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_a_task_with_a_timeout_reports_its_start(dask_executor: DaskExecutor) -> None:
+    import dataclasses
+
+    events: list[str] = []
+    spec = make_spec(dask_executor, add, 1, options={"timeout": 60})
+    spec = dataclasses.replace(spec, listener=lambda kind, value: events.append(kind))
+    outcome = dask_executor.submit(spec).result(timeout=120)
+    assert outcome.ok
+    deadline = time.monotonic() + 30  # events travel through the scheduler, not the result
+    while not events and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert events == ["started"]

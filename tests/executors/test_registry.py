@@ -77,6 +77,7 @@ def test_ct_executor_holds_the_classes_as_covalents_module_does() -> None:
     assert ct.executor.LocalExecutor is LocalExecutor
     assert ct.executor.ThreadExecutor is ThreadExecutor
     assert ct.executor.DaskExecutor is DaskExecutor
-    assert ct.executor.BaseExecutor is Executor
+    assert ct.executor.Executor is Executor
+    assert issubclass(ct.executor.BaseExecutor, Executor)  # Covalent's run()-style base
     with pytest.raises(AttributeError, match="no executor class 'SlurmExecutor'"):
         ct.executor.SlurmExecutor

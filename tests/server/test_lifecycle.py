@@ -30,6 +30,8 @@ def test_start_use_stop(valence_home):
         token = valence_home / "token"
         assert stat.S_IMODE(token.stat().st_mode) == 0o600
         assert f"/#token={token.read_text().strip()}" in started.stdout  # the UI link
+        assert "web UI: http://127.0.0.1:" in status.stdout
+        assert f"/#token={token.read_text().strip()}" in status.stdout  # status shows it too
         assert "valence server at http://127.0.0.1:" in valence("logs", "-n", "20").stdout
     finally:
         close_all()

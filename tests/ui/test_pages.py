@@ -71,7 +71,7 @@ def test_list_then_dispatch_graph_then_node_panel(server, page, shoot):
     page.goto(server.url + "/")
     row = page.locator(f"tr[data-dispatch-id='{dispatch_id}']")
     expect(row.locator(".badge")).to_have_text("COMPLETED")
-    expect(row).to_contain_text("8/8")
+    expect(row).to_contain_text("5/5")  # tasks, not helper nodes
     shoot("list")
     row.get_by_role("link", name="pipeline").click()
     page.wait_for_selector("body[data-graph-status='COMPLETED']")
@@ -81,12 +81,12 @@ def test_list_then_dispatch_graph_then_node_panel(server, page, shoot):
     assert sorted(nodes) == sorted(TASKS)
     assert {n["background"] for n in nodes.values()} == {GREEN}
     assert not any(n["reused"] for n in nodes.values())
-    expect(page.locator("#graph-count")).to_have_text("5 of 8 nodes shown")
+    expect(page.locator("#graph-count")).to_have_text("5 tasks · 3 helper nodes hidden")
     page.check("#show-helpers")
-    expect(page.locator("#graph-count")).to_have_text("8 of 8 nodes shown")
+    expect(page.locator("#graph-count")).to_have_text("5 tasks · 3 helper nodes shown")
     assert len(visible_nodes(page)) == 8
     page.uncheck("#show-helpers")
-    expect(page.locator("#graph-count")).to_have_text("5 of 8 nodes shown")
+    expect(page.locator("#graph-count")).to_have_text("5 tasks · 3 helper nodes hidden")
 
     expect(page.locator("#dispatch-result")).to_have_text("C=0.5 accuracy=2.25")
     expect(page.locator("#dispatch-inputs")).to_contain_text(re.compile(r"n\s*10\s*c\s*0\.5"))
@@ -205,6 +205,9 @@ def test_pages_update_live_while_a_dispatch_runs(server, page, shoot, tmp_path):
     graph_page.close()
 
 
+GROUPED = "501 tasks in 11 boxes (10 grouped) · 51 helper nodes hidden"
+
+
 def test_500_task_graph_groups_siblings_and_expands_readably(server, page, shoot):
     dispatch_id = server.dispatch(wide, 50, 10)
     server.wait(dispatch_id)
@@ -216,21 +219,23 @@ def test_500_task_graph_groups_siblings_and_expands_readably(server, page, shoot
         "valenceGraph.cy.nodes('.group').map(n => [n.data('display'), n.data('status')])"
     )
     assert groups == [["step ×50\n50 ✓", "COMPLETED"]] * 10
-    expect(page.locator("#graph-count")).to_have_text("501 of 552 nodes shown (10 groups)")
+    expect(page.locator("#graph-count")).to_have_text(GROUPED)
     shoot("graph-500")
 
     page.evaluate("valenceGraph.cy.nodes('.group')[0].emit('tap')")
     expect(page.locator("#group-counts")).to_have_text("50 ✓")
     expect(page.locator("#group-members li")).to_have_count(50)
     page.click("#group-expand")
-    expect(page.locator("#graph-count")).to_have_text("501 of 552 nodes shown (9 groups)")
+    expect(page.locator("#graph-count")).to_have_text(
+        "501 tasks in 60 boxes (9 grouped) · 51 helper nodes hidden"
+    )
     expanded = page.evaluate(READABILITY)
     assert (expanded["count"], expanded["overlaps"]) == (60, 0)
     page.click("#fit")
     overview = page.evaluate(READABILITY)
     assert overview["onScreen"] == 60
     page.click("#collapse")
-    expect(page.locator("#graph-count")).to_have_text("501 of 552 nodes shown (10 groups)")
+    expect(page.locator("#graph-count")).to_have_text(GROUPED)
 
 
 def test_list_filters_and_pages(server, page):
@@ -292,3 +297,34 @@ def test_unknown_dispatch_and_original_run_say_what_is_wrong(server, page):
     server.wait(dispatch_id)
     page.goto(f"{server.url}/dispatches/{dispatch_id}/compare")
     expect(page.locator("#message")).to_contain_text("is not a redispatch")
+
+
+def test_the_api_reference_loads_with_vendored_assets_and_the_token(start_server, page):
+    server = start_server(token="docs-secret")
+    dispatch_id = server.dispatch(pipeline, 3)
+    server.wait(dispatch_id)
+    outside: list[str] = []
+    blocked: list[str] = []
+    page.on(
+        "request", lambda r: outside.append(r.url) if not r.url.startswith(server.url) else None
+    )
+    page.on(
+        "console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None
+    )
+    page.goto(server.url + "/#token=docs-secret")
+    page.get_by_role("link", name="API").click()
+    expect(page).to_have_url(server.url + "/docs")
+    operation = page.locator(
+        ".opblock-summary-path", has_text="/api/v1/dispatches/{dispatch_id}/status"
+    )
+    expect(operation.first).to_be_visible()
+    operation.first.click()
+    page.get_by_role("button", name="Try it out").click()
+    page.get_by_placeholder("dispatch_id").fill(dispatch_id[:8])
+    page.get_by_role("button", name="Execute").click()
+    expect(page.locator(".live-responses-table tbody td.response-col_status").first).to_have_text(
+        "200"
+    )
+    expect(page.locator(".live-responses-table")).to_contain_text("COMPLETED")
+    assert [u for u in outside if not u.startswith("data:")] == []
+    assert blocked == []

@@ -9,18 +9,20 @@ behaves the same in either mode. :func:`choose_backend` picks one.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from valence.config import load_settings, server_address
+from valence.extras import needs_extra
 
 if TYPE_CHECKING:
     from valence.engine.redispatch import Plan
     from valence.results import Result
     from valence.status import Status
-    from valence.store.records import DispatchRecord, NodeRecord
+    from valence.store.records import DispatchRecord, NodeRecord, TriggerRecord
     from valence.workflow.lattice import Lattice
 
 
@@ -53,6 +55,9 @@ class Backend(Protocol):
     def plan(self, dispatch_id: str, request: RedispatchRequest) -> Plan: ...
     def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> str: ...
     def delete(self, dispatch_id: str, *, dry_run: bool = False) -> PurgeReport: ...
+    def register_trigger(self, trigger: Any) -> int: ...
+    def stop_triggers(self, dispatch_ids: list[str]) -> int: ...
+    def list_triggers(self, dispatch_ids: list[str] | None = None) -> list[TriggerRecord]: ...
     def purge(self, older_than: timedelta, *, dry_run: bool) -> PurgeReport: ...
     def resolve_id(self, prefix: str) -> str: ...
     def status(self, dispatch_id: str) -> Status: ...
@@ -71,7 +76,10 @@ class Backend(Protocol):
         limit: int = 50,
         offset: int = 0,
     ) -> list[DispatchRecord]: ...
-    def node_counts(self, dispatch_ids: Sequence[str]) -> dict[str, dict[str, int]]: ...
+    def node_counts(self, dispatch_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Tasks per status for each dispatch (helper nodes are not counted)."""
+        ...
+
     def list_with_progress(self, **filters: Any) -> list[tuple[DispatchRecord, dict[str, int]]]: ...
 
 
@@ -87,6 +95,44 @@ class RedispatchRequest:
     reuse_from: str | tuple[str, ...] | None = None  # "parent", "any" or dispatch ids
 
 
+def task_id_list(task_ids: Any) -> list[int] | None:
+    """``cancel``'s ``task_ids`` as a list of node ids (None: the whole dispatch).
+
+    Accepts None, one integer, or an iterable of integers (numpy's too); anything
+    else (a string, a bool, a float, None inside a list) is a TypeError naming it.
+    """
+    if task_ids is None:
+        return None
+    if _is_integer(task_ids):
+        return [operator.index(task_ids)]
+    if isinstance(task_ids, (str, bytes)) or not hasattr(task_ids, "__iter__"):
+        raise TypeError(f"task_ids must be a node id (int) or a list of node ids, got {task_ids!r}")
+    found = list(task_ids)
+    for item in found:
+        if not _is_integer(item):
+            raise TypeError(
+                f"task_ids holds node ids (int), got {item!r} ({type(item).__name__}); "
+                "get_result(dispatch_id).nodes lists the ids"
+            )
+    return [operator.index(item) for item in found] or None
+
+
+def _is_integer(value: Any) -> bool:
+    return not isinstance(value, bool) and hasattr(type(value), "__index__")
+
+
+def check_task_ids(dispatch_id: str, task_ids: list[int] | None, node_count: int) -> None:
+    """ValueError unless every id in ``task_ids`` is a node of the dispatch (0..count-1)."""
+    bad = [i for i in task_ids or () if not 0 <= i < node_count]
+    if bad:
+        shown = ", ".join(str(i) if len(str(i)) < 30 else str(i)[:27] + "..." for i in bad[:5])
+        raise ValueError(
+            f"dispatch {dispatch_id} has no node(s) {shown}: its node ids are "
+            f"0..{node_count - 1}; nothing was cancelled"
+        )
+
+
+MAX_DURATION_S = 365_000 * 86400
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -101,9 +147,12 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(
             f"cannot read the duration {text!r}: use a number and a unit, e.g. 30d, 12h, 15m, 90s"
         ) from None
-    if value < 0 or value != value:
-        raise ValueError(f"the duration {text!r} must not be negative")
-    return timedelta(seconds=value * (unit or 1))
+    seconds = value * (unit or 1)
+    if not 0 <= seconds <= MAX_DURATION_S:  # also false for nan
+        raise ValueError(
+            f"the duration {text!r} must be between 0 and 1000 years (365000d), e.g. 30d"
+        )
+    return timedelta(seconds=seconds)
 
 
 def choose_backend(dispatcher_addr: str | None = None) -> Backend:
@@ -111,7 +160,8 @@ def choose_backend(dispatcher_addr: str | None = None) -> Backend:
     settings = load_settings()
     address = server_address(dispatcher_addr, settings)
     if address is not None:
-        from valence.backends.http import connect
+        with needs_extra("server", f"talking to the valence server at {address}"):
+            from valence.backends.http import connect
 
         return connect(address, settings)
     from valence.backends.local import LocalBackend

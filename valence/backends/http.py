@@ -13,8 +13,10 @@ import builtins
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -24,10 +26,12 @@ from valence.backends import PurgeReport, RedispatchRequest
 from valence.config import Settings, load_token
 from valence.engine.redispatch import Decision, Plan
 from valence.errors import SerializationError, ServerError, ServerUnavailableError
+from valence.ids import dispatch_prefix
 from valence.results import Result
 from valence.server.schemas import DispatchOut, NodeOut
 from valence.store import NodeNotFoundError
-from valence.store.records import DispatchRecord, NodeRecord
+from valence.store.blobs import check_digest
+from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord, TriggerRecord
 from valence.workflow.lattice import Lattice
 
 API = "/api/v1"
@@ -154,7 +158,7 @@ class HttpBackend:
     def redispatch(self, dispatch_id: str, request: RedispatchRequest) -> str:
         data = self._json(
             "POST",
-            f"/dispatches/{dispatch_id}/redispatch",
+            f"/dispatches/{_segment(dispatch_id)}/redispatch",
             content=self._redispatch_body(request),
             headers={"Content-Type": "application/octet-stream"},
         )
@@ -164,7 +168,7 @@ class HttpBackend:
         """The server's plan; its ``prepared`` is None (the server keeps that)."""
         data = self._json(
             "POST",
-            f"/dispatches/{dispatch_id}/redispatch/plan",
+            f"/dispatches/{_segment(dispatch_id)}/redispatch/plan",
             content=self._redispatch_body(request),
             headers={"Content-Type": "application/octet-stream"},
         )
@@ -184,11 +188,31 @@ class HttpBackend:
 
     def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> str:
         body = {"task_ids": task_ids}
-        return str(self._json("POST", f"/dispatches/{dispatch_id}/cancel", json=body)["message"])
+        return str(
+            self._json("POST", f"/dispatches/{_segment(dispatch_id)}/cancel", json=body)["message"]
+        )
 
     def delete(self, dispatch_id: str, *, dry_run: bool = False) -> PurgeReport:
         query = "?dry_run=true" if dry_run else ""
-        return PurgeReport(**self._json("DELETE", f"/dispatches/{dispatch_id}{query}"))
+        return PurgeReport(**self._json("DELETE", f"/dispatches/{_segment(dispatch_id)}{query}"))
+
+    def register_trigger(self, trigger: Any) -> int:
+        data = self._json(
+            "POST",
+            "/triggers",
+            content=serialize.dumps(trigger),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        return int(data["trigger_id"])
+
+    def stop_triggers(self, dispatch_ids: list[str]) -> int:
+        data = self._json("POST", "/triggers/stop", json={"dispatch_ids": list(dispatch_ids)})
+        return int(data["stopped"])
+
+    def list_triggers(self, dispatch_ids: list[str] | None = None) -> list[TriggerRecord]:
+        params = {"dispatch_id": list(dispatch_ids)} if dispatch_ids is not None else None
+        rows = self._json("GET", "/triggers", params=params)["triggers"]
+        return [trigger_record(row) for row in rows]
 
     def purge(self, older_than: timedelta, *, dry_run: bool = False) -> PurgeReport:
         params = {"older_than": f"{older_than.total_seconds()}s", "dry_run": dry_run}
@@ -196,12 +220,13 @@ class HttpBackend:
 
     # ---- reads ------------------------------------------------------------------------
     def resolve_id(self, prefix: str) -> str:
-        if not prefix:
-            raise ValueError("an empty prefix matches every dispatch; give a few characters")
-        return str(self._json("GET", f"/dispatches/{prefix}/status")["dispatch_id"])
+        prefix = dispatch_prefix(prefix)
+        return str(self._json("GET", f"/dispatches/{_segment(prefix)}/status")["dispatch_id"])
 
     def status(self, dispatch_id: str) -> st.Status:
-        return st.as_status(self._json("GET", f"/dispatches/{dispatch_id}/status")["status"])
+        return st.as_status(
+            self._json("GET", f"/dispatches/{_segment(dispatch_id)}/status")["status"]
+        )
 
     def wait(self, dispatch_id: str, timeout: float | None) -> bool:
         """Long-poll until the dispatch is finished; False if ``timeout`` ran out first."""
@@ -209,7 +234,9 @@ class HttpBackend:
         while True:
             left = POLL_S if deadline is None else max(0.0, deadline - time.monotonic())
             data = self._json(
-                "GET", f"/dispatches/{dispatch_id}/wait", params={"timeout": min(left, POLL_S)}
+                "GET",
+                f"/dispatches/{_segment(dispatch_id)}/wait",
+                params={"timeout": min(left, POLL_S)},
             )
             if data["done"]:
                 return True
@@ -217,14 +244,40 @@ class HttpBackend:
                 return False
 
     def get_dispatch(self, dispatch_id: str) -> DispatchRecord:
-        return DispatchOut.model_validate(self._json("GET", f"/dispatches/{dispatch_id}")).record()
+        return DispatchOut.model_validate(
+            self._json("GET", f"/dispatches/{_segment(dispatch_id)}")
+        ).record()
 
-    def get_nodes(self, dispatch_id: str) -> list[NodeRecord]:
-        rows = self._json("GET", f"/dispatches/{dispatch_id}/nodes")
+    def get_nodes(self, dispatch_id: str, *, streams: bool = True) -> list[NodeRecord]:
+        """The nodes; ``streams=False`` leaves their stdout/stderr out (None)."""
+        if not streams:
+            return self._dispatch_with_nodes(dispatch_id)[1]
+        rows = self._json("GET", f"/dispatches/{_segment(dispatch_id)}/nodes")
         return [NodeOut.model_validate(row).record() for row in rows]
 
+    def _dispatch_with_nodes(self, dispatch_id: str) -> tuple[DispatchRecord, list[NodeRecord]]:
+        """The dispatch and its nodes without their stdout/stderr, in one request."""
+        data = DispatchOut.model_validate(
+            self._json(
+                "GET",
+                f"/dispatches/{_segment(dispatch_id)}",
+                params={"nodes": True, "streams": False},
+            )
+        )
+        return data.record(), [node.record() for node in data.nodes or []]
+
+    def get_edges(self, dispatch_id: str) -> list[EdgeRecord]:
+        graph = self._json("GET", f"/dispatches/{_segment(dispatch_id)}/graph?edges=true")
+        edges = graph["edges"]
+        return [
+            EdgeRecord(
+                dispatch_id, e["source"], e["target"], e["name"], e["param_type"], e["arg_index"]
+            )
+            for e in edges
+        ]
+
     def get_blob(self, digest: str) -> bytes:
-        return self.request("GET", f"/blobs/{digest}").content
+        return self.request("GET", f"/blobs/{check_digest(digest)}").content
 
     def get_blobs(self, digests: Sequence[str]) -> dict[str, bytes]:
         """Several blobs in one request (those that fit; missing ones are left out)."""
@@ -233,11 +286,8 @@ class HttpBackend:
 
     def result(self, dispatch_id: str) -> Result:
         """The Result, read with the dispatch and all its nodes in one request."""
-        data = DispatchOut.model_validate(
-            self._json("GET", f"/dispatches/{dispatch_id}", params={"nodes": True})
-        )
-        nodes = [node.record() for node in data.nodes or []]
-        return Result(_Reader(self, nodes), data.record(), nodes)
+        record, nodes = self._dispatch_with_nodes(dispatch_id)  # streams: read when asked
+        return Result(_Reader(self, nodes), record, nodes)
 
     def list_dispatches(
         self,
@@ -267,7 +317,8 @@ class HttpBackend:
 
     def node_counts(self, dispatch_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         return {
-            did: dict(self._json("GET", f"/dispatches/{did}")["progress"]) for did in dispatch_ids
+            did: dict(self._json("GET", f"/dispatches/{_segment(did)}")["progress"])
+            for did in dispatch_ids
         }
 
 
@@ -276,14 +327,30 @@ class _Reader:
 
     def __init__(self, backend: HttpBackend, nodes: list[NodeRecord]) -> None:
         self._backend = backend
+        self._nodes = nodes
         self._outputs = list(dict.fromkeys(n.output_digest for n in nodes if n.output_digest))
         self._cache: dict[str, bytes] = {}
 
     def get_dispatch(self, dispatch_id: str) -> DispatchRecord:
         return self._backend.get_dispatch(dispatch_id)
 
-    def get_nodes(self, dispatch_id: str) -> list[NodeRecord]:
-        return self._backend.get_nodes(dispatch_id)
+    def get_nodes(self, dispatch_id: str, *, streams: bool = True) -> list[NodeRecord]:
+        return self._backend.get_nodes(dispatch_id, streams=streams)
+
+    def get_node(self, dispatch_id: str, node_id: int) -> NodeRecord:
+        """The node with its stdout and stderr (two small requests)."""
+        base = f"/dispatches/{_segment(dispatch_id)}/nodes/{int(node_id)}"
+        stdout = self._backend.request("GET", base + "/stdout").text
+        stderr = self._backend.request("GET", base + "/stderr").text
+        known = self._nodes if self._nodes and self._nodes[0].dispatch_id == dispatch_id else []
+        nodes = known or self.get_nodes(dispatch_id, streams=False)
+        found = [n for n in nodes if n.node_id == node_id]
+        if not found:
+            raise NodeNotFoundError(f"dispatch {dispatch_id!r} has no node {node_id}")
+        return replace(found[0], stdout=stdout, stderr=stderr)
+
+    def get_edges(self, dispatch_id: str) -> list[EdgeRecord]:
+        return self._backend.get_edges(dispatch_id)
 
     def get_blob(self, digest: str) -> bytes:
         data = self._cache.get(digest)
@@ -314,6 +381,11 @@ def _dump_submission(lattice: Lattice, args: tuple[Any, ...], kwargs: dict[str, 
         raise
 
 
+def _segment(dispatch_id: str) -> str:
+    """A dispatch id as one URL path segment: ``6?x=1`` or ``6/nodes`` never reach a route."""
+    return quote(dispatch_prefix(dispatch_id), safe="")
+
+
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
@@ -339,3 +411,12 @@ def _record_fields(item: dict[str, Any]) -> dict[str, Any]:
         if fields[name] is not None:
             fields[name] = datetime.fromisoformat(fields[name])
     return fields
+
+
+def trigger_record(row: dict[str, Any]) -> TriggerRecord:
+    """A trigger row as the server lists it (without the pickled trigger)."""
+    times = {
+        key: datetime.fromisoformat(row[key]) if row.get(key) else None
+        for key in ("created_at", "stopped_at")
+    }
+    return TriggerRecord(**{**row, **times, "spec": b""})

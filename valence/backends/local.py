@@ -16,16 +16,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from valence import status as st
-from valence.backends import PurgeReport, RedispatchRequest
+from valence.backends import PurgeReport, RedispatchRequest, check_task_ids
 from valence.engine.dispatcher import Dispatcher
 from valence.engine.ownership import is_alive
 from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
 from valence.engine.redispatch import Plan, plan_redispatch, reuse_from_store
 from valence.engine.reuse import Scope
 from valence.errors import DispatchTimeoutError, StoreError
+from valence.ids import dispatch_prefix
 from valence.results import Result
 from valence.store import Store
-from valence.store.records import DispatchRecord, NodeRecord
+from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord, TriggerRecord
 from valence.workflow.lattice import Lattice
 
 
@@ -62,6 +63,7 @@ class SharedLock:
                 self._cond.notify_all()
 
 
+CANCEL_WAIT_S = 60.0  # how long ct.cancel waits for the dispatcher to apply it
 _RECORDING = SharedLock()  # process-wide: blob collection never overlaps a new dispatch
 
 
@@ -158,6 +160,10 @@ class LocalBackend:
     def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> str:
         """Stop scheduling a dispatch (or only ``task_ids``); completed results stay."""
         dispatch_id = self.store.resolve_id(dispatch_id)
+        task_ids = list(task_ids) if task_ids else None  # [] means the whole dispatch
+        if task_ids:
+            counts = self.store.node_counts([dispatch_id]).get(dispatch_id, {})  # every node
+            check_task_ids(dispatch_id, task_ids, sum(counts.values()))
         status = self.status(dispatch_id)
         if status in st.TERMINAL:
             return f"Dispatch {dispatch_id} is already {status}; nothing to cancel."
@@ -167,9 +173,30 @@ class LocalBackend:
                 f"dispatch {dispatch_id} is run by another process ({owner}); cancel it from "
                 "that process, or run workflows on a valence server (`valence start`)"
             )
-        self.dispatcher.cancel(dispatch_id, task_ids)
+        applied = self.dispatcher.cancel(dispatch_id, task_ids)
+        if not applied.wait(CANCEL_WAIT_S):
+            raise RuntimeError(
+                f"the dispatcher did not apply the cancellation of {dispatch_id} within "
+                f"{CANCEL_WAIT_S:g} s; it is still requested"
+            )
         what = f"tasks {task_ids} of dispatch" if task_ids else "dispatch"
         return f"Cancellation of {what} {dispatch_id} requested."
+
+    # ---- triggers (valence.triggers.runner runs them in this process) ---------------
+    def register_trigger(self, trigger: Any) -> int:
+        from valence.triggers.runner import runner_for
+
+        return runner_for(self).register(trigger)
+
+    def stop_triggers(self, dispatch_ids: list[str]) -> int:
+        if self.dispatcher is None:
+            return len(self.store.stop_triggers(dispatch_ids))
+        from valence.triggers.runner import runner_for
+
+        return runner_for(self).stop(dispatch_ids)
+
+    def list_triggers(self, dispatch_ids: list[str] | None = None) -> list[TriggerRecord]:
+        return self.store.get_triggers(dispatch_ids)
 
     def delete(self, dispatch_id: str, *, dry_run: bool = False) -> PurgeReport:
         """Delete one finished top-level dispatch and its sublattice runs; collect blobs.
@@ -295,7 +322,7 @@ class LocalBackend:
 
     # ---- reads ------------------------------------------------------------------------
     def resolve_id(self, prefix: str) -> str:
-        return self.store.resolve_id(prefix)
+        return self.store.resolve_id(dispatch_prefix(prefix))
 
     def status(self, dispatch_id: str) -> st.Status:
         if self._unwritten_failure(dispatch_id) is not None:
@@ -334,11 +361,14 @@ class LocalBackend:
             record = dataclasses.replace(record, status=st.FAILED, error=error)
         return record
 
-    def get_nodes(self, dispatch_id: str) -> list[NodeRecord]:
-        return self.store.get_nodes(dispatch_id)
+    def get_nodes(self, dispatch_id: str, *, streams: bool = True) -> list[NodeRecord]:
+        return self.store.get_nodes(dispatch_id, streams=streams)
 
     def get_node(self, dispatch_id: str, node_id: int) -> NodeRecord:
         return self.store.get_node(dispatch_id, node_id)
+
+    def get_edges(self, dispatch_id: str) -> list[EdgeRecord]:
+        return self.store.get_edges(dispatch_id)
 
     def get_blob(self, digest: str) -> bytes:
         return self.store.get_blob(digest)
@@ -368,7 +398,8 @@ class LocalBackend:
         )
 
     def node_counts(self, dispatch_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-        return self.store.node_counts(dispatch_ids)
+        """Tasks (electrons and sublattices) per status; helper nodes are not counted."""
+        return self.store.node_counts(dispatch_ids, tasks_only=True)
 
     def list_with_progress(self, **filters: Any) -> list[tuple[DispatchRecord, dict[str, int]]]:
         """``list_dispatches`` with each dispatch's node count per status."""

@@ -20,16 +20,18 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from valence import status as st
 from valence.backends import Backend, RedispatchRequest, parse_duration
-from valence.cli import render
+from valence.cli import config_cmd, render
 from valence.config import DEFAULT_HOST, DEFAULT_PORT, load_settings, load_token, server_address
 from valence.errors import ValenceError
+from valence.extras import needs_extra
 
 app = typer.Typer(
-    help=__doc__.split("\n\n")[0],
+    help="valence: dispatches (list, show, result, logs, cancel, redispatch, watch, purge), "
+    "the server (start, stop, status, serve, logs) and the database (db upgrade).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -77,7 +79,7 @@ def main(
         typer.Option(
             "--server",
             help="server address (host:port or URL); default: $VALENCE_SERVER, the one "
-            "`valence start` recorded, else the local store",
+            "'valence start' recorded, else the local store",
         ),
     ] = None,
 ) -> None:
@@ -91,7 +93,8 @@ def backend(ctx: typer.Context, *, runs: bool = False) -> Iterator[Backend]:
     settings = load_settings()
     address = server_address(ctx.obj, settings)
     if address is not None:
-        from valence.backends.http import connect
+        with needs_extra("server", f"talking to the valence server at {address}"):
+            from valence.backends.http import connect
 
         yield connect(address, settings)
         return
@@ -123,7 +126,12 @@ def _moment(text: str | None) -> datetime | None:
         raise ValueError(
             f"--since {text!r}: give an age like 2d or a date like 2026-01-31"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"--since {text!r} is outside years 1-9999 once in UTC") from None
 
 
 # ---- dispatches ------------------------------------------------------------------------
@@ -137,11 +145,13 @@ def list_dispatches(
     name: Annotated[str | None, typer.Option(help="only this lattice name")] = None,
     since: Annotated[str | None, typer.Option(help="created within (2d) or since a date")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500, help="rows per page")] = 20,
-    offset: Annotated[int, typer.Option(min=0, help="rows to skip")] = 0,
+    offset: Annotated[int, typer.Option(min=0, max=2**31 - 1, help="rows to skip")] = 0,
 ) -> None:
-    """Recent dispatches: id, name, status, progress, duration, redispatched-from."""
+    """Recent dispatches: id, name, status, tasks done, duration, redispatched-from."""
     if status is not None:
         status = status.upper()
+        if status not in st.KNOWN:
+            fail(f"--status {status}: unknown status; use one of {', '.join(sorted(st.KNOWN))}")
     with backend(ctx) as b:
         rows = b.list_with_progress(
             status=status, name=name, since=_moment(since), limit=limit, offset=offset
@@ -177,6 +187,7 @@ def show(
         if record.error:
             out.print(f"[red]error:[/red] {record.error.splitlines()[0]}", markup=True)
         out.print(render.node_table(result.nodes, all_nodes=all_nodes))
+        out.print(render.node_summary(result.nodes, all_nodes=all_nodes))
 
 
 @app.command()
@@ -212,12 +223,18 @@ def logs(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing the log")] = False,
     lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="last lines of the log")] = 200,
 ) -> None:
-    """Task stdout/stderr of a dispatch (or of one node), or the server log."""
+    """Task stdout/stderr of a dispatch (or of one node), or the server log.
+
+    With -f, what running tasks print appears as they print it, until the dispatch ends.
+    """
     if dispatch_id is None:
         _server_log(follow, lines)
         return
     with backend(ctx) as b:
         did = b.resolve_id(dispatch_id)
+        if follow:
+            _follow_task_logs(b, did, node)
+            return
         nodes = b.get_nodes(did)
     chosen = _select_nodes(nodes, node, did)
     printed = False
@@ -232,6 +249,30 @@ def logs(
             out.print(f"[red]{_escape(item.stderr.rstrip(chr(10)))}[/red]")
     if not printed:
         out.print("no task of this dispatch printed anything")
+
+
+def _follow_task_logs(b: Backend, did: str, node: str | None, interval: float = 0.5) -> None:
+    """Print what the chosen tasks print, as it is recorded, until the dispatch ends."""
+    shown: dict[tuple[int, str], int] = {}  # characters printed per node and stream
+    current: int | None = None
+    while True:
+        finished = b.status(did) in st.TERMINAL  # read before the nodes: nothing is missed
+        for item in _select_nodes(b.get_nodes(did), node, did):
+            for stream in ("stdout", "stderr"):
+                text = getattr(item, stream)
+                new = text[shown.get((item.node_id, stream), 0) :]
+                if not new:
+                    continue
+                shown[(item.node_id, stream)] = len(text)
+                if current != item.node_id:
+                    out.print(f"[bold]── node {item.node_id} {item.name}[/bold]")
+                    current = item.node_id
+                style = "red" if stream == "stderr" else None
+                out.print(new, end="", style=style, markup=False, highlight=False)
+        if finished:
+            out.print(f"── dispatch {did} {render.styled(b.status(did))}")
+            return
+        b.wait(did, interval)
 
 
 def _escape(text: str) -> str:
@@ -342,7 +383,7 @@ def redispatch(
         did = b.resolve_id(dispatch_id)
         if plan:
             found = b.plan(did, request)
-            out.print(f"{len(found.reused)} reused, {len(found.to_run)} to run")
+            out.print(found.headline(), markup=False)
             out.print(render.plan_table(found))
             return
         new_id = b.redispatch(did, request)
@@ -374,13 +415,19 @@ def watch(
         did = b.resolve_id(dispatch_id)
         status = b.status(did)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-        with Progress(*columns, TimeElapsedColumn(), console=out) as bar:
-            task = bar.add_task(f"{did[:8]} {status}", total=None)
+        clock = TextColumn("{task.fields[clock]}")  # from the dispatch's start, not ours
+        with Progress(*columns, TextColumn("tasks"), clock, console=out) as bar:
+            task = bar.add_task(f"{did[:8]} {status}", total=None, clock="-")
             while True:
                 counts = b.node_counts([did]).get(did, {})
                 done = sum(counts.get(s, 0) for s in st.TERMINAL)
+                record = b.get_dispatch(did)
                 bar.update(task, total=sum(counts.values()), completed=done)
-                bar.update(task, description=f"{did[:8]} {status}")
+                bar.update(
+                    task,
+                    description=f"{did[:8]} {status}",
+                    clock=render.duration(record.start_time, record.end_time),
+                )
                 if status in st.TERMINAL:
                     break
                 b.wait(did, interval)
@@ -468,8 +515,9 @@ def start(
     host: HostOption = DEFAULT_HOST, port: PortOption = DEFAULT_PORT, workers: WorkersOption = None
 ) -> None:
     """Start the server in the background; clients of this valence home then use it."""
-    from valence.server.process import server_state, start_background
-    from valence.server.run import is_loopback
+    with needs_extra("server", "valence start"):
+        from valence.server.process import server_state, start_background
+        from valence.server.run import is_loopback
 
     settings = load_settings()
     state = server_state(settings)
@@ -478,20 +526,34 @@ def start(
         return
     state = start_background(settings, host, port, workers)
     out.print(f"valence server running at {state.url} (pid {state.pid}); log {settings.log_file}")
-    token = load_token(settings)
-    if token and is_loopback(host):  # the token file is readable by this user only
-        out.print(f"web UI: {state.url.rstrip('/')}/#token={token}", soft_wrap=True)
+    _print_ui_link(state.url, settings)
     if not is_loopback(host):
         out.print(
             f"clients elsewhere need VALENCE_SERVER and VALENCE_TOKEN (in {settings.token_file})"
         )
 
 
+def _print_ui_link(url: str | None, settings: Any) -> None:
+    """The web UI's address; on loopback with the token (its file is this user's only)."""
+    from urllib.parse import urlsplit
+
+    from valence.server.run import is_loopback
+
+    if not url:
+        return
+    token = load_token(settings)
+    link = url.rstrip("/") + "/"
+    if token and is_loopback(urlsplit(url).hostname or ""):
+        link += f"#token={token}"
+    out.print(f"web UI: {link}", soft_wrap=True)
+
+
 @app.command()
 @clean_errors
 def stop() -> None:
     """Stop the background server; running dispatches resume when it starts again."""
-    from valence.server.process import stop_server
+    with needs_extra("server", "valence stop"):
+        from valence.server.process import stop_server
 
     state = stop_server(load_settings())
     if state.running:
@@ -506,13 +568,15 @@ def stop() -> None:
 @clean_errors
 def status() -> None:
     """Whether the server runs (exit 0) or not (exit 1); notices a stale PID file."""
-    from valence.server.process import answers, server_state
+    with needs_extra("server", "valence status"):
+        from valence.server.process import answers, server_state
 
     settings = load_settings()
     state = server_state(settings)
     if state.running:
         health = "answering" if state.url and answers(state.url) else "NOT answering"
         out.print(f"valence server running at {state.url} (pid {state.pid}), {health}")
+        _print_ui_link(state.url, settings)
         return
     if state.stale:
         out.print(f"valence server stopped (removed a stale PID file of pid {state.pid})")
@@ -534,9 +598,10 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="log every request")] = False,
 ) -> None:
     """Run the server in the foreground (containers, systemd); stop with SIGTERM or Ctrl-C."""
-    from valence.server.process import server_state
-    from valence.server.run import configure_logging
-    from valence.server.run import serve as run_server
+    with needs_extra("server", "valence serve"):
+        from valence.server.process import server_state
+        from valence.server.run import configure_logging
+        from valence.server.run import serve as run_server
 
     settings = load_settings()
     state = server_state(settings)
@@ -547,6 +612,15 @@ def serve(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # do not wait for tasks still running in pool threads: they resume later
+
+
+for _name, _command in (
+    ("get", config_cmd.get),
+    ("set", config_cmd.set_),
+    ("list", config_cmd.list_),
+):
+    config_cmd.config_app.command(_name)(clean_errors(_command))
+app.add_typer(config_cmd.config_app, name="config")
 
 
 def run() -> None:

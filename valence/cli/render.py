@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timezone
 
 from rich.table import Table
@@ -16,6 +17,7 @@ STYLES = {
     st.FAILED: "red",
     st.CANCELLED: "yellow",
     st.RUNNING: "cyan",
+    st.PENDING_BACKEND: "magenta",  # queued for a worker
 }
 TASK_KINDS = ("electron", "sublattice")
 
@@ -51,7 +53,7 @@ def progress(counts: dict[str, int]) -> str:
 
 def dispatch_table(rows: list[tuple[DispatchRecord, dict[str, int]]]) -> Table:
     table = Table(box=None, header_style="bold")
-    for column in ("ID", "NAME", "STATUS", "PROGRESS", "DURATION", "CREATED", "FROM"):
+    for column in ("ID", "NAME", "STATUS", "TASKS", "DURATION", "CREATED", "FROM"):
         table.add_column(column, no_wrap=column in ("ID", "STATUS", "CREATED"))
     for record, counts in rows:
         origin = record.redispatched_from or ""
@@ -98,6 +100,21 @@ def node_table(nodes: list[NodeRecord], *, all_nodes: bool) -> Table:
             note(node),
         )
     return table
+
+
+def node_summary(nodes: list[NodeRecord], *, all_nodes: bool) -> str:
+    """One line closing ``valence show``: tasks per status, reused, helpers hidden."""
+    tasks = [n for n in nodes if n.kind in TASK_KINDS]
+    counts = Counter(n.status for n in tasks)
+    words = {st.PENDING_BACKEND: "queued", st.NEW_OBJECT: "not started"}
+    parts = [f"{counts[s]} {words.get(s, s.lower())}" for s in sorted(counts)]
+    reused = sum(1 for n in tasks if n.reused_from_dispatch is not None)
+    line = f"{len(tasks)} task{'s' * (len(tasks) != 1)}: {', '.join(parts) or 'none'}"
+    line += f"; {reused} reused" if reused else ""
+    helpers = len(nodes) - len(tasks)
+    if helpers and not all_nodes:
+        line += f"; {helpers} helper nodes hidden (--all shows them)"
+    return line
 
 
 def plan_table(plan: Plan) -> Table:

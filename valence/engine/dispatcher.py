@@ -32,7 +32,7 @@ from valence.config import write_retry_seconds
 from valence.engine import state as transitions
 from valence.engine.ownership import is_alive, new_owner
 from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
-from valence.engine.redispatch import reuse_in_sublattice
+from valence.engine.redispatch import not_reusable_inside, reuse_in_sublattice
 from valence.engine.resume import rebuild
 from valence.engine.reuse import early_cutoff, index_keys, may_cut_off
 from valence.engine.run import Batch, Lazy, Run, format_exception, helper_value
@@ -92,6 +92,7 @@ class Dispatcher:
         self._touched: set[str] = set()
         self._finished: list[str] = []
         self._retired: list[Run] = []
+        self._live: dict[tuple[str, int], dict[str, str]] = {}  # output of running tasks
         self._frozen = False
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -156,17 +157,46 @@ class Dispatcher:
             self._ensure_thread()
         return resumed
 
-    def freeze(self) -> None:
+    def start_pending(self, dispatch_id: str) -> bool:
+        """Run a dispatch recorded with ``disable_run`` (NEW_OBJECT, no owner); False if
+        another dispatcher took it first."""
+        if not self.store.claim_dispatch(dispatch_id, self.owner, expected_owner=None):
+            return False
+        record = self.store.get_dispatch(dispatch_id)
+        record.owner = self.owner
+        prepared = rebuild(self.store, record)
+        with self._lock:
+            self._events[dispatch_id] = threading.Event()
+        self._queue.put(("resume", prepared, None))
+        self._ensure_thread()
+        return True
+
+    def freeze(self, drain: float = 0.0) -> None:
         """Stop recording anything: for a graceful shutdown that leaves dispatches resumable.
 
         After this, outcomes (including the failures of workers being stopped)
         are dropped, so every running dispatch stays RUNNING in the store and is
-        resumed by the next dispatcher that opens it.
+        resumed by the next dispatcher that opens it. With ``drain`` (seconds),
+        outcomes that arrived before the call are recorded first.
         """
+        thread = self._thread
+        if (
+            drain
+            and thread is not None
+            and thread.is_alive()
+            and thread is not threading.current_thread()
+        ):
+            drained = threading.Event()
+            self._queue.put(("freeze", drained, None))
+            drained.wait(drain)
         self._frozen = True
 
-    def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> None:
-        self._queue.put(("cancel", dispatch_id, task_ids))
+    def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> threading.Event:
+        """Request a cancellation; the event is set once it is applied and written."""
+        applied = threading.Event()
+        self._queue.put(("cancel", dispatch_id, (task_ids, applied)))
+        self._ensure_thread()
+        return applied
 
     def owns(self, dispatch_id: str) -> bool:
         with self._lock:
@@ -234,11 +264,20 @@ class Dispatcher:
                 events.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        if self._frozen:
-            return len(events)
+        if not self._frozen:
+            for kind, a, b in events:
+                if kind == "freeze":  # record what came before, then nothing
+                    self._pump_and_flush()
+                    self._frozen = True
+                    break
+                self._apply(kind, a, b)
+            else:
+                self._pump_and_flush()
         for kind, a, b in events:
-            self._apply(kind, a, b)
-        self._pump_and_flush()
+            if kind == "cancel":
+                b[1].set()  # applied and written (or dropped by a frozen dispatcher)
+            elif kind == "freeze":
+                a.set()
         return len(events)
 
     def _apply(self, kind: str, a: Any, b: Any) -> None:
@@ -249,13 +288,15 @@ class Dispatcher:
                 self._resume(a)
             elif kind == "outcome":
                 self._on_outcome(*a, b)
+            elif kind == "live":
+                self._on_live(*a, b)
             elif kind == "cancel":
-                self._on_cancel(a, b)
+                self._on_cancel(a, b[0])
         except BaseException as exc:  # user code (a value's methods) may raise anything
             did = (
                 a.record.dispatch_id
                 if kind in ("start", "resume")
-                else (a[0] if kind == "outcome" else a)
+                else (a[0] if kind in ("outcome", "live") else a)
             )
             self._crash(did, exc)
 
@@ -273,8 +314,8 @@ class Dispatcher:
                 return
             for did in touched:
                 run = self._runs.get(did)
-                if run is not None and transitions.is_finished(run.state):
-                    self._guarded(run, self._finish)
+                if run is not None and transitions.is_finished(run.state) and not run.children:
+                    self._guarded(run, self._finish)  # never before its sublattice runs end
             if not self._write():
                 return
 
@@ -411,6 +452,7 @@ class Dispatcher:
                 default=self.default_executor,
             )
             args, kwargs = self._inputs(run, node)
+            key = (run.dispatch_id, node.id)
             fn_digest = run.prepared.fn_blobs[node.id]
             fn_bytes = None if executor.in_process else self._blob(run, fn_digest)
             spec = TaskSpec(
@@ -424,6 +466,7 @@ class Dispatcher:
                 kwargs,
                 task_options(metadata),
                 blob_target(self.store.blob_dir) if executor.writes_blobs else None,
+                self._listener(key) if executor.reports_start else None,
             )
             future = submit_with_policy(executor, spec)
         except BaseException as exc:  # user code may raise anything
@@ -431,16 +474,39 @@ class Dispatcher:
             return
         transitions.mark_running(run.state, node.id)
         run.futures[node.id] = (canceller(executor, future), future)
-        self._batch.node(
-            run.dispatch_id, node.id, status=st.RUNNING, start_time=now, executor=executor.name
-        )
-        key = (run.dispatch_id, node.id)
+        if executor.reports_start:  # queued until a worker starts it ("started" below)
+            self._batch.node(
+                run.dispatch_id, node.id, status=st.PENDING_BACKEND, executor=executor.name
+            )
+        else:
+            self._batch.node(
+                run.dispatch_id, node.id, status=st.RUNNING, start_time=now, executor=executor.name
+            )
         future.add_done_callback(lambda f, key=key: self._queue.put(("outcome", key, f)))
+
+    def _listener(self, key: tuple[str, int]) -> Callable[[str, Any], None]:
+        """Where a task's start and live output go: the loop, as events."""
+        return lambda kind, value: self._queue.put(("live", key, (kind, value)))
 
     def _lattice_executor(self, run: Run) -> Any:
         return run.prepared.lattice.metadata.get("executor")
 
+    def _on_live(self, dispatch_id: str, node_id: int, event: tuple[str, Any]) -> None:
+        """A worker started a task, or a running task printed: record it (batched)."""
+        run = self._runs.get(dispatch_id)
+        if run is None or run.state.status[node_id] != st.RUNNING:
+            return  # finished or cancelled meanwhile: the outcome has the final word
+        kind, value = event
+        if kind == "started":
+            self._batch.node(dispatch_id, node_id, status=st.RUNNING, start_time=value)
+        elif kind in ("stdout", "stderr"):
+            streams = self._live.setdefault((dispatch_id, node_id), {"stdout": "", "stderr": ""})
+            streams[kind] += value
+            self._batch.node(dispatch_id, node_id, **{kind: streams[kind]})
+        self._touched.add(dispatch_id)
+
     def _on_outcome(self, dispatch_id: str, node_id: int, future: Future[Outcome]) -> None:
+        self._live.pop((dispatch_id, node_id), None)
         run = self._runs.get(dispatch_id)
         if run is None:
             return
@@ -520,7 +586,10 @@ class Dispatcher:
             else {i: run.futures[i] for i in task_ids if i in run.futures}
         )
         for executor, future in list(targets.values()):
-            executor.cancel(future)
+            if task_ids is None:
+                executor.cancel_pending(future)  # running tasks finish and are kept
+            else:
+                executor.cancel(future)
         for node_id, child in run.children.items():
             if task_ids is None or node_id in task_ids:
                 self._on_cancel(child, None)
@@ -569,17 +638,19 @@ class Dispatcher:
         if parent is None:
             return
         parent.children.pop(node_id, None)
+        self._touched.add(parent_id)  # it may have been waiting for this child to end
         if parent.state.status[node_id] != st.RUNNING:
             return  # the sublattice node itself was cancelled (or aborted)
         node = parent.state.graph.nodes[node_id]
         now = self._clock()
-        self._touched.add(parent_id)
         if status == st.COMPLETED and digest is not None:
             transitions.complete(parent.state, node_id, digest, value)
+            fields = {"status": st.COMPLETED, "end_time": now, "output_digest": digest}
+            inside = not_reusable_inside(child.prepared)
+            if inside is not None:  # its output is not a function of its key
+                fields["not_reusable"] = parent.prepared.nodes[node_id].not_reusable = inside
             index_keys(parent, node_id, self._batch)
-            self._batch.node(
-                parent_id, node_id, status=st.COMPLETED, end_time=now, output_digest=digest
-            )
+            self._batch.node(parent_id, node_id, **fields)
         elif status == st.CANCELLED:
             parent.state.running.discard(node_id)
             parent.state.status[node_id] = st.CANCELLED
@@ -759,12 +830,13 @@ class Dispatcher:
         Whatever the value's own code raises (even SystemExit) fails only its consumers.
         """
         name = run.state.graph.nodes[node_id].name
+        origin = f"the output of node {node_id} ({name})"
         try:
-            return serialize.loads(data)
+            return serialize.load_named(data, origin)
+        except Exception:
+            raise
         except BaseException as exc:
-            raise SerializationError(
-                f"cannot load the output of node {node_id} ({name}): {type(exc).__name__}: {exc}"
-            ) from exc
+            raise SerializationError(f"cannot load {origin}: {type(exc).__name__}: {exc}") from exc
 
     def _blob(self, run: Run, digest: str) -> bytes:
         data = run.prepared.blobs.get(digest)

@@ -10,6 +10,7 @@ shut down.
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ def get_embedded() -> Embedded:
         store = Store.open(settings.database_url, settings.blob_dir)
         dispatcher = Dispatcher(store, default_executor=settings.executor)
         _current = Embedded(settings, store, dispatcher)
+        _hook_kernel_shutdown()
         return _current
 
 
@@ -72,22 +74,28 @@ def reset() -> None:
 
 
 def _close(embedded: Embedded) -> None:
+    from valence.triggers.runner import shutdown_runner
+
+    shutdown_runner(embedded.dispatcher)
     embedded.dispatcher.wait_all()
     embedded.store.close()
 
 
 def _wait_at_exit() -> None:
+    """Wait for running dispatches, unless in a Jupyter kernel or interrupted.
+
+    A kernel being restarted or shut down must not wait, and a Ctrl-C during the
+    wait abandons it: either way the dispatcher stops recording before the
+    workers are stopped, so no task is recorded FAILED for it, and the
+    dispatches stay RUNNING for the next dispatcher that opens the store.
+    """
     from valence.executors import shutdown_all
 
     current = _current
-    active = current.dispatcher.active() if current is not None else []
-    if current is not None and active:
-        print(
-            f"valence: waiting for {len(active)} running dispatch(es) to finish before exit "
-            "(interrupt to abandon; they can be resumed later)",
-            file=sys.stderr,
-        )
-        current.dispatcher.wait_all()
+    if current is not None:
+        from valence.triggers.runner import shutdown_runner
+
+        shutdown_runner(current.dispatcher)
     if current is not None and current.dispatcher.write_error is not None:
         print(
             "valence: exiting while the store refuses writes "
@@ -95,7 +103,80 @@ def _wait_at_exit() -> None:
             "RUNNING in the store and are resumed by the next process that dispatches",
             file=sys.stderr,
         )
-    shutdown_all(wait=True)
+    active = current.dispatcher.active() if current is not None else []
+    if current is None or not active:
+        shutdown_all(wait=True)
+        return
+    if not _in_kernel():
+        print(
+            f"valence: waiting for {len(active)} running dispatch(es) to finish before exit "
+            "(interrupt to abandon; they can be resumed later)",
+            file=sys.stderr,
+        )
+        try:
+            current.dispatcher.wait_all()
+            shutdown_all(wait=True)
+            return
+        except KeyboardInterrupt:
+            pass
+    _abandon(current, len(active))
+
+
+def _in_kernel() -> bool:
+    return "ipykernel" in sys.modules
+
+
+def _hook_kernel_shutdown() -> None:
+    """In a Jupyter kernel, stop recording before the kernel stops its child processes.
+
+    On shutdown or restart ipykernel terminates every child process (our pool
+    workers) while this process still runs; the dispatcher would record those
+    tasks FAILED. Its ``do_shutdown`` runs first, so we freeze there.
+    """
+    kernel = getattr(_ipython(), "kernel", None)
+    if kernel is None or getattr(kernel.do_shutdown, "_valence", False):
+        return
+    original = kernel.do_shutdown
+
+    def do_shutdown(restart: bool) -> object:
+        current = _current
+        if current is not None and current.dispatcher.active():
+            _abandon(current, len(current.dispatcher.active()))
+        return original(restart)
+
+    do_shutdown._valence = True  # type: ignore[attr-defined]
+    kernel.do_shutdown = do_shutdown
+
+
+def _ipython() -> object:
+    if "IPython" not in sys.modules:
+        return None
+    from IPython import get_ipython
+
+    return get_ipython()
+
+
+_abandoned = False
+
+
+def _abandon(current: Embedded, count: int) -> None:
+    global _abandoned
+    from valence.executors import shutdown_all
+    from valence.executors.pool import abandon_live_pools
+
+    if _abandoned:
+        return
+    _abandoned = True
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # exiting: a second Ctrl-C changes nothing
+    current.dispatcher.freeze(drain=2.0)
+    print(
+        f"valence: left {count} running dispatch(es) unfinished; the next process that "
+        "dispatches on this store resumes them (completed tasks are kept)",
+        file=sys.stderr,
+    )
+    abandon_live_pools()
+    shutdown_all(wait=False)
 
 
 def _register_exit_hook() -> None:

@@ -22,6 +22,7 @@ from typing import Any
 from valence import serialize
 from valence import status as st
 from valence.errors import SerializationError, UnknownExecutorError
+from valence.fingerprint import Unhashable, user_imports
 from valence.fs.digest import tracking as files_read
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
 from valence.workflow.graph import NodeKind, TransportGraph
@@ -103,8 +104,9 @@ def prepare_dispatch(
         lattice_digest = _put(blobs, _dump(lattice, f"lattice {lattice.name}"))
     graph = lattice.build_graph(*args, replacements=replacements, **kwargs)
     _check_executor_names(lattice, graph)
-    with files_read() as read:  # keys that depend on file contents
+    with files_read() as read, user_imports() as imported:  # keys that read files, imports
         keys = compute_keys(graph, replacements)
+        _lattice_reads(lattice, imported)
     dispatch_id = dispatch_id or new_dispatch_id()
     nodes, fn_blobs = _node_records(dispatch_id, graph, keys, blobs)
     edges = [
@@ -113,6 +115,8 @@ def prepare_dispatch(
     ]
     graph_info = {"output_digest": _put(blobs, _dump(graph.output, "the lattice's return value"))}
     metadata: dict[str, Any] = {"lattice": _json_metadata(lattice.metadata)}
+    if imported:  # keys read these from sys.path: a redispatch must key again
+        metadata["user_imports"] = sorted(imported)
     if replacements:
         metadata["replacements_digest"] = _put(blobs, _dump(replacements, "replace_electrons"))
         metadata["replaced"] = sorted(replacements)
@@ -148,6 +152,15 @@ def prepare_dispatch(
         fn_blobs,
         replacements=dict(replacements or {}),
     )
+
+
+def _lattice_reads(lattice: Lattice, imported: set[str]) -> None:
+    """Add the user modules the lattice body imports (they shape the graph a re-trace builds)."""
+    try:
+        lattice.__valence_fingerprint__()
+    except Exception as exc:  # unknown (kept in the record): a redispatch must trace again
+        reason = exc.reason if isinstance(exc, Unhashable) else f"{type(exc).__name__}: {exc}"
+        imported.add(f"(lattice {lattice.name} not fingerprinted: {reason})")
 
 
 def _check_executor_names(lattice: Lattice, graph: TransportGraph) -> None:

@@ -9,6 +9,7 @@ COMPLETED node of the parent dispatch; every node carries the reason.
 
 from __future__ import annotations
 
+import html
 import inspect
 import platform
 from collections import Counter
@@ -87,18 +88,37 @@ class Plan:
         """Decisions for task and sublattice nodes only (helpers hidden)."""
         return [d for d in self.decisions if d.kind in ("electron", "sublattice")]
 
+    def headline(self) -> str:
+        """``Redispatch of X: 1 task reused, 1 to run`` (tasks only; helpers are not counted)."""
+        tasks = self.tasks()
+        reused = sum(1 for d in tasks if d.action == "reuse")
+        return (
+            f"Redispatch of {self.parent_id}: {reused} task{'s' * (reused != 1)} reused, "
+            f"{len(tasks) - reused} to run"
+        )
+
     def __repr__(self) -> str:
-        return f"<Plan of {self.parent_id}: {len(self.reused)} reused, {len(self.to_run)} to run>"
+        return f"<{self.headline()}>"
 
     def __str__(self) -> str:
-        lines = [
-            f"Redispatch of {self.parent_id}: {len(self.reused)} reused, {len(self.to_run)} to run"
-        ]
+        lines = [self.headline()]
         lines += [
             f"  {d.node_id:>4}  {d.name[:30]:<30} {d.action.upper():<5}  {d.text}"
             for d in self.tasks()
         ]
         return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td style='text-align:right'>{d.node_id}</td><td>{html.escape(d.name)}</td>"
+            f"<td><b>{d.action.upper()}</b></td><td>{html.escape(d.text)}</td></tr>"
+            for d in self.tasks()
+        )
+        head = "<tr><th>id</th><th>task</th><th>decision</th><th>why</th></tr>"
+        return f"<div><b>{html.escape(self.headline())}</b><table>{head}{rows}</table></div>"
 
 
 class Parent:
@@ -260,7 +280,6 @@ def _plan_against(
     force: frozenset[str],
     scope: Scope | None = None,
 ) -> list[Decision]:
-    _share_function_blobs(prepared, parent)
     found = candidates(parent.store, prepared.nodes, scope) if scope and scope.store_wide else None
     decisions = decide(prepared, parent, reuse=reuse, force=set(force), found=found)
     apply_decisions(prepared, decisions)
@@ -308,22 +327,43 @@ def reuse_from_store(store: Store, prepared: Prepared, scope: Scope) -> list[Dec
     every other node runs (and may still be reused by early cutoff).
     """
     found = candidates(store, prepared.nodes, scope)
-    decisions = []
-    for record in prepared.nodes:
+    incoming = prepared.graph.parents()
+    tainted: dict[int, str] = {}  # a sublattice that ran a not reusable task, and dependents
+    by_id: dict[int, Decision] = {}
+    for node_id in prepared.graph.topological_order():
+        record = prepared.nodes[node_id]
         args = (record.node_id, record.name, record.kind)
+        _taint(node_id, record, found, incoming[node_id], tainted)
         match = found.get(record.key or "")
-        if match is not None:
-            decisions.append(_reuse(args, match, None))
+        if node_id in tainted:
+            by_id[node_id] = Decision(*args, "run", "not_reusable", tainted[node_id])
+        elif match is not None and not match.not_reusable:
+            by_id[node_id] = _reuse(args, match, None)
         elif record.key is None:
             why = record.not_reusable or "no key"
-            decisions.append(Decision(*args, "run", "not_reusable", why))
+            by_id[node_id] = Decision(*args, "run", "not_reusable", why)
         else:
             text = f"no COMPLETED node in {scope.describe()} has this key"
-            decisions.append(Decision(*args, "run", "no_match", text))
+            by_id[node_id] = Decision(*args, "run", "no_match", text)
+    decisions = [by_id[i] for i in range(len(prepared.nodes))]
     apply_decisions(prepared, decisions)
     prepared.reuse_scope = scope
     prepared.record.metadata["reuse_scope"] = scope.as_metadata()
     return decisions
+
+
+def not_reusable_inside(child: Prepared) -> str | None:
+    """Why a finished sublattice's output is not a function of its key, if it is not.
+
+    A task inside it (at any depth: a nested sublattice is marked the same way when it
+    finishes) had no key, e.g. ``reusable=False``. The sublattice node keeps its key but
+    is never reused, and what depends on it runs again.
+    """
+    for record in child.nodes:
+        if record.not_reusable and record.kind in ("electron", "sublattice"):
+            name = record.name.removeprefix(SUBLATTICE_PREFIX)
+            return f"runs {name}, which is not reusable: {record.not_reusable}"
+    return None
 
 
 def _all_reusable(parent: Parent) -> bool:
@@ -332,9 +372,24 @@ def _all_reusable(parent: Parent) -> bool:
         return False
     if record.metadata.get("reads_files"):  # keys depend on file contents: recompute them
         return False
+    if not _same_environment(record):
+        return False
     if parent.store.unreusable_node_count(record.dispatch_id) != 0:
         return False
     return not parent.store.output_problems(record.dispatch_id)  # else damaged ones run again
+
+
+def _same_environment(record: DispatchRecord) -> bool:
+    """Keys from the stored code alone would come out the same here.
+
+    What a key reads outside the stored code: installed versions (and Python's), and user
+    modules a task imports inside its body, found on ``sys.path`` (then re-trace).
+    """
+    return (
+        record.python_version == platform.python_version()
+        and not record.metadata.get("user_imports")
+        and (record.environment or {}) == environment()
+    )
 
 
 def _full_reuse(store: Store, parent: Parent) -> Plan:
@@ -396,31 +451,6 @@ def _names(replacements: dict[str, Electron]) -> set[str]:
     return {electron.name for electron in replacements.values()}
 
 
-def _share_function_blobs(prepared: Prepared, parent: Parent) -> None:
-    """Point unchanged tasks at the parent's function blobs: no new bytes stored."""
-    known = {(n.name, n.metadata.get("code")): n for n in parent.nodes if n.function_digest}
-    for record in prepared.nodes:
-        old = known.get((record.name, record.metadata.get("code")))
-        if old is not None and record.metadata.get("code"):
-            record.function_digest, record.source_digest = old.function_digest, old.source_digest
-            prepared.fn_blobs[record.node_id] = old.function_digest or ""
-    used = _referenced(prepared)
-    for digest in [d for d in prepared.blobs if d not in used]:
-        del prepared.blobs[digest]
-
-
-def _referenced(prepared: Prepared) -> set[str]:
-    record = prepared.record
-    used = {
-        record.inputs_digest,
-        record.graph.get("output_digest"),
-        record.metadata.get("replacements_digest"),
-    }
-    for node in prepared.nodes:
-        used.update((node.function_digest, node.source_digest, node.value_digest))
-    return {d for d in used if d}
-
-
 def decide(
     prepared: Prepared,
     parent: Parent,
@@ -438,24 +468,28 @@ def decide(
     for node in parent.nodes:
         if node.key:
             seen.setdefault(node.key, node)
-            if node.status == st.COMPLETED and node.output_digest:
+            if node.status == st.COMPLETED and node.output_digest and not node.not_reusable:
                 completed.setdefault(node.key, node)
-    for key, node in (found or {}).items():
-        completed.setdefault(key, node)
+    for key, node in (found or {}).items():  # a not reusable match taints, as a parent's does
+        seen.setdefault(key, node)
+        if not node.not_reusable:
+            completed.setdefault(key, node)
     outputs = [n.output_digest or "" for n in completed.values()] if reuse else []
     problems = parent.store.blob_problems(outputs)
     counterparts = _counterparts(prepared, parent)
     incoming = prepared.graph.parents()
     decisions: dict[int, Decision] = {}
     forced: set[int] = set()
+    tainted: dict[int, str] = {}  # a sublattice that ran a not reusable task, and dependents
     for node_id in prepared.graph.topological_order():
         node, record = prepared.graph.nodes[node_id], prepared.nodes[node_id]
         label = node.electron.name if node.electron is not None else node.name
         if label in force or any(e.parent in forced for e in incoming[node.id]):
             forced.add(node.id)
+        _taint(node.id, record, seen, incoming[node.id], tainted)
         args = (node.id, record.name, record.kind)
         match = completed.get(record.key or "")
-        if reuse and match is not None and node.id not in forced:
+        if reuse and match is not None and node.id not in forced and node.id not in tainted:
             problem = problems.get(match.output_digest or "")
             if problem is None:
                 decisions[node_id] = _reuse(args, match, parent.record.dispatch_id)
@@ -466,11 +500,25 @@ def decide(
                 )
                 decisions[node_id] = Decision(*args, "run", f"blob_{problem}", text)
             continue
+        if reuse and node.id in tainted and node.id not in forced:
+            decisions[node_id] = Decision(*args, "run", "not_reusable", tainted[node.id])
+            continue
         code, text = _why_run(
             node, record, reuse, forced, seen, counterparts, incoming, decisions, label in force
         )
         decisions[node_id] = Decision(*args, "run", code, text)
     return [decisions[i] for i in range(len(prepared.nodes))]
+
+
+def _taint(node_id: int, record: NodeRecord, seen, incoming, tainted: dict[int, str]) -> None:
+    old = seen.get(record.key or "")
+    if old is not None and old.not_reusable:
+        tainted[node_id] = f"in {old.dispatch_id[:8]} it {old.not_reusable}"
+        return
+    for edge in incoming:
+        if edge.parent in tainted:
+            tainted[node_id] = f"upstream node {edge.parent} is not reusable"
+            return
 
 
 def _reuse(args: tuple[int, str, str], match: NodeRecord, parent_id: str | None) -> Decision:

@@ -197,7 +197,7 @@ def early_cutoff(
     rest = []
     for node in held:
         match = found.get(keys[node.id] or "")
-        if match is None or match.output_digest is None:
+        if match is None or match.output_digest is None or match.not_reusable:
             rest.append(node)
             continue
         reason = records[node.id].reason = cutoff_reason(match)
@@ -227,6 +227,8 @@ def index_keys(run: Run, node_id: int, batch: Batch) -> None:
     if record.key is None:
         return
     batch.keys.append((record.key, run.dispatch_id, node_id))
+    if record.not_reusable:  # found by its key only to say so; never by early cutoff
+        return
     found = data_key(record, run.state.incoming[node_id], run.state.digests)
     if found is not None:
         batch.keys.append((found, run.dispatch_id, node_id))

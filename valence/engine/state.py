@@ -127,7 +127,7 @@ def cancel(state: DispatchState, node_ids: list[int] | None) -> list[int]:
         targets = list(state.ready)
         state.ready.clear()
     else:
-        wanted = set(node_ids)
+        wanted = {i for i in node_ids if 0 <= i < len(state.status)}  # others: not its nodes
         targets = sorted(i for i in wanted if state.status[i] in (st.NEW_OBJECT, st.RUNNING))
         state.ready = deque(i for i in state.ready if i not in wanted)
         state.running.difference_update(wanted)

@@ -13,6 +13,9 @@ executor that can stop a running task (``enforces_timeout``) enforces
 deadline. An executor whose workers may reach the store's blob directory
 (``writes_blobs``) gets ``TaskSpec.blob_target``: the worker then writes a large
 output there itself and reports only its digest (``Outcome.output_stored``).
+An executor that ``reports_start`` calls ``TaskSpec.listener`` when a worker
+starts the task and with its output while it runs (until then the task is
+queued); ``worker.run_task`` does both for any executor that passes it a listener.
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ class TaskSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)  # retries, timeout, deps, hooks
     blob_target: BlobTarget | None = None  # set for executors that ``writes_blobs``
+    # Called where the task runs, never pickled: ("started", datetime) when a worker
+    # starts it, ("stdout" | "stderr", text) with what it printed since the last call.
+    listener: Callable[[str, Any], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -81,6 +87,7 @@ class Executor(ABC):
     in_process: ClassVar[bool] = False  # True: TaskSpec.fn is enough, no bytes needed
     enforces_timeout: ClassVar[bool] = False  # True: stops a task at metadata["timeout"]
     writes_blobs: ClassVar[bool] = False  # True: may receive TaskSpec.blob_target
+    reports_start: ClassVar[bool] = False  # True: calls TaskSpec.listener (start, live output)
 
     @abstractmethod
     def submit(self, task: TaskSpec) -> Future[Outcome]:
@@ -94,6 +101,16 @@ class Executor(ABC):
         the default calls ``future.cancel()``.
         """
         return future.cancel()
+
+    def cancel_pending(self, future: Future[Outcome]) -> bool:
+        """Cancel a submitted task only if it has not started; a running one runs on.
+
+        Cancelling a whole dispatch uses this: tasks already running finish and
+        their results are kept. The default cancels nothing (every submitted task
+        finishes); executors that can tell a queued task from a running one
+        override it.
+        """
+        return False
 
     def shutdown(self, wait: bool = True) -> None:  # noqa: B027 - optional hook
         """Release pools and connections."""

@@ -40,6 +40,7 @@ from typing import Any
 from valence.executors.base import Outcome, TaskSpec
 from valence.executors.local import _Configured, _pack, _resolved, _skip_main_in_workers
 from valence.executors.pool import failed, worker_died
+from valence.extras import needs_extra
 
 __all__ = ["DaskExecutor", "run_on_dask"]
 
@@ -50,18 +51,44 @@ PRELOAD = "valence.executors.worker"  # what a worker needs to run valence tasks
 # Retries are valence's (recorded): a task whose worker died fails at once. A task
 # queued behind it on that worker (Dask hands a worker slightly more tasks than
 # threads) fails with it; ``retries=`` re-runs such tasks.
-CLUSTER_CONFIG = {"distributed.scheduler.allowed-failures": 0}
+# Its workers ignore SIGINT (a Ctrl-C or a notebook's Interrupt reaches the whole
+# process group; see ``worker.dask_setup``): only the caller's wait is interrupted.
+CLUSTER_CONFIG = {"distributed.scheduler.allowed-failures": 0, "valence.ignore-sigint": True}
 
 
-def run_on_dask(payload: bytes, name: str, timeout: float | None = None) -> Outcome:
-    """Worker side: run one serialized task (in a killable child if it has a timeout)."""
+def run_on_dask(
+    payload: bytes, name: str, timeout: float | None = None, live: list[str] | None = None
+) -> Outcome:
+    """Worker side: run one serialized task (in a killable child if it has a timeout).
+
+    ``live`` is ``[topic, token]``: the task's start and output go to the client
+    as Dask events of that topic while it runs (not from a timeout's child process).
+    """
+    listener = _live_sender(live) if live else None
     if timeout is None:
         from valence.executors.worker import run_serialized
 
-        return run_serialized(payload, name)
+        return run_serialized(payload, name, listener)
     from valence.executors.isolate import run_isolated
 
+    if listener is not None:  # started here; its output arrives with the outcome
+        listener("started", datetime.now(timezone.utc))
     return run_isolated(payload, name, timeout)
+
+
+def _live_sender(live: list[str]) -> Any:
+    """A listener that sends ``[token, kind, value]`` events from this Dask worker."""
+    from distributed import get_worker
+
+    worker = get_worker()  # here, on the task's thread; log_event works from any thread
+    topic, token = live
+
+    def send(kind: str, value: Any) -> None:
+        if isinstance(value, datetime):
+            value = value.timestamp()
+        worker.log_event(topic, [token, kind, value])
+
+    return send
 
 
 @dataclass
@@ -73,6 +100,7 @@ class _Submission:
     name: str
     timeout: float | None
     start: datetime
+    token: str | None = None  # routes live events to the task's listener
 
 
 class _DaskFuture(Future):  # type: ignore[type-arg]
@@ -108,14 +136,22 @@ class DaskExecutor(_Configured):
     in_process = False
     enforces_timeout = True
     writes_blobs = True
+    reports_start = True
 
     def __init__(
         self,
         scheduler_address: str | None = None,
         workers: int | None = None,
-        threads_per_worker: int = 1,
+        threads_per_worker: int | None = None,
         dashboard: bool = False,
     ) -> None:
+        from valence.executors.local import _configured
+
+        configured = _configured("dask")  # unset arguments: the config's executors.dask.*
+        scheduler_address = scheduler_address or configured.get("scheduler_address") or None
+        workers = workers if workers is not None else configured.get("workers") or None
+        if threads_per_worker is None:
+            threads_per_worker = configured.get("threads_per_worker") or 1
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be a positive integer or None, not {workers!r}")
         if threads_per_worker < 1:
@@ -129,6 +165,8 @@ class DaskExecutor(_Configured):
         self._cluster: Any = None
         self._pending: set[_DaskFuture] = set()
         self._arrivals: list[_Submission] = []  # not yet sent to the scheduler
+        self._topic = f"valence-live-{uuid.uuid4().hex}"
+        self._listeners: dict[str, Any] = {}  # token -> TaskSpec.listener
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -144,12 +182,14 @@ class DaskExecutor(_Configured):
         """The ``distributed.Client`` (started on first use)."""
         with self._lock:
             if self._client is None:
-                self._client, self._cluster = self._connect()
+                client, self._cluster = self._connect()
+                self._client = self._listen(client)
             return self._client
 
     def _connect(self) -> tuple[Any, Any]:
-        import dask
-        import distributed
+        with needs_extra("dask", "DaskExecutor"):
+            import dask
+            import distributed
 
         if self.scheduler_address is not None:
             try:
@@ -182,6 +222,19 @@ class DaskExecutor(_Configured):
             raise
         return _tuned(client), cluster
 
+    def _listen(self, client: Any) -> Any:
+        client.subscribe_topic(self._topic, self._on_event)
+        return client
+
+    def _on_event(self, event: tuple[float, Any]) -> None:
+        """On the client's loop: a running task's start or output, for its listener."""
+        token, kind, value = event[1]
+        listener = self._listeners.get(token)
+        if listener is not None:
+            if kind == "started":
+                value = datetime.fromtimestamp(value, timezone.utc)
+            listener(kind, value)
+
     # ---- the seam ---------------------------------------------------------------
     def submit(self, task: TaskSpec) -> Future[Outcome]:
         start = datetime.now(timezone.utc)
@@ -197,10 +250,13 @@ class DaskExecutor(_Configured):
             error = f"ExecutorError: cannot submit task {task.name!r} to Dask: {exc}"
             return _resolved(failed(error, start))
         outer = _DaskFuture()
+        token = uuid.uuid4().hex if task.listener is not None else None
         with self._lock:
             self._pending.add(outer)
+            if token is not None:
+                self._listeners[token] = task.listener
             self._arrivals.append(
-                _Submission(outer, data, task.name, task.metadata.get("timeout"), start)
+                _Submission(outer, data, task.name, task.metadata.get("timeout"), start, token)
             )
             wake = len(self._arrivals) == 1  # else a drain is already on its way
         if wake:
@@ -216,7 +272,10 @@ class DaskExecutor(_Configured):
         with self._lock:
             arrivals, self._arrivals = self._arrivals, []
             batch = [s for s in arrivals if not s.outer.cancelled()]
-            self._pending.difference_update(s.outer for s in arrivals if s.outer.cancelled())
+            for s in arrivals:
+                if s.outer.cancelled():
+                    self._pending.discard(s.outer)
+                    self._listeners.pop(s.token, None)
         if not batch:
             return
         try:
@@ -225,13 +284,14 @@ class DaskExecutor(_Configured):
                 [s.data for s in batch],
                 [s.name for s in batch],
                 [s.timeout for s in batch],
+                [[self._topic, s.token] if s.token else None for s in batch],
                 key=[f"{s.name}-{uuid.uuid4().hex}" for s in batch],
                 pure=False,
             )
         except Exception as exc:
             for s in batch:
                 error = f"ExecutorError: cannot submit task {s.name!r} to Dask: {exc}"
-                self._finish(s.outer, failed(error, s.start))
+                self._finish(s.outer, failed(error, s.start), s.token)
             return
         for s, dask_future in zip(batch, futures, strict=True):
             s.outer.dask_future = dask_future  # the future keeps its collector alive:
@@ -243,11 +303,12 @@ class DaskExecutor(_Configured):
             outcome = await client.gather(dask_future, asynchronous=True)
         except BaseException as exc:  # every end, even cancellation, resolves the future
             outcome = _describe(exc, s.name, s.start)
-        self._finish(s.outer, outcome)
+        self._finish(s.outer, outcome, s.token)
 
-    def _finish(self, outer: _DaskFuture, outcome: Outcome) -> None:
+    def _finish(self, outer: _DaskFuture, outcome: Outcome, token: str | None = None) -> None:
         with self._lock:
             self._pending.discard(outer)
+            self._listeners.pop(token, None)
         outer.resolve(outcome)
 
     def shutdown(self, wait: bool = True) -> None:
@@ -256,6 +317,7 @@ class DaskExecutor(_Configured):
             client, cluster = self._client, self._cluster
             self._client = self._cluster = None
             pending, self._pending = self._pending, set()
+            self._listeners.clear()
         for future in pending:
             future.resolve(failed("ExecutorError: the Dask executor was shut down first"))
         if client is not None:

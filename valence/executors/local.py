@@ -23,12 +23,17 @@ import dataclasses
 import multiprocessing
 import os
 import queue
+import subprocess
+import sys
+import tempfile
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
+from valence.errors import ExecutorError
 from valence.executors.base import Executor, Outcome, TaskSpec
+from valence.executors.options import OPTIONS_KEY, conda_python, reject_unsupported
 from valence.executors.pool import ProcessPool
 from valence.executors.worker import run_task
 
@@ -77,6 +82,7 @@ class InlineExecutor(_Configured):
 
     name = "inline"
     in_process = True
+    reports_start = True
 
     def submit(self, task: TaskSpec) -> Future[Outcome]:
         return _resolved(run_task(task))
@@ -135,6 +141,12 @@ class ThreadExecutor(_Pooled):
 
     name = "thread"
     in_process = True
+    reports_start = True
+
+    def __init__(self, workers: int | None = None) -> None:
+        super().__init__(
+            workers if workers is not None else _configured("thread").get("workers") or None
+        )
 
     def _new_pool(self) -> DaemonThreadPool:
         return DaemonThreadPool(self.workers or min(32, (os.cpu_count() or 1) + 4))
@@ -149,6 +161,9 @@ class ThreadExecutor(_Pooled):
         if pool is not None:
             pool.abandon(future)
         return False
+
+    def cancel_pending(self, future: Future[Outcome]) -> bool:
+        return future.cancel()  # the thread pool marks a started task's future running
 
 
 class DaemonThreadPool:
@@ -282,17 +297,82 @@ class LocalExecutor(_Pooled):
     ``metadata["timeout"]`` is enforced by killing the task's worker; cancelling
     a running task kills its worker too. A dead worker fails only its own task
     and is replaced.
+
+    Covalent's options are honoured (``executors.options``): ``log_stdout`` and
+    ``log_stderr`` append the task's output to files (relative paths under
+    ``cache_dir/<dispatch_id>/``), ``workdir`` is the directory tasks run in
+    (``create_unique_workdir``: one per task), ``conda_env`` runs each task with
+    that environment's interpreter in a process of its own. Unset options come
+    from the config (``executors.local.*``); ``time_limit`` and ``retries`` are
+    refused (use ``@ct.electron(timeout=..., retries=...)``).
     """
 
     name = "local"
     in_process = False
     enforces_timeout = True
+    reports_start = True
+    OPTIONS = ("log_stdout", "log_stderr", "cache_dir", "workdir", "conda_env")
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        log_stdout: str | None = None,
+        log_stderr: str | None = None,
+        cache_dir: str | None = None,
+        workdir: str | None = None,
+        create_unique_workdir: bool = False,
+        conda_env: str | None = None,
+        current_env_on_conda_fail: bool = False,
+        time_limit: int = -1,
+        retries: int = 0,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        reject_unsupported("LocalExecutor", time_limit, retries, args, kwargs)
+        configured = _configured("local")
+        super().__init__(workers if workers is not None else configured.get("workers") or None)
+        given = {
+            "log_stdout": log_stdout,
+            "log_stderr": log_stderr,
+            "cache_dir": cache_dir,
+            "workdir": workdir,
+            "conda_env": conda_env,
+        }
+        for option, value in given.items():
+            setattr(self, option, str(value if value is not None else configured.get(option, "")))
+        self.create_unique_workdir = bool(create_unique_workdir)
+        self.current_env_on_conda_fail = bool(current_env_on_conda_fail)
+        self._threads: ThreadPoolExecutor | None = None
+
+    def _config(self) -> dict[str, Any]:
+        options = {option: getattr(self, option) for option in self.OPTIONS}
+        return {
+            "workers": self.workers,
+            **options,
+            "create_unique_workdir": self.create_unique_workdir,
+            "current_env_on_conda_fail": self.current_env_on_conda_fail,
+        }
+
+    def __repr__(self) -> str:
+        shown = {k: v for k, v in self._config().items() if k == "workers" or v}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     def _new_pool(self) -> ProcessPool:
         _skip_main_in_workers()
         return ProcessPool(self.workers or os.cpu_count() or 1, _WorkerContext())
 
+    def _worker_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            k: getattr(self, k) for k in self.OPTIONS[:4] if getattr(self, k)
+        }
+        if options.get("workdir") and self.create_unique_workdir:
+            options["create_unique_workdir"] = True
+        return options
+
     def submit(self, task: TaskSpec) -> Future[Outcome]:
+        options = self._worker_options()
+        if options:
+            task = dataclasses.replace(task, metadata={**task.metadata, OPTIONS_KEY: options})
         try:
             payload = _pack(task)
         except Exception as exc:
@@ -301,11 +381,80 @@ class LocalExecutor(_Pooled):
                 f"{type(exc).__name__}: {exc}"
             )
             return _resolved(_failed(error))
-        return self._submit(task, payload, task.name, task.metadata.get("timeout"))
+        if self.conda_env:
+            return self._submit_conda(task, payload)
+        return self._submit(task, payload, task.name, task.metadata.get("timeout"), task.listener)
+
+    def _submit_conda(self, task: TaskSpec, payload: bytes) -> Future[Outcome]:
+        try:
+            python = conda_python(self.conda_env)
+        except ExecutorError as exc:
+            if not self.current_env_on_conda_fail:
+                return _resolved(_failed(f"ExecutorError: task {task.name!r}: {exc}"))
+            python = sys.executable
+        with self._lock:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(
+                    self.workers or os.cpu_count() or 1, thread_name_prefix="valence-conda"
+                )
+            threads = self._threads
+        timeout = task.metadata.get("timeout")
+        return threads.submit(run_in_interpreter, python, payload, task.name, timeout)
 
     def cancel(self, future: Future[Outcome]) -> bool:
         pool = self._pool
         return pool.cancel(future) if pool is not None else future.cancel()
+
+    def cancel_pending(self, future: Future[Outcome]) -> bool:
+        pool = self._pool
+        return pool.cancel_queued(future) if pool is not None else future.cancel()
+
+    def shutdown(self, wait: bool = True) -> None:
+        super().shutdown(wait)
+        with self._lock:
+            threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.shutdown(wait=wait)
+
+
+def _configured(name: str) -> dict[str, Any]:
+    """``executors.<name>.*`` from the config (empty if the file has none)."""
+    from valence.config import get_config
+
+    try:
+        value = get_config(f"executors.{name}")
+    except KeyError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def run_in_interpreter(python: str, payload: bytes, name: str, timeout: float | None) -> Outcome:
+    """Run one packed task with another interpreter (``executors.subprocess_worker``)."""
+    from valence.executors.pool import timed_out
+    from valence.serialize import loads
+
+    start = _now()
+    with tempfile.TemporaryDirectory(prefix="valence-task-") as tmp:
+        source, target = os.path.join(tmp, "task"), os.path.join(tmp, "outcome")
+        with open(source, "wb") as fh:
+            fh.write(payload)
+        command = [python, "-m", "valence.executors.subprocess_worker", source, target]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return _failed(timed_out(name, timeout or 0), start)
+        except OSError as exc:
+            return _failed(f"ExecutorError: cannot start {python} for task {name!r}: {exc}", start)
+        if done.returncode != 0 or not os.path.exists(target):
+            tail = (done.stderr or "").strip().splitlines()[-3:]
+            return _failed(
+                f"ExecutorError: {python} could not run task {name!r} (exit code "
+                f"{done.returncode}; is valence installed in that environment?): "
+                + " | ".join(tail),
+                start,
+            )
+        with open(target, "rb") as fh:
+            return loads(fh.read())
 
 
 def _pack(task: TaskSpec) -> bytes:
@@ -317,4 +466,4 @@ def _pack(task: TaskSpec) -> bytes:
             raise ValueError("the task carries neither a function nor its bytes")
         fn_bytes = dumps(task.fn)
         task = dataclasses.replace(task, fn_bytes=fn_bytes, fn_digest=digest(fn_bytes))
-    return dumps(dataclasses.replace(task, fn=None))
+    return dumps(dataclasses.replace(task, fn=None, listener=None))

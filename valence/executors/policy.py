@@ -66,6 +66,11 @@ class _FutureCanceller:
     def cancel(future: Future[Outcome]) -> bool:
         return future.cancel()
 
+    @staticmethod
+    def cancel_pending(future: Future[Outcome]) -> bool:
+        assert isinstance(future, Retrying)
+        return future.cancel_pending()
+
 
 def canceller(executor: Executor, future: Future[Outcome]) -> Any:
     """What the engine should call ``.cancel(future)`` on to cancel ``future``."""
@@ -88,6 +93,7 @@ class Retrying(Future):  # type: ignore[type-arg]
         self._attempt = 0
         self._open: int | None = None  # the attempt whose report is still awaited
         self._inner: Future[Outcome] | None = None
+        self._last_attempt = False  # the dispatch was cancelled: no retry after this attempt
         self._errors: list[str] = []
         self._stderr: list[str] = []
         self._lock = threading.RLock()
@@ -151,7 +157,7 @@ class Retrying(Future):  # type: ignore[type-arg]
             total = 1 + self._retries
             if not outcome.ok:
                 self._errors.append(f"attempt {attempt} of {total}: {outcome.error}")
-            if outcome.ok or attempt >= total:
+            if outcome.ok or attempt >= total or self._last_attempt:
                 outcome.attempts = attempt
                 outcome.attempt_errors = list(self._errors)
                 outcome.stderr = "".join(self._stderr) + outcome.stderr
@@ -171,6 +177,17 @@ class Retrying(Future):  # type: ignore[type-arg]
                 return False
             inner = self._inner
             if inner is not None and not self._executor.cancel(inner):
+                return False
+            return Future.cancel(self)
+
+    def cancel_pending(self) -> bool:
+        """Cancel unless an attempt is running (then it finishes, and no retry follows it)."""
+        with self._lock:
+            if self.done():
+                return False
+            inner = self._inner
+            if inner is not None and not inner.done() and not self._executor.cancel_pending(inner):
+                self._last_attempt = True
                 return False
             return Future.cancel(self)
 

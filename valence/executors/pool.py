@@ -33,7 +33,14 @@ from typing import Any
 
 from valence.executors.base import Outcome
 
-__all__ = ["ProcessPool", "exit_status", "failed", "timed_out", "worker_died"]
+__all__ = [
+    "ProcessPool",
+    "abandon_live_pools",
+    "exit_status",
+    "failed",
+    "timed_out",
+    "worker_died",
+]
 
 log = logging.getLogger("valence.executors")
 _live: weakref.WeakSet[ProcessPool] = weakref.WeakSet()
@@ -76,12 +83,15 @@ def exit_status(code: int | None) -> str:
 
 
 class _Job:
-    __slots__ = ("deadline", "future", "name", "payload", "start", "timeout", "worker")
+    __slots__ = ("deadline", "future", "listener", "name", "payload", "start", "timeout", "worker")
 
-    def __init__(self, payload: bytes, name: str, timeout: float | None) -> None:
+    def __init__(
+        self, payload: bytes, name: str, timeout: float | None, listener: Any = None
+    ) -> None:
         self.payload = payload
         self.name = name
         self.timeout = timeout
+        self.listener = listener
         self.future: Future[Outcome] = Future()
         self.worker: _Worker | None = None
         self.deadline: float | None = None
@@ -112,16 +122,34 @@ def _worker_main(conn: Connection) -> None:
     """A worker: say "ready", then run each (name, payload) received; stop at end of input."""
     from valence.executors.worker import run_serialized
 
+    _ignore_interrupts()
+    sending = threading.Lock()  # the live-output thread sends too
+
+    def send(message: Any) -> None:
+        with sending:
+            conn.send(message)
+
     try:
-        conn.send("ready")  # a task's time limit starts when it reaches a ready worker
+        send("ready")  # a task's time limit starts when it reaches a ready worker
     except (BrokenPipeError, OSError):
         return  # the pool closed while this worker was starting: nothing to do
     while True:
         try:
-            name, payload = conn.recv()
+            name, payload, live = conn.recv()
         except (EOFError, OSError):
             return
-        conn.send(run_serialized(payload, name))
+        listener = (lambda kind, value: send(("event", kind, value))) if live else None
+        send(run_serialized(payload, name, listener))
+
+
+def _ignore_interrupts() -> None:
+    """Ignore SIGINT: a Ctrl-C or a notebook's Interrupt reaches the whole process group.
+
+    The pool's manager thread starts workers with SIGINT blocked, so one arriving
+    before this runs stays pending and is discarded once ignored here.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 class ProcessPool:
@@ -144,8 +172,11 @@ class ProcessPool:
         _live.add(self)
 
     # ---- any thread ------------------------------------------------------------
-    def submit(self, payload: bytes, name: str, timeout: float | None = None) -> Future[Outcome]:
-        job = _Job(payload, name, timeout)
+    def submit(
+        self, payload: bytes, name: str, timeout: float | None = None, listener: Any = None
+    ) -> Future[Outcome]:
+        """Queue a task; ``listener`` hears its start and output (``TaskSpec.listener``)."""
+        job = _Job(payload, name, timeout, listener)
         with self._lock:
             if self._closing:
                 raise RuntimeError("the process pool is shut down")
@@ -167,6 +198,16 @@ class ProcessPool:
                 worker.process.kill()
         return future.cancel()
 
+    def cancel_queued(self, future: Future[Outcome]) -> bool:
+        """Drop a job that no worker has taken yet; False for a running or finished one."""
+        with self._lock:
+            job = next((j for j in self._queue if j.future is future), None)
+            if job is None:
+                running = any(w.job and w.job.future is future for w in self._workers)
+                return False if running else future.cancel()
+            self._queue.remove(job)
+        return future.cancel()
+
     def shutdown(self, wait: bool = True) -> None:
         """Finish queued and running jobs, then stop the workers."""
         with self._lock:
@@ -174,6 +215,20 @@ class ProcessPool:
         self._wake()
         if wait and self._thread is not threading.current_thread():
             self._thread.join()
+
+    def abandon(self) -> None:
+        """Stop now: drop queued jobs and kill busy workers (for an exit that leaves
+        dispatches to be resumed; their futures resolve as failures nobody records)."""
+        with self._lock:
+            self._closing = True
+            for job in self._queue:
+                job.resolve(failed(f"ExecutorError: task {job.name!r}: the pool was abandoned"))
+            self._queue.clear()
+            for worker in self._busy():
+                worker.process.kill()
+        self._wake()
+        if self._thread is not threading.current_thread():
+            self._thread.join(10)
 
     def _wake(self) -> None:
         with self._wake_lock:
@@ -184,6 +239,9 @@ class ProcessPool:
 
     # ---- the manager thread ---------------------------------------------------
     def _manage(self) -> None:
+        # Processes started from this thread (the forkserver, workers) inherit the
+        # mask: a SIGINT meant for the caller never interrupts a starting worker.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             while self._step():
                 pass
@@ -252,7 +310,7 @@ class ProcessPool:
             if job.future.cancelled():
                 continue
             try:
-                worker.conn.send((job.name, job.payload))
+                worker.conn.send((job.name, job.payload, job.listener is not None))
             except (OSError, ValueError):  # the worker died before it took the job
                 self._queue.appendleft(job)
                 self._remove(worker)
@@ -280,6 +338,10 @@ class ProcessPool:
             return
         if not worker.ready:  # its "ready"
             worker.ready = True
+            return
+        if isinstance(outcome, tuple):  # ("event", kind, value) while the task runs
+            if job is not None and job.listener is not None:
+                job.listener(outcome[1], outcome[2])
             return
         worker.job = None
         if job is not None:
@@ -335,6 +397,12 @@ class ProcessPool:
             os.close(self._wake_w)
             os.close(self._wake_r)
             self._wake_w = None
+
+
+def abandon_live_pools() -> None:
+    """Kill every pool's running tasks now (see :meth:`ProcessPool.abandon`)."""
+    for pool in list(_live):
+        pool.abandon()
 
 
 def _shutdown_live_pools() -> None:

@@ -22,8 +22,10 @@ its ``deps_pip`` installs).
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -31,13 +33,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from valence.config import DEFAULT_MAX_STREAM_BYTES, max_stream_bytes
 from valence.executors.base import Outcome, TaskSpec
 from valence.executors.hooks import run_after, run_before
+from valence.executors.options import OPTIONS_KEY
 from valence.executors.sources import restore_source
 
 __all__ = ["TaskContext", "get_context", "run_serialized", "run_task"]
 
 _FUNCTION_CACHE_SIZE = 256
+log = logging.getLogger("valence.executors")
 
 
 @dataclass(frozen=True)
@@ -54,14 +59,87 @@ class TaskContext:
         return self.node_id
 
 
+Listener = Callable[[str, Any], None]
+LIVE_INTERVAL = 0.25  # seconds between deliveries of a running task's new output
+_STREAMS = ("stdout", "stderr")
+
+
 class _Active:
-    """The task running in the current thread: its spec and output buffers."""
+    """The task running in the current thread: its spec and output buffers.
 
-    __slots__ = ("spec", "streams")
+    With a ``live`` listener, what it prints is also queued in ``pending`` and
+    delivered every :data:`LIVE_INTERVAL` by the flusher thread. Each stream
+    keeps its first ``limit`` bytes (live delivery too); the rest is counted,
+    not kept, and a note at the end says how much was dropped.
+    """
 
-    def __init__(self, spec: TaskSpec) -> None:
+    __slots__ = (
+        "dropped",
+        "limit",
+        "listed",
+        "live",
+        "lock",
+        "pending",
+        "sizes",
+        "spec",
+        "streams",
+    )
+
+    def __init__(self, spec: TaskSpec, live: Listener | None = None) -> None:
         self.spec = spec
         self.streams: tuple[list[str], list[str]] = ([], [])
+        self.live = live
+        self.pending: list[tuple[int, str]] = []
+        self.lock = threading.Lock()
+        self.listed = False  # known to the flusher (from its first write on)
+        self.sizes = [0, 0]
+        self.dropped = [0, 0]
+        self.limit = DEFAULT_MAX_STREAM_BYTES
+
+    def flush(self) -> None:
+        """Deliver pending output; a listener that fails ends live delivery for this task."""
+        with self.lock:
+            pending, self.pending = self.pending, []
+            for index in (0, 1):
+                text = "".join(t for i, t in pending if i == index)
+                if text and self.live is not None:
+                    try:
+                        self.live(_STREAMS[index], text)
+                    except Exception:  # the receiver is gone: the outcome still has it all
+                        log.debug("live output stopped", exc_info=True)
+                        self.live = None
+
+    def stop_live(self) -> None:
+        """No delivery after this returns (the outcome follows on the same channel)."""
+        with self.lock:
+            self.live, self.pending = None, []
+
+    def keep(self, index: int, text: str) -> str:
+        """Keep what fits under the limit of stream ``index``; return the part kept."""
+        size = len(text) if text.isascii() else len(text.encode())
+        sizes = self.sizes
+        if sizes[index] + size <= self.limit:
+            self.streams[index].append(text)
+            sizes[index] += size
+            return text
+        room = max(self.limit - sizes[index], 0)
+        self.dropped[index] += size - room
+        if not room:
+            return ""
+        kept = text.encode()[:room].decode(errors="ignore")
+        self.streams[index].append(kept)
+        sizes[index] += room
+        return kept
+
+    def text(self, index: int) -> str:
+        kept = "".join(self.streams[index])
+        if self.dropped[index]:
+            name = ("stdout", "stderr")[index]
+            kept += (
+                f"\n[valence: {self.dropped[index]} more bytes of {name} not kept; a task keeps "
+                f"{self.limit} bytes per stream (VALENCE_MAX_STREAM_BYTES)]\n"
+            )
+        return kept
 
 
 _active: ContextVar[_Active | None] = ContextVar("valence_active_task", default=None)
@@ -90,7 +168,12 @@ class _Router:
             return self._target.write(text) if self._target is not None else len(text)
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        active.streams[self._index].append(text)
+        kept = active.keep(self._index, text)
+        if kept and active.live is not None:
+            with active.lock:
+                active.pending.append((self._index, kept))
+            if not active.listed:
+                _go_live(active)
         return len(text)
 
     def writelines(self, lines: Any) -> None:
@@ -109,6 +192,35 @@ class _Router:
 
 
 _install_lock = threading.Lock()
+_live: set[_Active] = set()
+_live_lock = threading.Lock()
+_flusher: threading.Thread | None = None
+
+
+def _flush_forever() -> None:
+    while True:
+        time.sleep(LIVE_INTERVAL)
+        with _live_lock:
+            actives = list(_live)
+        for active in actives:
+            active.flush()
+
+
+def _go_live(active: _Active) -> None:
+    global _flusher
+    active.listed = True
+    with _live_lock:
+        _live.add(active)
+        if _flusher is None or not _flusher.is_alive():
+            _flusher = threading.Thread(target=_flush_forever, name="valence-live", daemon=True)
+            _flusher.start()
+
+
+def _end_live(active: _Active) -> None:
+    if active.listed:
+        with _live_lock:
+            _live.discard(active)
+    active.stop_live()
 
 
 def _install_routers() -> None:
@@ -170,20 +282,27 @@ def _format_traceback(exc: BaseException, skip_first: bool) -> str:
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
-def run_task(spec: TaskSpec, *, serialize_output: bool = True) -> Outcome:
+def run_task(
+    spec: TaskSpec, *, serialize_output: bool = True, listener: Listener | None = None
+) -> Outcome:
     """Run ``spec`` in this thread and report what happened; never raises.
 
     The live output is kept (``has_output=True``); with ``serialize_output`` it
     is also serialized with its digest, and a value that cannot be serialized
-    fails the task.
+    fails the task. ``listener`` (default ``spec.listener``) hears "started" and,
+    while the task runs, what it prints.
     """
     _install_routers()
-    active = _Active(spec)
+    live = listener or spec.listener
+    active = _Active(spec, live)
     token = _active.set(active)
     hooked = _has_hooks(spec.metadata)
     try:
         start = _now()
+        if live is not None:
+            _started(live, start)
         try:
+            active.limit = max_stream_bytes()
             kwargs = {**spec.kwargs, **run_before(spec.metadata)} if hooked else spec.kwargs
             output = _resolve(spec)(*spec.args, **kwargs)
             if hooked:
@@ -195,24 +314,33 @@ def run_task(spec: TaskSpec, *, serialize_output: bool = True) -> Outcome:
                 end_time=_now(),
                 error=_describe(exc),
                 traceback=_format_traceback(exc, skip_first=True),
-                stdout="".join(active.streams[0]),
-                stderr="".join(active.streams[1]),
+                stdout=active.text(0),
+                stderr=active.text(1),
             )
         end = _now()
     finally:
         _active.reset(token)
+        if live is not None:
+            _end_live(active)
     outcome = Outcome(
         ok=True,
         start_time=start,
         end_time=end,
         output=output,
         has_output=True,
-        stdout="".join(active.streams[0]),
-        stderr="".join(active.streams[1]),
+        stdout=active.text(0),
+        stderr=active.text(1),
     )
     if serialize_output:
         _serialize_output(spec, outcome)
     return outcome
+
+
+def _started(live: Listener, start: datetime) -> None:
+    try:
+        live("started", start)
+    except Exception:  # the receiver is gone: the outcome carries the times
+        log.debug("cannot report the start of a task", exc_info=True)
 
 
 def _serialize_output(spec: TaskSpec, outcome: Outcome) -> None:
@@ -235,11 +363,12 @@ def _serialize_output(spec: TaskSpec, outcome: Outcome) -> None:
     outcome.output_digest = digest(data)
 
 
-def run_serialized(payload: bytes, name: str = "?") -> Outcome:
+def run_serialized(payload: bytes, name: str = "?", listener: Listener | None = None) -> Outcome:
     """Worker entry for out-of-process executors.
 
     ``payload`` is ``serialize.dumps(TaskSpec)`` with ``fn=None``; the Outcome
-    carries the output as bytes only, never the live value.
+    carries the output as bytes only, never the live value. ``listener`` hears
+    the task start and its output while it runs (see :func:`run_task`).
     """
     try:
         from valence.serialize import loads
@@ -254,10 +383,55 @@ def run_serialized(payload: bytes, name: str = "?") -> Outcome:
             error=f"SerializationError: the worker cannot load task {name!r}: {_describe(exc)}",
             traceback=_format_traceback(exc, skip_first=False),
         )
-    outcome = run_task(spec)
+    options = spec.metadata.get(OPTIONS_KEY)
+    outcome = (
+        _run_with_options(spec, options, listener) if options else run_task(spec, listener=listener)
+    )
     outcome.output, outcome.has_output = None, False
     if spec.blob_target is not None:
         from valence.executors.outputs import store_output
 
         store_output(spec, outcome)
+    return outcome
+
+
+def dask_setup(worker: Any) -> None:
+    """Dask's preload hook: a worker of the cluster valence starts ignores SIGINT.
+
+    ``DaskExecutor``'s ``LocalCluster`` sets ``valence.ignore-sigint``, so a
+    Ctrl-C or a notebook's Interrupt (sent to the whole process group) stops
+    only the caller's wait, never a task. Workers of your own cluster
+    (``dask worker --preload valence.executors.worker``) are left alone.
+    """
+    import signal
+
+    import dask
+
+    main = threading.current_thread() is threading.main_thread()
+    if main and dask.config.get("valence.ignore-sigint", False):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_with_options(
+    spec: TaskSpec, options: dict[str, Any], listener: Listener | None = None
+) -> Outcome:
+    """``run_task`` in the executor's work dir, then its log files written (``LocalExecutor``)."""
+    from valence.executors.options import task_workdir, working_directory, write_streams
+
+    try:
+        with working_directory(task_workdir(options, spec.dispatch_id, spec.node_id)):
+            outcome = run_task(spec, listener=listener)
+    except OSError as exc:  # the work dir cannot be created or entered
+        now = _now()
+        return Outcome(False, now, now, error=f"ExecutorError: workdir: {_describe(exc)}")
+    try:
+        write_streams(
+            outcome,
+            spec.dispatch_id,
+            options.get("log_stdout", ""),
+            options.get("log_stderr", ""),
+            options.get("cache_dir", ""),
+        )
+    except OSError as exc:
+        outcome.stderr += f"valence: could not write the task's log files: {_describe(exc)}\n"
     return outcome

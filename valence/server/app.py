@@ -1,7 +1,8 @@
 """The FastAPI application: REST API under ``/api/v1`` over one store and dispatcher.
 
 Security model: submitted payloads are pickles, i.e. code that the server runs.
-Every ``/api/v1`` route except ``/health`` needs ``Authorization: Bearer <token>``
+Every ``/api/v1`` path except ``/health`` (the OpenAPI schema included) needs
+``Authorization: Bearer <token>``, checked before the body is read
 (``VALENCE_TOKEN``, or the token ``valence start`` stores with mode 0600 in the
 valence home); only trusted clients may hold the token. Request bodies are
 limited in size (``VALENCE_MAX_REQUEST_BYTES``).
@@ -20,15 +21,17 @@ from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from valence.backends.local import LocalBackend
-from valence.config import Settings, load_settings, max_request_bytes
+from valence.config import Settings, allowed_hosts, load_settings, max_request_bytes
 from valence.engine.dispatcher import Dispatcher
 from valence.server import errors
 from valence.server.deps import verify_token
+from valence.server.guard import Guard, is_loopback
 from valence.server.limits import BodyLimit
 from valence.server.payload import LatticeCache
-from valence.server.routes import admin, blobs, dispatches, graph, nodes, redispatch
+from valence.server.routes import admin, blobs, dispatches, graph, nodes, redispatch, triggers
 from valence.server.ui import mount_ui
 from valence.store import Store
+from valence.triggers.runner import runner_for, shutdown_runner
 
 log = logging.getLogger("valence.server")
 
@@ -76,12 +79,20 @@ def executor_resolver(workers: int | None) -> Any:
     return resolve
 
 
-def create_app(runtime: Any, *, token: str | None = None, max_body: int | None = None) -> FastAPI:
+def create_app(
+    runtime: Any,
+    *,
+    token: str | None = None,
+    max_body: int | None = None,
+    host: str | None = None,
+) -> FastAPI:
     """The app serving ``runtime`` (anything with ``.store`` and ``.dispatcher``).
 
     ``token`` None disables authentication (in-process tests only; the CLI
-    always sets one). On startup, dispatches left running by a dead process
-    are resumed; on shutdown, running dispatches are left to be resumed.
+    always sets one). ``host`` is the address the server listens on: on a
+    loopback address, requests naming another host are refused. On startup,
+    dispatches left running by a dead process are resumed; on shutdown,
+    running dispatches are left to be resumed.
     """
     backend = LocalBackend(runtime.store, runtime.dispatcher)
 
@@ -90,7 +101,11 @@ def create_app(runtime: Any, *, token: str | None = None, max_body: int | None =
         resumed = await run_in_threadpool(runtime.dispatcher.resume_unfinished)
         if resumed:
             log.info("resumed %d unfinished dispatch(es): %s", len(resumed), ", ".join(resumed))
+        adopted = await run_in_threadpool(runner_for(backend).adopt)
+        if adopted:
+            log.info("observing %d trigger(s) again: %s", len(adopted), adopted)
         yield
+        shutdown_runner(runtime.dispatcher)
         active = runtime.dispatcher.active()
         if active:
             log.info(
@@ -106,7 +121,7 @@ def create_app(runtime: Any, *, token: str | None = None, max_body: int | None =
         description=__doc__,
         lifespan=lifespan,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # the UI serves /docs with vendored assets (valence.server.ui)
         redoc_url=None,
     )
     app.state.backend = backend
@@ -118,8 +133,16 @@ def create_app(runtime: Any, *, token: str | None = None, max_body: int | None =
     errors.install(app)
     app.include_router(admin.health_router, prefix=API_PREFIX)
     secured = [Depends(verify_token)]
-    for module in (dispatches, nodes, redispatch, blobs, admin, graph):
+    for module in (dispatches, nodes, redispatch, blobs, admin, graph, triggers):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=secured)
     mount_ui(app)
     app.add_middleware(BodyLimit, limit=max_body if max_body is not None else max_request_bytes())
+    app.add_middleware(  # outermost: Host and token are checked before any body is read
+        Guard,
+        token=token,
+        protected=API_PREFIX,
+        open_paths=frozenset({f"{API_PREFIX}/health"}),
+        loopback_only=host is not None and is_loopback(host),
+        extra_hosts=allowed_hosts(),
+    )
     return app

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from valence.backends.local import LocalBackend
 from valence.errors import DispatchNotFoundError, StoreError
 from valence.server.errors import RequestError
+from valence.server.guard import TOKEN_MESSAGE
 
 _bearer = HTTPBearer(auto_error=False, description="the server's token (VALENCE_TOKEN)")
 
@@ -29,10 +30,9 @@ async def verify_token(
         return
     given = credentials.credentials if credentials is not None else ""
     if not secrets.compare_digest(given.encode(), expected.encode()):
-        raise RequestError(
+        raise RequestError(  # Guard refuses these first; this keeps the schema's security
             401,
-            "missing or wrong token: send 'Authorization: Bearer <token>' with the server's "
-            "token (set VALENCE_TOKEN; `valence start` stores it in <valence home>/token)",
+            TOKEN_MESSAGE,
             "AuthenticationError",
             {"WWW-Authenticate": "Bearer"},
         )
@@ -55,7 +55,12 @@ async def raw_body(request: Request) -> bytes:
     return await request.body()
 
 
+MAX_NODE_ID = 2**31 - 1  # far above any graph; keeps ids inside every database's integers
+
 BackendDep = Annotated[LocalBackend, Depends(get_backend)]
+NodeId = Annotated[
+    int, Path(ge=0, le=MAX_NODE_ID, description="a node id of the dispatch (0, 1, ...)")
+]
 DispatchId = Annotated[str, Depends(resolved_id)]
 RawBody = Annotated[bytes, Depends(raw_body)]
 ContentType = Annotated[str | None, Header()]

@@ -68,12 +68,21 @@ def _json(status: int, detail: str, error: str, headers: dict[str, str] | None =
     return JSONResponse({"detail": detail, "error": error}, status_code=status, headers=headers)
 
 
+def redact(request: Request, text: str) -> str:
+    """``text`` without the server's own file locations (database path, blob directory)."""
+    store = getattr(request.app.state.backend, "store", None)
+    for place in (getattr(store, "where", None), getattr(store, "blob_dir", None)):
+        if place:
+            text = text.replace(str(place), "the server's store")
+    return text
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn exceptions into JSON errors."""
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, exc: RequestError) -> JSONResponse:
-        return _json(exc.status, exc.detail, exc.error, exc.headers)
+        return _json(exc.status, redact(request, exc.detail), exc.error, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -85,20 +94,22 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ValenceError)
     async def valence_error(request: Request, exc: ValenceError) -> JSONResponse:
+        detail = redact(request, str(exc))
         if isinstance(exc, BlobCorruptError):  # damaged on the server's disk: its fault
             log.error("damaged blob on %s %s: %s", request.method, request.url.path, exc)
-            return _json(500, str(exc), type(exc).__name__)
+            return _json(500, detail, type(exc).__name__)
         if isinstance(exc, (DispatchNotFoundError, NodeNotFoundError, BlobMissingError)):
-            return _json(404, str(exc), type(exc).__name__)
+            return _json(404, detail, type(exc).__name__)
         if isinstance(exc, StoreWriteError):  # a full disk: try again later
             log.error("store refuses writes on %s %s: %s", request.method, request.url.path, exc)
-            return _json(503, str(exc), type(exc).__name__)
+            return _json(503, detail, type(exc).__name__)
         if isinstance(exc, StoreError):
             log.error("store error on %s %s", request.method, request.url.path, exc_info=exc)
-            return _json(500, str(exc), type(exc).__name__)
-        return _json(422, str(exc), type(exc).__name__)
+            return _json(500, detail, type(exc).__name__)
+        return _json(422, detail, type(exc).__name__)
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:
         log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
-        return _json(500, f"internal server error: {type(exc).__name__}: {exc}", "InternalError")
+        detail = redact(request, f"internal server error: {type(exc).__name__}: {exc}")
+        return _json(500, detail, "InternalError")

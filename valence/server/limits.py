@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from valence.server.guard import send_error
 
 Scope = dict[str, Any]
 
@@ -52,21 +53,8 @@ class BodyLimit:
             await self._refuse(send)
 
     async def _refuse(self, send: Any) -> None:
-        body = json.dumps(
-            {
-                "detail": f"request body larger than {self.limit} bytes; send less data per "
-                "request or raise VALENCE_MAX_REQUEST_BYTES on the server",
-                "error": "RequestTooLarge",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
+        detail = (
+            f"request body larger than {self.limit} bytes; send less data per "
+            "request or raise VALENCE_MAX_REQUEST_BYTES on the server"
         )
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, 413, detail, "RequestTooLarge")

@@ -10,7 +10,6 @@ the next server (or embedded dispatcher) on this store resumes them.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import logging
 import os
@@ -27,18 +26,9 @@ import uvicorn
 from valence.config import Settings, ensure_token, write_private
 from valence.errors import ServerError
 from valence.server.app import Runtime, create_app, open_runtime
+from valence.server.guard import is_loopback
 
 log = logging.getLogger("valence.server")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def url_for(host: str, port: int) -> str:
@@ -101,7 +91,7 @@ class BackgroundServer:
     def start(self, timeout: float = 30.0) -> str:
         """Start serving; return the URL once the server accepts requests."""
         self._socket = bind_socket("127.0.0.1", 0)
-        app = create_app(self.runtime, token=self.token, max_body=self.max_body)
+        app = create_app(self.runtime, token=self.token, max_body=self.max_body, host="127.0.0.1")
         self._server = server = uvicorn.Server(_config(app))
         self._thread = threading.Thread(
             target=server.run,
@@ -159,7 +149,8 @@ def serve(
     runtime = open_runtime(settings, workers=workers)
     if not is_loopback(host):
         log.warning("listening on %s (not loopback): every client needs the token", host)
-    server = uvicorn.Server(_config(create_app(runtime, token=token), access_log=access_log))
+    app = create_app(runtime, token=token, host=host)
+    server = uvicorn.Server(_config(app, access_log=access_log))
     for sig in (signal.SIGTERM, signal.SIGINT):  # uvicorn re-raises them after shutdown
         signal.signal(sig, lambda *_: None)
     _record(settings, url, host, sock.getsockname()[1])

@@ -12,7 +12,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from valence.store.records import DispatchRecord, NodeRecord
 
@@ -74,8 +74,8 @@ class NodeOut(BaseModel):
     start_time: datetime | None = None
     end_time: datetime | None = None
     output_digest: str | None = None
-    stdout: str = ""
-    stderr: str = ""
+    stdout: str | None = Field(default="", description="null when read without streams")
+    stderr: str | None = Field(default="", description="null when read without streams")
     error: str | None = None
     traceback: str | None = None
     attempts: int = 0
@@ -87,8 +87,9 @@ class NodeOut(BaseModel):
     )
 
     @classmethod
-    def of(cls, node: NodeRecord) -> NodeOut:
-        return cls.model_validate(vars(node))
+    def of(cls, node: NodeRecord, *, streams: bool = True) -> NodeOut:
+        fields = vars(node) if streams else {**vars(node), "stdout": None, "stderr": None}
+        return cls.model_validate(fields)
 
     def record(self) -> NodeRecord:
         return NodeRecord(**self.model_dump(include=_NODE_FIELDS))
@@ -144,9 +145,14 @@ class DispatchOut(BaseModel):
 
     @classmethod
     def of(
-        cls, record: DispatchRecord, progress: dict[str, int], nodes: list[NodeRecord] | None
+        cls,
+        record: DispatchRecord,
+        progress: dict[str, int],
+        nodes: list[NodeRecord] | None,
+        *,
+        streams: bool = True,
     ) -> DispatchOut:
-        shown = None if nodes is None else [NodeOut.of(n) for n in nodes]
+        shown = None if nodes is None else [NodeOut.of(n, streams=streams) for n in nodes]
         return cls.model_validate({**vars(record), "progress": progress, "nodes": shown})
 
     def record(self) -> DispatchRecord:
@@ -175,7 +181,9 @@ class ErrorTextOut(BaseModel):
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    task_ids: list[int] | None = Field(default=None, description="only these nodes; all if null")
+    task_ids: list[StrictInt] | None = Field(
+        default=None, max_length=100_000, description="only these nodes; all if null or empty"
+    )
 
 
 class RedispatchIn(BaseModel):

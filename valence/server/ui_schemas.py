@@ -38,6 +38,7 @@ class GraphEdgeOut(BaseModel):
     target: int
     name: str
     param_type: str = Field(description="arg, kwarg or wait")
+    arg_index: int | None = Field(default=None, description="position of a positional argument")
     via_helpers: bool = Field(default=False, description="contracted through hidden helpers")
 
 
@@ -68,6 +69,7 @@ class GraphOut(BaseModel):
     status: str
     done: bool
     total_nodes: int = Field(description="every node of the graph, helpers included")
+    total_tasks: int = Field(description="electrons and sublattices: what people count")
     nodes: list[GraphNodeOut] = Field(description="the nodes drawn (helpers only if asked)")
     edges: list[GraphEdgeOut] = Field(description="every edge of the transport graph")
     task_edges: list[GraphEdgeOut] = Field(

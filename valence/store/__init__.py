@@ -23,7 +23,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, literal, make_url, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    delete,
+    func,
+    literal,
+    make_url,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 
 from valence.errors import (
@@ -34,6 +45,7 @@ from valence.errors import (
     StoreError,
     StoreWriteError,
 )
+from valence.ids import normalise_prefix
 from valence.status import TERMINAL
 from valence.store import bulk, fsck, keyindex, migrate, rows
 from valence.store.blobs import (
@@ -64,6 +76,7 @@ from valence.store.tables import blobs as blobs_t
 from valence.store.tables import dispatches as dispatches_t
 from valence.store.tables import edges as edges_t
 from valence.store.tables import nodes as nodes_t
+from valence.store.trigger_rows import TriggerRows
 
 __all__ = ["INLINE_LIMIT", "NodeNotFoundError", "Store"]
 
@@ -78,7 +91,10 @@ class NodeNotFoundError(StoreError, KeyError):
         return str(self.args[0]) if self.args else "node not found"
 
 
-class Store:
+TASK_KINDS = ("electron", "sublattice")  # what people count; other kinds are helpers
+
+
+class Store(TriggerRows):
     """Rows and blobs of every dispatch, in one SQL database and one blob directory.
 
     ``where`` is the database URL as shown to users (no password); ``blob_dir``
@@ -354,9 +370,14 @@ class Store:
             conn.execute(edges_t.insert().from_select(edge_names, source_edges))
 
     def unreusable_node_count(self, dispatch_id: str) -> int:
-        """Nodes of a dispatch that are not COMPLETED with both a key and an output."""
+        """Nodes of a dispatch that are not COMPLETED with a key and an output, or not reusable."""
         c = nodes_t.c
-        blocked = or_(c.status != "COMPLETED", c.key.is_(None), c.output_digest.is_(None))
+        blocked = or_(
+            c.status != "COMPLETED",
+            c.key.is_(None),
+            c.output_digest.is_(None),
+            c.not_reusable.is_not(None),  # a sublattice that ran a task without a key
+        )
         query = select(func.count()).where(c.dispatch_id == dispatch_id, blocked)
         with self._engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
@@ -511,9 +532,10 @@ class Store:
             raise self._not_found(dispatch_id)
         return str(status)
 
-    def get_nodes(self, dispatch_id: str) -> list[NodeRecord]:
-        """Every node of the dispatch, ordered by node id."""
-        query = rows.NODE_SELECT.where(nodes_t.c.dispatch_id == dispatch_id)
+    def get_nodes(self, dispatch_id: str, *, streams: bool = True) -> list[NodeRecord]:
+        """Every node of the dispatch by node id (``streams=False``: stdout, stderr None)."""
+        select_nodes = rows.NODE_SELECT if streams else rows.NODE_SELECT_NO_STREAMS
+        query = select_nodes.where(nodes_t.c.dispatch_id == dispatch_id)
         with self._engine.connect() as conn:
             found = [NodeRecord(*row) for row in conn.execute(query.order_by(nodes_t.c.node_id))]
             if not found and not self._dispatch_exists(conn, dispatch_id):
@@ -583,8 +605,10 @@ class Store:
         )
         return self._dispatches(query)
 
-    def node_counts(self, dispatch_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-        """For each dispatch id, how many of its nodes are in each status."""
+    def node_counts(
+        self, dispatch_ids: Sequence[str], *, tasks_only: bool = False
+    ) -> dict[str, dict[str, int]]:
+        """For each dispatch id, how many of its nodes (or only its tasks) are in each status."""
         counts: dict[str, dict[str, int]] = {d: {} for d in dispatch_ids}
         c = nodes_t.c
         with self._engine.connect() as conn:
@@ -592,6 +616,7 @@ class Store:
                 query = (
                     select(c.dispatch_id, c.status, func.count())
                     .where(c.dispatch_id.in_(chunk))
+                    .where(c.kind.in_(TASK_KINDS) if tasks_only else true())
                     .group_by(c.dispatch_id, c.status)
                 )
                 for dispatch_id, status, count in conn.execute(query):
@@ -599,9 +624,8 @@ class Store:
         return counts
 
     def resolve_id(self, prefix: str) -> str:
-        """The one dispatch id starting with ``prefix``; errors if none or several."""
-        if not prefix:
-            raise ValueError("an empty prefix matches every dispatch; give a few characters")
+        """The one dispatch id starting with ``prefix`` (any case); errors if none or several."""
+        prefix = normalise_prefix(prefix)
         c = dispatches_t.c
         query = select(c.dispatch_id).where(c.dispatch_id.startswith(prefix, autoescape=True))
         with self._engine.connect() as conn:

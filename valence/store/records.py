@@ -96,6 +96,7 @@ NODE_MUTABLE_FIELDS = frozenset(
         "reused_from_dispatch",
         "reused_from_node",
         "reason",
+        "not_reusable",  # set on a sublattice that ran a task without a key
     }
 )
 
@@ -103,3 +104,20 @@ NODE_MUTABLE_FIELDS = frozenset(
 DISPATCH_MUTABLE_FIELDS = frozenset(
     {"status", "start_time", "end_time", "result_digest", "error", "owner"}
 )
+
+
+@dataclass
+class TriggerRecord:
+    """A trigger registered for a dispatch (``status`` ACTIVE or STOPPED)."""
+
+    trigger_id: int
+    dispatch_id: str
+    name: str
+    spec: bytes  # the trigger pickled by value
+    status: str
+    owner: str | None
+    created_at: datetime
+    stopped_at: datetime | None = None
+    fired: int = 0
+    new_dispatch_ids: list[str] = field(default_factory=list)
+    last_error: str | None = None

@@ -11,7 +11,17 @@ import functools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Insert, Table, bindparam, select, union_all, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Insert,
+    Table,
+    bindparam,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from valence.store.blobs import is_digest
@@ -39,6 +49,10 @@ BLOB_COLUMNS = ("digest", "size", "location", "data")
 # Columns in record field order: ``Record(*row)`` builds a record without dict lookups.
 DISPATCH_SELECT = select(*(dispatches.c[f] for f in DISPATCH_FIELDS))
 NODE_SELECT = select(*(nodes.c[f] for f in NODE_FIELDS))
+STREAMS = ("stdout", "stderr")
+NODE_SELECT_NO_STREAMS = select(  # the same, with null for the captured stdout/stderr
+    *(null().label(f) if f in STREAMS else nodes.c[f] for f in NODE_FIELDS)
+)
 EDGE_SELECT = select(*(edges.c[f] for f in EDGE_FIELDS))
 
 Target = Any  # a hashable tuple naming one row: (dispatch_id,) or (dispatch_id, node_id)

@@ -206,3 +206,23 @@ JSON_REFERENCE_COLUMNS: tuple[Column[Any], ...] = (
     dispatches.c["metadata"],
     nodes.c["metadata"],
 )
+
+# Triggers registered for a dispatch (``valence.triggers``): the trigger pickled by
+# value, whether it still observes, which dispatcher runs it, and what it started.
+triggers = Table(
+    "triggers",
+    metadata,
+    Column("trigger_id", Integer, primary_key=True, autoincrement=True),
+    Column("dispatch_id", String, nullable=False),
+    Column("name", String, nullable=False),
+    Column("spec", LargeBinary, nullable=False),
+    Column("status", String, nullable=False),
+    Column("owner", String),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("stopped_at", UTCDateTime),
+    Column("fired", Integer, nullable=False),
+    Column("new_dispatch_ids", _json(), nullable=False),
+    Column("last_error", Text),
+    Index(None, "dispatch_id"),
+    Index(None, "status"),
+)

@@ -51,6 +51,21 @@ class Electron:
         self.function = function
         self.metadata = {**_DEFAULTS, **metadata}
         self._signature: inspect.Signature | None = None
+        self._check_signature()
+
+    def _check_signature(self) -> None:
+        """Tasks are bound to their arguments when traced: their signature must be readable."""
+        try:
+            self.signature  # noqa: B018
+        except (ValueError, TypeError) as exc:
+            name = getattr(self.function, "__name__", type(self.function).__name__)
+            module = getattr(self.function, "__module__", None)
+            full = f"{module}.{name}" if module else name
+            raise TypeError(
+                f"ct.electron cannot read the signature of {full} ({exc}): built-in and "
+                "C functions have none. Wrap it in a Python function with named parameters, "
+                f"e.g. @ct.electron def my_{name}(x): return {full}(x)"
+            ) from None
 
     @property
     def name(self) -> str:
@@ -208,6 +223,7 @@ def electron(_func: Callable[..., Any] | None = None, **options: Any) -> Any:
     redispatch), files (``ct.fs.FileTransfer`` list), deps_module (modules shipped
     by value). Unset options are inherited from the lattice, then the config.
     """
+    _backend_is_executor(options)
     unknown = set(options) - set(_DEFAULTS) - {"backend"}
     if unknown:
         raise TypeError(
@@ -221,6 +237,20 @@ def electron(_func: Callable[..., Any] | None = None, **options: Any) -> Any:
         return Electron(function, **options)
 
     return decorate(_func) if _func is not None else decorate
+
+
+def _backend_is_executor(options: dict[str, Any]) -> None:
+    """Covalent's deprecated ``backend=`` is ``executor=``."""
+    if "backend" not in options:
+        return
+    backend = options.pop("backend")
+    if backend is None:
+        return
+    if options.get("executor") is not None:
+        raise TypeError(
+            "ct.electron got both executor= and backend= (its deprecated alias); give executor="
+        )
+    options["executor"] = backend
 
 
 def as_electron(value: Any, what: str) -> Electron:

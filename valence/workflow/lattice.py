@@ -45,6 +45,13 @@ class Lattice:
         the sublattice node, i.e. its ``ct.electron(...)`` options, then the
         enclosing lattice's. ``self`` is never modified.
         """
+        if self.metadata.get("triggers"):
+            from valence.errors import UnsupportedOptionError
+
+            raise UnsupportedOptionError(
+                f"lattice {self.name} has triggers= but runs as a sublattice; triggers apply "
+                "to a dispatched lattice only: put them on the outer lattice"
+            )
         metadata = dict(self.metadata)
         for key in INHERITED:
             if metadata.get(key) is None and defaults.get(key) is not None:
@@ -129,6 +136,15 @@ def _did_you_mean(sig: inspect.Signature, kwargs: Mapping[str, Any]) -> str:
     return ""
 
 
+def _triggers(triggers: Any) -> list[Any] | None:
+    """``triggers=``: None, one trigger or a list of them (checked, as a list)."""
+    if triggers is None:
+        return None
+    from valence.triggers import _as_list
+
+    return _as_list(triggers)
+
+
 def lattice(
     _func: Callable[..., Any] | None = None,
     *,
@@ -153,7 +169,7 @@ def lattice(
             "deps_pip": deps_pip,
             "call_before": call_before,
             "call_after": call_after,
-            "triggers": triggers,
+            "triggers": _triggers(triggers),
         }
     )
 

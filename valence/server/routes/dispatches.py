@@ -33,6 +33,8 @@ router = APIRouter(tags=["dispatches"])
 
 KNOWN_STATUSES = sorted({str(v) for v in vars(st).values() if isinstance(v, st.Status)})
 MAX_WAIT_S = 300.0
+MAX_OFFSET = 2**31 - 1
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
 
 PICKLED_DISPATCH = {
     "requestBody": {
@@ -74,19 +76,30 @@ def submit(
         return DispatchIdOut(dispatch_id=backend.start(prepared, disable_run=disable_run))
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.utcoffset() is None:
+def _utc(moment: datetime | None, name: str) -> datetime | None:
+    """``moment`` in UTC (naive: taken as UTC); 422 if it is outside years 1-9999 in UTC."""
+    if moment is None:
+        return None
+    if moment.utcoffset() is None:
         return moment.replace(tzinfo=timezone.utc)
-    return moment
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise RequestError(
+            422, f"{name}={moment.isoformat()} is outside years 1-9999 once in UTC"
+        ) from None
 
 
 @router.get("/dispatches", response_model=DispatchList)
 def list_dispatches(
     backend: BackendDep,
     status: Annotated[str | None, Query(description="exact status, e.g. COMPLETED")] = None,
-    name: Annotated[str | None, Query(description="exact lattice name")] = None,
+    name: Annotated[
+        str | None, Query(description="exact lattice name", max_length=1000, pattern=NO_NUL)
+    ] = None,
     name_contains: Annotated[
-        str | None, Query(max_length=200, description="a part of the name, any case")
+        str | None,
+        Query(max_length=1000, pattern=NO_NUL, description="a part of the name, any case"),
     ] = None,
     since: Annotated[
         datetime | None, Query(description="created at or after (ISO 8601; UTC if naive)")
@@ -95,7 +108,7 @@ def list_dispatches(
         datetime | None, Query(description="created before (ISO 8601; UTC if naive)")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> DispatchList:
     """Dispatches, newest first, filtered and paginated."""
     if status is not None and status not in KNOWN_STATUSES:
@@ -104,8 +117,8 @@ def list_dispatches(
         status=status,
         name=name,
         name_contains=name_contains,
-        since=_utc(since),
-        until=_utc(until),
+        since=_utc(since, "since"),
+        until=_utc(until, "until"),
         limit=limit,
         offset=offset,
     )
@@ -129,12 +142,15 @@ def get_dispatch(
     backend: BackendDep,
     dispatch_id: DispatchId,
     nodes: Annotated[bool, Query(description="include every node record")] = False,
+    streams: Annotated[
+        bool, Query(description="false: nodes without stdout/stderr (null; read them per node)")
+    ] = True,
 ) -> DispatchOut:
     """One dispatch (every stored field), node counts, and optionally its nodes."""
     record = backend.get_dispatch(dispatch_id)
-    node_records = backend.get_nodes(dispatch_id) if nodes else None
+    node_records = backend.get_nodes(dispatch_id, streams=streams) if nodes else None
     progress = backend.node_counts([dispatch_id]).get(dispatch_id, {})
-    return DispatchOut.of(record, progress, node_records)
+    return DispatchOut.of(record, progress, node_records, streams=streams)
 
 
 def _status_out(dispatch_id: str, status: str) -> StatusOut:
@@ -193,6 +209,8 @@ def cancel(
         return MessageOut(message=backend.cancel(dispatch_id, task_ids))
     except RuntimeError as exc:
         raise RequestError(409, str(exc), "RuntimeError") from exc
+    except ValueError as exc:
+        raise RequestError(422, str(exc), "ValueError") from exc
 
 
 @router.delete("/dispatches/{dispatch_id}", response_model=PurgeOut)

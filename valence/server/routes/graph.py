@@ -11,7 +11,7 @@ from valence import serialize
 from valence import status as st
 from valence.backends.local import LocalBackend
 from valence.errors import DispatchNotFoundError
-from valence.server.deps import BackendDep, DispatchId
+from valence.server.deps import BackendDep, DispatchId, NodeId
 from valence.server.errors import RequestError
 from valence.server.schemas import DispatchSummary
 from valence.server.ui import rich, views
@@ -62,6 +62,7 @@ def get_graph(
         "status": status,
         "done": status in st.TERMINAL,
         "total_nodes": len(records),
+        "total_tasks": sum(n.kind not in views.HELPER_KINDS for n in records),
         "nodes": drawn,
         "edges": all_edges if edges else [],
         "task_edges": between_tasks if edges else [],
@@ -219,7 +220,7 @@ def compare(
 
 @router.get(NODE + "/source", response_model=SourceOut)
 def get_source(
-    node_id: int,
+    node_id: NodeId,
     dispatch_id: DispatchId,
     backend: BackendDep,
 ) -> SourceOut:
@@ -233,7 +234,7 @@ def get_source(
 
 @router.get(NODE + "/arguments", response_model=list[ArgumentOut])
 def get_arguments(
-    node_id: int,
+    node_id: NodeId,
     dispatch_id: DispatchId,
     backend: BackendDep,
 ) -> list[ArgumentOut]:

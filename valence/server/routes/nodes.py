@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse, Response
 
-from valence.server.deps import BackendDep, DispatchId
+from valence.server.deps import BackendDep, DispatchId, NodeId
 from valence.server.errors import RequestError
 from valence.server.schemas import PICKLE_MEDIA_TYPE, ErrorTextOut, NodeDetail, NodeOut
 from valence.server.values import value_out
@@ -24,7 +24,7 @@ def list_nodes(dispatch_id: DispatchId, backend: BackendDep) -> list[NodeOut]:
 @router.get(NODE, response_model=NodeDetail)
 def get_node(
     backend: BackendDep,
-    node_id: int,
+    node_id: NodeId,
     dispatch_id: DispatchId,
 ) -> NodeDetail:
     """One node with a preview of its output."""
@@ -37,7 +37,7 @@ def get_node(
 @router.get(NODE + "/output", response_class=Response)
 def get_output(
     backend: BackendDep,
-    node_id: int,
+    node_id: NodeId,
     dispatch_id: DispatchId,
 ) -> Response:
     """The node's output as stored (serialized bytes)."""
@@ -54,7 +54,7 @@ def get_output(
 @router.get(NODE + "/stdout", response_class=PlainTextResponse)
 def get_stdout(
     backend: BackendDep,
-    node_id: int,
+    node_id: NodeId,
     dispatch_id: DispatchId,
 ) -> PlainTextResponse:
     return PlainTextResponse(backend.get_node(dispatch_id, node_id).stdout)
@@ -63,7 +63,7 @@ def get_stdout(
 @router.get(NODE + "/stderr", response_class=PlainTextResponse)
 def get_stderr(
     backend: BackendDep,
-    node_id: int,
+    node_id: NodeId,
     dispatch_id: DispatchId,
 ) -> PlainTextResponse:
     return PlainTextResponse(backend.get_node(dispatch_id, node_id).stderr)
@@ -72,7 +72,7 @@ def get_stderr(
 @router.get(NODE + "/error", response_model=ErrorTextOut)
 def get_error(
     backend: BackendDep,
-    node_id: int,
+    node_id: NodeId,
     dispatch_id: DispatchId,
 ) -> ErrorTextOut:
     node = backend.get_node(dispatch_id, node_id)

@@ -1,4 +1,4 @@
-"""HTML pages: dispatch list, dispatch (graph + summary + node panel), compare with parent."""
+"""HTML pages: dispatch list, dispatch (graph + summary + node panel), compare, API reference."""
 
 from __future__ import annotations
 
@@ -35,6 +35,12 @@ def _page(request: Request, template: str, **context: object) -> HTMLResponse:
 @router.get("/")
 def dispatches_page(request: Request) -> HTMLResponse:
     return _page(request, "list.html", statuses=STATUSES)
+
+
+@router.get("/docs")
+def api_docs_page(request: Request) -> HTMLResponse:
+    """The REST API reference (Swagger UI, vendored; the schema is fetched with the token)."""
+    return _page(request, "docs.html")
 
 
 @router.get("/dispatches/{dispatch_id}")

@@ -84,6 +84,7 @@ def graph_edges(edges: Iterable[EdgeRecord]) -> list[dict[str, Any]]:
             "target": e.child_id,
             "name": e.edge_name,
             "param_type": e.param_type,
+            "arg_index": e.arg_index,
             "via_helpers": False,
         }
         for e in edges

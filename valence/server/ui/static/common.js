@@ -10,6 +10,7 @@ const V = (() => {
     FAILED: "#d8404a",
     CANCELLED: "#b7791f",
     NEW_OBJECT: "#a3adba",
+    PENDING_BACKEND: "#d6a43c", // queued: waiting for a worker
     POSTPROCESSING_FAILED: "#d8404a",
   };
   const IN_FLIGHT = "#7c5cd6"; // STARTING, DISPATCHING, PENDING_*, POSTPROCESSING

@@ -145,11 +145,14 @@
     history.replaceState(null, "", location.pathname);
   }
 
+  // People count tasks; helper nodes are only mentioned, and drawn on request.
   function countText(data) {
-    const drawn = data.boxes.reduce((n, b) => n + b.members.length, 0);
     const groups = data.boxes.filter((b) => b.group).length;
-    const base = `${drawn} of ${data.total_nodes} nodes shown`;
-    return groups ? `${base} (${groups} group${groups > 1 ? "s" : ""})` : base;
+    const helpers = data.total_nodes - data.total_tasks;
+    let text = `${data.total_tasks} tasks`;
+    if (groups) text += ` in ${data.boxes.length} boxes (${groups} grouped)`;
+    if (helpers) text += ` · ${helpers} helper nodes ${view.helpers ? "shown" : "hidden"}`;
+    return text;
   }
 
   function graphUrl() {

@@ -1,8 +1,10 @@
 """``ct.executor``: the executor classes, as Covalent's ``covalent.executor`` module.
 
 ``ct.executor.LocalExecutor(workers=4)``, ``ct.executor.DaskExecutor(...)``,
-``ct.executor.ThreadExecutor``, ``ct.executor.InlineExecutor`` and the base
-class ``ct.executor.BaseExecutor`` (= ``valence.executors.base.Executor``).
+``ct.executor.ThreadExecutor``, ``ct.executor.InlineExecutor``, Covalent's base
+classes ``ct.executor.BaseExecutor`` / ``AsyncBaseExecutor`` (implement ``run``;
+also importable from ``valence.executor.base``) and valence's own seam
+``ct.executor.Executor`` (implement ``submit``).
 Classes of installed plugins (entry-point group ``valence.executors``) are
 found by class name too: ``ct.executor.SlurmExecutor`` loads the plugin whose
 entry point names a class ``SlurmExecutor``.
@@ -12,14 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from valence.executor.base import AsyncBaseExecutor, BaseExecutor
 from valence.executors import ENTRY_POINT_GROUP
 from valence.executors.base import Executor
 from valence.executors.dask import DaskExecutor
 from valence.executors.local import InlineExecutor, LocalExecutor, ThreadExecutor
 
-BaseExecutor = Executor
-
 __all__ = [
+    "AsyncBaseExecutor",
     "BaseExecutor",
     "DaskExecutor",
     "Executor",
