@@ -337,6 +337,8 @@ class LocalBackend:
     def wait(self, dispatch_id: str, timeout: float | None) -> bool:
         """Block until the dispatch is finished; False if ``timeout`` ran out first."""
         dispatcher = self.dispatcher
+        if dispatcher is not None and not dispatcher.owns(dispatch_id):
+            self._adopt_orphan(dispatcher, dispatch_id)
         if dispatcher is not None and dispatcher.owns(dispatch_id):
             return dispatcher.wait(dispatch_id, timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -348,6 +350,20 @@ class LocalBackend:
             time.sleep(delay if left is None else min(delay, left))
             delay = min(delay * 2, 0.25)
         return True
+
+    def _adopt_orphan(self, dispatcher: Dispatcher, dispatch_id: str) -> None:
+        """Waiting for a dispatch whose process died would never end: resume that one.
+
+        Embedded only (a server resumes at start); reading without waiting resumes nothing.
+        """
+        if self._before_run is None:
+            return
+        record = self.store.get_dispatch(dispatch_id)
+        owner = record.owner
+        if st.as_status(record.status) in st.TERMINAL or record.parent_dispatch_id or not owner:
+            return
+        if not is_alive(owner):
+            dispatcher.resume_unfinished(only=dispatch_id)
 
     def wait_or_raise(self, dispatch_id: str, timeout: float | None) -> None:
         if not self.wait(dispatch_id, timeout):

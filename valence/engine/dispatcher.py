@@ -121,10 +121,12 @@ class Dispatcher:
         self._queue.put(("start", prepared, None))
         self._ensure_thread()
 
-    def resume_unfinished(self) -> list[str]:
-        """Take over dispatches whose owning process is gone; return their ids."""
+    def resume_unfinished(self, only: str | None = None) -> list[str]:
+        """Take over dispatches (or only the one ``only``) whose owning process is gone."""
         resumed = []
         for record in self.store.unfinished():
+            if only is not None and record.dispatch_id != only:
+                continue
             owner = record.owner
             if record.parent_dispatch_id or owner is None or owner == self.owner or is_alive(owner):
                 continue
