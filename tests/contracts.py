@@ -27,7 +27,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from valence.errors import BlobMissingError, DispatchNotFoundError, SchemaVersionError, StoreError
+from valence.errors import (
+    BlobCorruptError,
+    BlobMissingError,
+    DispatchNotFoundError,
+    SchemaVersionError,
+    StoreError,
+)
 from valence.store import INLINE_LIMIT, NodeNotFoundError, Store, migrate
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
 
@@ -403,7 +409,7 @@ class StoreContract:
         store.put_blob(data)  # a put restores a lost file...
         assert store.get_blob(key) == data
         (blob_dir / key[:2] / key[2:]).write_bytes(data[:10])
-        with pytest.raises(BlobMissingError, match="damaged"):
+        with pytest.raises(BlobCorruptError, match="damaged"):
             store.get_blob(key)
         store.put_blob(data)  # ...and a damaged one
         assert store.get_blob(key) == data

@@ -7,6 +7,8 @@
                           recorded in ``<home>/server.json``, else the embedded dispatcher)
 ``VALENCE_TOKEN``         the server's bearer token (default: ``<home>/token``, mode 0600)
 ``VALENCE_MAX_REQUEST_BYTES``  largest request body the server accepts (default 64 MiB)
+``VALENCE_WRITE_RETRY_SECONDS``  how long the dispatcher retries store writes that fail
+                          (disk full) before failing the dispatches it runs (default 60)
 ``VALENCE_MAX_STREAM_BYTES``   stdout (and stderr) kept per task run (default 1 MiB)
 ``VALENCE_ALLOWED_HOSTS``      host names a loopback server answers besides loopback ones
 
@@ -228,4 +230,23 @@ def _positive_bytes(name: str, default: int, key: str | None = None) -> int:
         raise ValueError(f"{name}={raw!r} is not a number of bytes") from None
     if value < 1:
         raise ValueError(f"{name} must be positive, got {value}")
+    return value
+
+
+DEFAULT_WRITE_RETRY_S = 60.0
+
+
+def write_retry_seconds() -> float:
+    """How long failing store writes are retried, from ``VALENCE_WRITE_RETRY_SECONDS``."""
+    raw = os.environ.get("VALENCE_WRITE_RETRY_SECONDS")
+    if not raw:
+        return DEFAULT_WRITE_RETRY_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(
+            f"VALENCE_WRITE_RETRY_SECONDS={raw!r} is not a number of seconds"
+        ) from None
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"VALENCE_WRITE_RETRY_SECONDS must be a finite number >= 0, got {raw}")
     return value

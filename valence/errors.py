@@ -11,7 +11,10 @@ Messages say what is wrong and how to fix it. The tree::
     │   ├── SchemaVersionError             the database was written by a newer valence
     │   ├── DispatchNotFoundError          (also KeyError) unknown dispatch id
     │   ├── NodeNotFoundError              (also KeyError; valence.store) unknown node id
+    │   ├── StoreDamagedError              the database file is damaged or not a database
+    │   ├── StoreWriteError                the store refuses writes (disk full, I/O error)
     │   └── BlobMissingError               a stored value is gone from the blob store
+    │       └── BlobCorruptError           a stored value no longer matches its digest
     ├── ExecutorError
     │   ├── UnknownExecutorError           an executor name with no registered plugin
     │   ├── WorkerDiedError                the worker process running a task died
@@ -68,8 +71,20 @@ class DispatchNotFoundError(StoreError, KeyError):
         return str(self.args[0]) if self.args else "dispatch not found"
 
 
+class StoreDamagedError(StoreError):
+    """The database file is damaged, empty, or not a valence database."""
+
+
+class StoreWriteError(StoreError):
+    """The store cannot be written (a full disk, an I/O error, a read-only file system)."""
+
+
 class BlobMissingError(StoreError):
     """A value referenced by the store is missing from the blob store."""
+
+
+class BlobCorruptError(BlobMissingError):
+    """A stored value's bytes no longer match its sha256 digest (damaged on disk)."""
 
 
 class ExecutorError(ValenceError):

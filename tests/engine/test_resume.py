@@ -9,6 +9,7 @@ import sys
 import time
 
 import valence as ct
+from tests import workflows as wf
 
 FLOW = """
 import os, sys, time
@@ -69,6 +70,8 @@ def test_killed_dispatch_is_resumed_by_the_next_process(tmp_path, valence_home, 
     )
     monkeypatch.setenv("VALENCE_TEST_LOG", str(log))
     before = log.read_text().count("end ")
+    assert ct.get_result(dispatch_id).status == "RUNNING"  # reading resumes nothing
+    assert ct.dispatch_sync(wf.chain)(1).status == "COMPLETED"  # dispatching does
     result = ct.get_result(dispatch_id, wait=True, timeout=120)
     assert result.status == "COMPLETED", result.error
     assert 2 <= before < 6
@@ -159,7 +162,8 @@ def test_a_resumed_dispatch_keeps_early_cutoff(tmp_path, valence_home, monkeypat
     monkeypatch.setenv("VALENCE_TEST_LOG", str(log))
     monkeypatch.setenv("VALENCE_TEST_GATE", str(gate))
     gate.touch()
-    result = ct.get_result(dispatch_id, wait=True, timeout=120)  # resumed by this process
+    assert ct.dispatch_sync(wf.chain)(1).status == "COMPLETED"  # this process resumes it
+    result = ct.get_result(dispatch_id, wait=True, timeout=120)
     assert result.status == "COMPLETED", result.error
     assert result.result == 7
     assert log.read_text().split("\n").count("after") == 1  # only the first run's

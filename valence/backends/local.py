@@ -7,6 +7,7 @@ purge may touch).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -67,12 +68,23 @@ _RECORDING = SharedLock()  # process-wide: blob collection never overlaps a new 
 
 
 class LocalBackend:
-    """Dispatches in ``store``, run by ``dispatcher`` (None: read and delete only)."""
+    """Dispatches in ``store``, run by ``dispatcher`` (None: read and delete only).
 
-    def __init__(self, store: Store, dispatcher: Dispatcher | None = None) -> None:
+    ``before_run`` is called before each dispatch is started (the embedded mode
+    resumes dead processes' dispatches then, so that reading never starts work).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        dispatcher: Dispatcher | None = None,
+        *,
+        before_run: Callable[[], None] | None = None,
+    ) -> None:
         self.store = store
         self.dispatcher = dispatcher
         self.where = store.where
+        self._before_run = before_run
 
     @classmethod
     def embedded(cls) -> LocalBackend:
@@ -80,7 +92,7 @@ class LocalBackend:
         from valence.engine.embedded import get_embedded
 
         runtime = get_embedded()
-        return cls(runtime.store, runtime.dispatcher)
+        return cls(runtime.store, runtime.dispatcher, before_run=runtime.resume_dead)
 
     # ---- writes -----------------------------------------------------------------------
     def prepare(
@@ -111,7 +123,10 @@ class LocalBackend:
                 record = prepared.record
                 self.store.record_dispatch(record, prepared.nodes, prepared.edges, prepared.blobs)
             else:
-                self._dispatcher().submit(prepared)
+                dispatcher = self._dispatcher()
+                if self._before_run is not None:
+                    self._before_run()
+                dispatcher.submit(prepared)
         return prepared.record.dispatch_id
 
     def submit(
@@ -310,11 +325,20 @@ class LocalBackend:
         return self.store.resolve_id(dispatch_prefix(prefix))
 
     def status(self, dispatch_id: str) -> st.Status:
+        if self._unwritten_failure(dispatch_id) is not None:
+            return st.FAILED
         return st.as_status(self.store.get_status(dispatch_id))
+
+    def _unwritten_failure(self, dispatch_id: str) -> str | None:
+        """The error of a dispatch our dispatcher failed but could not yet record (disk full)."""
+        dispatcher = self.dispatcher
+        return None if dispatcher is None else dispatcher.unwritten_failure(dispatch_id)
 
     def wait(self, dispatch_id: str, timeout: float | None) -> bool:
         """Block until the dispatch is finished; False if ``timeout`` ran out first."""
         dispatcher = self.dispatcher
+        if dispatcher is not None and not dispatcher.owns(dispatch_id):
+            self._adopt_orphan(dispatcher, dispatch_id)
         if dispatcher is not None and dispatcher.owns(dispatch_id):
             return dispatcher.wait(dispatch_id, timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -327,12 +351,31 @@ class LocalBackend:
             delay = min(delay * 2, 0.25)
         return True
 
+    def _adopt_orphan(self, dispatcher: Dispatcher, dispatch_id: str) -> None:
+        """Waiting for a dispatch whose process died would never end: resume that one.
+
+        Embedded only (a server resumes at start); reading without waiting resumes nothing.
+        """
+        if self._before_run is None:
+            return
+        record = self.store.get_dispatch(dispatch_id)
+        owner = record.owner
+        if st.as_status(record.status) in st.TERMINAL or record.parent_dispatch_id or not owner:
+            return
+        if not is_alive(owner):
+            dispatcher.resume_unfinished(only=dispatch_id)
+
     def wait_or_raise(self, dispatch_id: str, timeout: float | None) -> None:
         if not self.wait(dispatch_id, timeout):
             raise timeout_error(dispatch_id, timeout)
 
     def get_dispatch(self, dispatch_id: str) -> DispatchRecord:
-        return self.store.get_dispatch(dispatch_id)
+        """The stored dispatch, FAILED with its error if it failed here unrecorded."""
+        record = self.store.get_dispatch(dispatch_id)
+        error = self._unwritten_failure(dispatch_id)
+        if error is not None:
+            record = dataclasses.replace(record, status=st.FAILED, error=error)
+        return record
 
     def get_nodes(self, dispatch_id: str, *, streams: bool = True) -> list[NodeRecord]:
         return self.store.get_nodes(dispatch_id, streams=streams)
@@ -347,7 +390,7 @@ class LocalBackend:
         return self.store.get_blob(digest)
 
     def result(self, dispatch_id: str) -> Result:
-        return Result(self.store, self.store.get_dispatch(dispatch_id))
+        return Result(self.store, self.get_dispatch(dispatch_id))
 
     def list_dispatches(
         self,

@@ -493,6 +493,24 @@ WorkersOption = Annotated[
 
 @app.command()
 @clean_errors
+def fsck() -> None:
+    """Check the local store: database integrity and every blob's digest (exit 1 if damaged).
+
+    Lists each missing or damaged blob with the dispatches and nodes that use it.
+    """
+    from valence.store import Store
+
+    settings = load_settings()
+    with Store.open(settings.database_url, settings.blob_dir) as store:
+        report = store.fsck()
+    for line in report.lines():
+        out.print(line, markup=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+@clean_errors
 def start(
     host: HostOption = DEFAULT_HOST, port: PortOption = DEFAULT_PORT, workers: WorkersOption = None
 ) -> None:

@@ -6,6 +6,12 @@ resolved inline, tasks go to their executor, sublattices become child
 dispatches) and then writes every change of that round to the store in one
 batch. Waiters are woken only after their dispatch's final state is durable.
 ``step()`` runs one round, so tests can drive the loop without a thread.
+
+A batch the store refuses (a full disk, an I/O error) is never dropped: it is
+kept, later changes merge into it, and it is retried with backoff while
+nothing new starts. Once writes have failed for ``write_retry`` seconds, every
+dispatch this dispatcher runs is failed (in memory at once, so every waiter
+wakes with the error; in the store as soon as it accepts writes again).
 """
 
 from __future__ import annotations
@@ -13,13 +19,16 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from valence import serialize
 from valence import status as st
+from valence.config import write_retry_seconds
 from valence.engine import state as transitions
 from valence.engine.ownership import is_alive, new_owner
 from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
@@ -27,6 +36,7 @@ from valence.engine.redispatch import not_reusable_inside, reuse_in_sublattice
 from valence.engine.resume import rebuild
 from valence.engine.reuse import early_cutoff, index_keys, may_cut_off
 from valence.engine.run import Batch, Lazy, Run, format_exception, helper_value
+from valence.errors import SerializationError, StoreWriteError
 from valence.executors.base import Outcome, TaskSpec
 from valence.executors.outputs import blob_target, read_stored
 from valence.executors.policy import canceller, error_text, submit_with_policy, task_options
@@ -40,6 +50,19 @@ log = logging.getLogger("valence.dispatcher")
 # (a start or a finish): one statement per round would cost a chain ~10 %. Rows lost
 # in a crash only make reuse from the store miss those results.
 KEY_BATCH = 512
+FIRST_RETRY_S = 0.05
+MAX_RETRY_S = 2.0
+
+
+@dataclass
+class _Stall:
+    """The store refuses writes: since when, the last error, when to try again."""
+
+    since: float
+    error: str
+    next_try: float
+    delay: float = FIRST_RETRY_S
+    gave_up: bool = False
 
 
 class Dispatcher:
@@ -52,6 +75,7 @@ class Dispatcher:
         default_executor: str = "local",
         executors: Callable[..., Any] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        write_retry: float | None = None,
     ) -> None:
         if executors is None:
             from valence.executors import get_executor
@@ -72,6 +96,9 @@ class Dispatcher:
         self._frozen = False
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._write_retry = write_retry_seconds() if write_retry is None else write_retry
+        self._stall: _Stall | None = None
+        self._unwritten: dict[str, str] = {}  # failed here, not yet durable: id -> error
         self.owner = new_owner()
 
     # ---- public, thread-safe ----------------------------------------------------
@@ -94,10 +121,12 @@ class Dispatcher:
         self._queue.put(("start", prepared, None))
         self._ensure_thread()
 
-    def resume_unfinished(self) -> list[str]:
-        """Take over dispatches whose owning process is gone; return their ids."""
+    def resume_unfinished(self, only: str | None = None) -> list[str]:
+        """Take over dispatches (or only the one ``only``) whose owning process is gone."""
         resumed = []
         for record in self.store.unfinished():
+            if only is not None and record.dispatch_id != only:
+                continue
             owner = record.owner
             if record.parent_dispatch_id or owner is None or owner == self.owner or is_alive(owner):
                 continue
@@ -188,6 +217,16 @@ class Dispatcher:
     def wait_all(self, timeout: float | None = None) -> bool:
         return all(self.wait(dispatch_id, timeout) for dispatch_id in self.active())
 
+    @property
+    def write_error(self) -> str | None:
+        """Why the store currently refuses this dispatcher's writes; None when it accepts them."""
+        stall = self._stall
+        return None if stall is None else stall.error
+
+    def unwritten_failure(self, dispatch_id: str) -> str | None:
+        """The error of a dispatch failed here whose FAILED state is not yet in the store."""
+        return self._unwritten.get(dispatch_id)
+
     # ---- the loop --------------------------------------------------------------
     def _ensure_thread(self) -> None:
         with self._lock:
@@ -201,17 +240,23 @@ class Dispatcher:
         while True:
             try:
                 self.step(timeout=1.0)  # idle wake-ups free finished runs
-            except Exception:  # the loop must survive a bug in one dispatch
+            except BaseException:  # the loop must survive anything one dispatch raises
                 log.exception("valence dispatcher loop error")
 
     def step(self, timeout: float | None = 0.0) -> int:
         """Apply queued events, start ready work, write one batch; return events seen."""
+        stall = self._stall
+        if stall is not None and timeout != 0.0:  # wake up for the next write attempt
+            left = max(0.0, stall.next_try - time.monotonic())
+            timeout = left if timeout is None else min(timeout, left)
         try:
             events = [
                 self._queue.get(timeout=timeout) if timeout != 0.0 else self._queue.get_nowait()
             ]
         except queue.Empty:
             self._retired.clear()
+            if self._stall is not None and not self._frozen:
+                self._pump_and_flush()
             return 0
         # Runs finished last round are torn down now, not before their waiters
         # woke: freeing a big graph holds the GIL for milliseconds.
@@ -249,7 +294,7 @@ class Dispatcher:
                 self._on_live(*a, b)
             elif kind == "cancel":
                 self._on_cancel(a, b[0])
-        except Exception as exc:
+        except BaseException as exc:  # user code (a value's methods) may raise anything
             did = (
                 a.record.dispatch_id
                 if kind in ("start", "resume")
@@ -258,37 +303,55 @@ class Dispatcher:
             self._crash(did, exc)
 
     def _pump_and_flush(self) -> None:
+        if not self._write():  # earlier changes first: nothing starts while the store refuses
+            return
         while self._touched:
             touched, self._touched = self._touched, set()
             for did in touched:
                 run = self._runs.get(did)
                 if run is not None:
                     self._guarded(run, self._pump)
-            self._flush()
+            if not self._write():
+                self._touched |= touched  # checked for completion once written
+                return
             for did in touched:
                 run = self._runs.get(did)
                 if run is not None and transitions.is_finished(run.state) and not run.children:
                     self._guarded(run, self._finish)  # never before its sublattice runs end
-            self._flush()
-            self._signal()
+            if not self._write():
+                return
 
     def _guarded(self, run: Run, action: Callable[[Run], None]) -> None:
         try:
             action(run)
-        except Exception as exc:
+        except BaseException as exc:  # user code (a value's methods) may raise anything
             self._crash(run.dispatch_id, exc)
 
     def _crash(self, dispatch_id: str, exc: BaseException) -> None:
-        """An internal error: fail the dispatch loudly instead of hanging waiters."""
-        log.exception("valence internal error in dispatch %s", dispatch_id)
+        """An internal error: fail the dispatch loudly instead of hanging waiters.
+
+        The running nodes are failed with the error (their late outcomes are
+        dropped) and the dispatch's error carries the real exception.
+        """
+        log.error("valence internal error in dispatch %s", dispatch_id, exc_info=exc)
         run = self._runs.get(dispatch_id)
         if run is None:
             return
-        run.state.ready.clear()
-        run.state.running.clear()
-        run.state.failed.append(-1)
-        text = format_exception(exc)
-        self._batch.dispatch(dispatch_id, error=f"valence internal error: {exc}\n{text}")
+        error = f"valence internal error: {type(exc).__name__}: {exc}"
+        if run.internal_error is not None:  # failing again while finishing: stop here
+            self._batch.dispatch(dispatch_id, status=st.FAILED, end_time=self._clock())
+            self._retire(run)
+            return
+        run.internal_error = f"{error}\n{format_exception(exc)}".rstrip()
+        now = self._clock()
+        for node_id in transitions.abort(run.state):
+            entry = run.futures.pop(node_id, None)
+            if entry is not None:
+                entry[0].cancel(entry[1])
+            child = run.children.pop(node_id, None)
+            if child is not None:
+                self._on_cancel(child, None)
+            self._batch.node(dispatch_id, node_id, status=st.FAILED, error=error, end_time=now)
         self._touched.add(dispatch_id)
 
     # ---- transitions with side effects -------------------------------------
@@ -334,9 +397,9 @@ class Dispatcher:
     def _pump(self, run: Run) -> None:
         state = run.state
         cutoff = run.prepared.reuse_scope is not None
-        while state.ready:
+        while state.ready and self._stall is None:  # nothing starts while the store refuses
             held: list[Node] = []  # may be reused by early cutoff: looked up together
-            while state.ready:
+            while state.ready and self._stall is None:
                 node = state.graph.nodes[state.ready.popleft()]
                 if node.kind.is_helper:
                     self._resolve_helper(run, node)
@@ -345,7 +408,10 @@ class Dispatcher:
                 else:
                     self._start_task(run, node)
             for node in early_cutoff(self.store, run, self._batch, held, self._clock()):
-                self._start_task(run, node)
+                if self._stall is None:
+                    self._start_task(run, node)
+                else:
+                    state.ready.append(node.id)  # started once the store accepts writes
 
     def _start_task(self, run: Run, node: Node) -> None:
         if node.kind is NodeKind.SUBLATTICE:
@@ -366,7 +432,7 @@ class Dispatcher:
                 data = serialize.dumps(value)
                 digest = serialize.digest(data)
                 self._batch.blobs[digest] = data
-        except Exception as exc:
+        except BaseException as exc:  # user code may raise anything
             self._fail(run, node, f"{type(exc).__name__}: {exc}", format_exception(exc), now, now)
             return
         transitions.complete(run.state, node.id, digest, value)
@@ -405,7 +471,7 @@ class Dispatcher:
                 self._listener(key) if executor.reports_start else None,
             )
             future = submit_with_policy(executor, spec)
-        except Exception as exc:
+        except BaseException as exc:  # user code may raise anything
             self._fail(run, node, f"{type(exc).__name__}: {exc}", format_exception(exc), now, now)
             return
         transitions.mark_running(run.state, node.id)
@@ -449,8 +515,8 @@ class Dispatcher:
         run.futures.pop(node_id, None)
         node = run.state.graph.nodes[node_id]
         self._touched.add(dispatch_id)
-        if run.state.status[node_id] == st.CANCELLED:
-            return  # cancelled while it ran: its outcome is discarded
+        if run.state.status[node_id] != st.RUNNING:
+            return  # cancelled (or aborted) while it ran: its outcome is discarded
         if future.cancelled():
             run.state.running.discard(node_id)
             run.state.status[node_id] = st.CANCELLED
@@ -548,7 +614,11 @@ class Dispatcher:
             child.record.owner = self.owner
             reuse_in_sublattice(self.store, run.prepared, node.id, child)
             self.store.record_dispatch(child.record, child.nodes, child.edges, child.blobs)
-        except Exception as exc:
+        except StoreWriteError as exc:  # not the node's fault: start it once the store recovers
+            run.state.ready.appendleft(node.id)
+            self._write_failed(exc)
+            return
+        except BaseException as exc:  # user code may raise anything
             self._fail(run, node, f"{type(exc).__name__}: {exc}", format_exception(exc), now, now)
             return
         child_id = child.record.dispatch_id
@@ -571,8 +641,8 @@ class Dispatcher:
             return
         parent.children.pop(node_id, None)
         self._touched.add(parent_id)  # it may have been waiting for this child to end
-        if parent.state.status[node_id] == st.CANCELLED:
-            return  # the sublattice node itself was cancelled
+        if parent.state.status[node_id] != st.RUNNING:
+            return  # the sublattice node itself was cancelled (or aborted)
         node = parent.state.graph.nodes[node_id]
         now = self._clock()
         if status == st.COMPLETED and digest is not None:
@@ -612,7 +682,7 @@ class Dispatcher:
                 digest = serialize.digest(data)
                 self._batch.blobs[digest] = data
                 fields["result_digest"] = digest
-            except Exception as exc:
+            except BaseException as exc:  # user code may raise anything
                 status, error = st.FAILED, f"the lattice's return value could not be stored: {exc}"
         if status == st.FAILED:
             error = (
@@ -624,13 +694,17 @@ class Dispatcher:
                 state.status[node_id] = st.CANCELLED
                 self._batch.node(did, node_id, status=st.CANCELLED)
         self._batch.dispatch(did, status=status, **fields)
-        self._retired.append(self._runs.pop(did))  # freed after waiters are woken
+        self._retire(run)
         if run.parent is not None:
             self._child_finished(run, status, digest, value, error)
-        self._finished.append(did)
+
+    def _retire(self, run: Run) -> None:
+        """Forget a finished run; its waiters wake once its final state is durable."""
+        self._retired.append(self._runs.pop(run.dispatch_id))  # freed after waiters woke
+        self._finished.append(run.dispatch_id)
 
     def _failure_text(self, run: Run) -> str:
-        lines = []
+        lines = [] if run.internal_error is None else [run.internal_error]
         for node_id in run.state.failed:
             node = run.state.graph.nodes[node_id]
             error, tb = run.errors.get(node_id, ("failed", None))
@@ -646,18 +720,75 @@ class Dispatcher:
                 if event is not None:
                     event.set()
 
+    def _write(self) -> bool:
+        """Write the batch and wake the finished runs' waiters; False while the store refuses.
+
+        A refused batch stays (later changes merge into it) and is retried with
+        exponential backoff; see the module docstring for when dispatches fail.
+        """
+        stall = self._stall
+        if stall is not None and time.monotonic() < stall.next_try:
+            return False
+        try:
+            self._flush()
+        except Exception as exc:
+            self._write_failed(exc)
+            return False
+        if stall is not None:
+            log.warning("valence: the store accepts writes again; resuming")
+            self._stall = None
+            self._unwritten.clear()
+        self._signal()
+        return True
+
     def _flush(self) -> None:
         if not self._batch or self._frozen:
             return
-        batch, self._batch = self._batch, Batch()
-        if batch.keys and not batch.dispatches and len(batch.keys) < KEY_BATCH:
-            self._batch.keys, batch.keys = batch.keys, []  # written with a later round
+        batch = self._batch  # replaced only once written: a refused batch is kept
+        defer = bool(batch.keys) and not batch.dispatches and len(batch.keys) < KEY_BATCH
         self.store.record_transitions(
             nodes=[(d, n, f) for (d, n), f in batch.nodes.items()],
             dispatches=list(batch.dispatches.items()),
             blobs=batch.blobs,
-            keys=batch.keys,
+            keys=[] if defer else batch.keys,
         )
+        self._batch = Batch(keys=batch.keys if defer else [])  # deferred: a later round
+
+    def _write_failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        error = f"{type(exc).__name__}: {exc}"
+        stall = self._stall
+        if stall is None:
+            log.error("valence: cannot write to the store; pausing and retrying: %s", error)
+            stall = self._stall = _Stall(since=now, error=error, next_try=now)
+        stall.error = error
+        stall.next_try = now + stall.delay
+        stall.delay = min(stall.delay * 2, MAX_RETRY_S)
+        if not stall.gave_up and now - stall.since >= self._write_retry:
+            stall.gave_up = True
+            self._give_up(now - stall.since, error)
+
+    def _give_up(self, seconds: float, error: str) -> None:
+        """Fail every running dispatch: the store has refused writes for too long."""
+        text = (
+            f"valence stopped this dispatch: its store refused writes for {seconds:.0f} s "
+            f"({error}). Results already stored are kept; free space (or repair the file "
+            "system) and redispatch it"
+        )
+        log.error("valence: failing %d dispatch(es): %s", len(self._runs), text)
+        now = self._clock()
+        for run in list(self._runs.values()):
+            for executor, future in run.futures.values():
+                executor.cancel(future)
+            run.futures.clear()
+            for node_id in transitions.abort(run.state):
+                self._batch.node(
+                    run.dispatch_id, node_id, status=st.FAILED, error=text, end_time=now
+                )
+            self._batch.dispatch(run.dispatch_id, status=st.FAILED, end_time=now, error=text)
+            self._unwritten[run.dispatch_id] = text
+            self._retire(run)
+        self._signal()  # wake every waiter now; the FAILED rows are written when possible
 
     # ---- values -------------------------------------------------------------------
     def _inputs(self, run: Run, node: Node) -> tuple[list[Any], dict[str, Any]]:
@@ -696,9 +827,18 @@ class Dispatcher:
         return value
 
     def _load_output(self, run: Run, node_id: int, data: bytes) -> Any:
-        """A stored output, unpickled; an error names the node that produced it."""
+        """A stored output, unpickled; an error names the node that produced it.
+
+        Whatever the value's own code raises (even SystemExit) fails only its consumers.
+        """
         name = run.state.graph.nodes[node_id].name
-        return serialize.load_named(data, f"the output of node {node_id} ({name})")
+        origin = f"the output of node {node_id} ({name})"
+        try:
+            return serialize.load_named(data, origin)
+        except Exception:
+            raise
+        except BaseException as exc:
+            raise SerializationError(f"cannot load {origin}: {type(exc).__name__}: {exc}") from exc
 
     def _blob(self, run: Run, digest: str) -> bytes:
         data = run.prepared.blobs.get(digest)

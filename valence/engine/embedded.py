@@ -1,8 +1,11 @@
 """The embedded mode: a dispatcher in a background thread of this process.
 
-Nothing has to be started: the first dispatch opens the store named by the
-settings and starts the loop. At interpreter exit, running dispatches are
-waited for (a line on stderr says so) before executor pools shut down.
+Nothing has to be started: the first use opens the store named by the
+settings. Only a process that dispatches takes over dispatches left by dead
+processes (:meth:`Embedded.resume_dead`, on its first dispatch): reading
+(``get_result``, ``cancel``) never starts work. At interpreter exit, running
+dispatches are waited for (a line on stderr says so) before executor pools
+shut down.
 """
 
 from __future__ import annotations
@@ -24,6 +27,21 @@ class Embedded:
     settings: Settings
     store: Store
     dispatcher: Dispatcher
+    resumed: bool = False
+
+    def resume_dead(self) -> None:
+        """Take over the dispatches of dead processes, once per runtime (first dispatch)."""
+        with _lock:
+            if self.resumed:
+                return
+            self.resumed = True
+        resumed = self.dispatcher.resume_unfinished()
+        if resumed:
+            print(
+                f"valence: resuming {len(resumed)} unfinished dispatch(es) "
+                "left by a process that died",
+                file=sys.stderr,
+            )
 
 
 _lock = threading.Lock()
@@ -43,13 +61,6 @@ def get_embedded() -> Embedded:
         dispatcher = Dispatcher(store, default_executor=settings.executor)
         _current = Embedded(settings, store, dispatcher)
         _hook_kernel_shutdown()
-        resumed = dispatcher.resume_unfinished()
-        if resumed:
-            print(
-                f"valence: resuming {len(resumed)} unfinished dispatch(es) "
-                "left by a process that died",
-                file=sys.stderr,
-            )
         return _current
 
 
@@ -85,6 +96,13 @@ def _wait_at_exit() -> None:
         from valence.triggers.runner import shutdown_runner
 
         shutdown_runner(current.dispatcher)
+    if current is not None and current.dispatcher.write_error is not None:
+        print(
+            "valence: exiting while the store refuses writes "
+            f"({current.dispatcher.write_error}); the dispatches this process ran stay "
+            "RUNNING in the store and are resumed by the next process that dispatches",
+            file=sys.stderr,
+        )
     active = current.dispatcher.active() if current is not None else []
     if current is None or not active:
         shutdown_all(wait=True)
@@ -153,8 +171,8 @@ def _abandon(current: Embedded, count: int) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # exiting: a second Ctrl-C changes nothing
     current.dispatcher.freeze(drain=2.0)
     print(
-        f"valence: left {count} running dispatch(es) unfinished; the next process that opens "
-        "this store resumes them (completed tasks are kept)",
+        f"valence: left {count} running dispatch(es) unfinished; the next process that "
+        "dispatches on this store resumes them (completed tasks are kept)",
         file=sys.stderr,
     )
     abandon_live_pools()

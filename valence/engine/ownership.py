@@ -1,7 +1,8 @@
 """Who runs a dispatch: an owner string per dispatcher, and whether it is alive.
 
 An owner is ``host:pid:process-start-time``. A dispatch whose owner process is
-gone (same host, no such process, or a different process reusing the pid) may
+gone (same host, no such process, a zombie not yet reaped by its parent, or a
+different process reusing the pid) may
 be resumed by another dispatcher; one whose owner runs on another host is
 never taken over (we cannot tell whether it is alive).
 """
@@ -32,6 +33,8 @@ def is_alive(owner: str) -> bool:
     if host != socket.gethostname():
         return True
     try:
-        return abs(psutil.Process(pid).create_time() - started) < 0.01
+        process = psutil.Process(pid)
+        same = abs(process.create_time() - started) < 0.01
+        return same and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False

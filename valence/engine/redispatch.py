@@ -48,6 +48,7 @@ class Decision:
     code: str  # reused | reused_store | reuse_off | forced | not_reusable | parent_not_completed
     #            | replaced | new_code | changed_argument | upstream_changed | new_node | changed
     #            | no_match (early_cutoff is decided while running, never in a plan)
+    #            | blob_missing | blob_damaged
     text: str
     reused_from: tuple[str, int] | None = None
     source: NodeRecord | None = field(default=None, repr=False, compare=False)
@@ -373,7 +374,9 @@ def _all_reusable(parent: Parent) -> bool:
         return False
     if not _same_environment(record):
         return False
-    return parent.store.unreusable_node_count(record.dispatch_id) == 0
+    if parent.store.unreusable_node_count(record.dispatch_id) != 0:
+        return False
+    return not parent.store.output_problems(record.dispatch_id)  # else damaged ones run again
 
 
 def _same_environment(record: DispatchRecord) -> bool:
@@ -471,6 +474,8 @@ def decide(
         seen.setdefault(key, node)
         if not node.not_reusable:
             completed.setdefault(key, node)
+    outputs = [n.output_digest or "" for n in completed.values()] if reuse else []
+    problems = parent.store.blob_problems(outputs)
     counterparts = _counterparts(prepared, parent)
     incoming = prepared.graph.parents()
     decisions: dict[int, Decision] = {}
@@ -485,7 +490,15 @@ def decide(
         args = (node.id, record.name, record.kind)
         match = completed.get(record.key or "")
         if reuse and match is not None and node.id not in forced and node.id not in tainted:
-            decisions[node_id] = _reuse(args, match, parent.record.dispatch_id)
+            problem = problems.get(match.output_digest or "")
+            if problem is None:
+                decisions[node_id] = _reuse(args, match, parent.record.dispatch_id)
+            else:  # running it again rewrites the blob
+                text = (
+                    f"same key as node {match.node_id} of {parent.record.dispatch_id[:8]}, "
+                    f"but its stored output is {problem}"
+                )
+                decisions[node_id] = Decision(*args, "run", f"blob_{problem}", text)
             continue
         if reuse and node.id in tainted and node.id not in forced:
             decisions[node_id] = Decision(*args, "run", "not_reusable", tainted[node.id])

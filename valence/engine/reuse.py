@@ -31,7 +31,8 @@ from valence.store.records import NodeRecord
 from valence.workflow.graph import Edge, Node
 
 TASK_KINDS = ("electron", "sublattice")
-NO_CUTOFF = ("forced", "reuse_off", "not_reusable")  # reason codes early cutoff never overrides
+NO_CUTOFF = ("forced", "reuse_off", "not_reusable", "blob_missing", "blob_damaged")
+"""Reason codes early cutoff never overrides (a damaged output must be recomputed)."""
 
 
 @dataclass(frozen=True)

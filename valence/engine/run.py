@@ -31,6 +31,7 @@ class Run:
     children: dict[int, str] = field(default_factory=dict)  # node id -> sub-dispatch id
     parent: tuple[str, int] | None = None
     errors: dict[int, tuple[str, str | None]] = field(default_factory=dict)
+    internal_error: str | None = None  # set when valence itself failed this dispatch
 
     @property
     def dispatch_id(self) -> str:

@@ -45,6 +45,7 @@ class DispatchState:
     digests: dict[int, str] = field(default_factory=dict)
     failed: list[int] = field(default_factory=list)
     cancelled: bool = False
+    aborted: bool = False
 
 
 def start_state(dispatch_id: str, graph: TransportGraph, done: dict[int, str]) -> DispatchState:
@@ -95,7 +96,7 @@ def complete(state: DispatchState, node_id: int, digest: str, value: Any) -> lis
         state.waiting[child] -= 1
         if state.waiting[child] == 0 and state.status[child] == st.NEW_OBJECT:
             newly.append(child)
-    if not state.cancelled:
+    if not (state.cancelled or state.aborted):
         state.ready.extend(newly)
     return newly
 
@@ -135,12 +136,26 @@ def cancel(state: DispatchState, node_ids: list[int] | None) -> list[int]:
     return targets
 
 
+def abort(state: DispatchState) -> list[int]:
+    """Stop the dispatch after an internal error; return the running nodes, now FAILED.
+
+    Nothing else becomes ready; the dispatch finishes FAILED.
+    """
+    state.aborted = True
+    state.ready.clear()
+    running = sorted(state.running)
+    state.running.clear()
+    for node_id in running:
+        state.status[node_id] = st.FAILED
+    return running
+
+
 def is_finished(state: DispatchState) -> bool:
     return not state.ready and not state.running
 
 
 def final_status(state: DispatchState) -> str:
-    if state.failed:
+    if state.failed or state.aborted:
         return st.FAILED
     if state.cancelled or st.CANCELLED in state.status:
         return st.CANCELLED

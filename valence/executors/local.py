@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
+import queue
 import subprocess
 import sys
 import tempfile
@@ -132,8 +133,10 @@ class _Pooled(_Configured):
 class ThreadExecutor(_Pooled):
     """Runs tasks on a thread pool of this process; the live output is kept too.
 
-    A thread cannot be stopped: at its timeout a task fails (``executors.policy``)
-    but its thread runs on in the background and its result is discarded.
+    A thread cannot be stopped: at its timeout (or when cancelled while it runs)
+    a task fails (``executors.policy``) but its thread runs on in the background,
+    its result discarded. Such an abandoned thread is replaced in the pool and
+    never delays the interpreter's exit (the pool's threads are daemons).
     """
 
     name = "thread"
@@ -145,14 +148,95 @@ class ThreadExecutor(_Pooled):
             workers if workers is not None else _configured("thread").get("workers") or None
         )
 
-    def _new_pool(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(self.workers, thread_name_prefix="valence-thread")
+    def _new_pool(self) -> DaemonThreadPool:
+        return DaemonThreadPool(self.workers or min(32, (os.cpu_count() or 1) + 4))
 
     def submit(self, task: TaskSpec) -> Future[Outcome]:
         return self._submit(task, run_task, task)
 
+    def cancel(self, future: Future[Outcome]) -> bool:
+        if future.cancel():
+            return True
+        pool = self._pool
+        if pool is not None:
+            pool.abandon(future)
+        return False
+
     def cancel_pending(self, future: Future[Outcome]) -> bool:
         return future.cancel()  # the thread pool marks a started task's future running
+
+
+class DaemonThreadPool:
+    """At most ``workers`` daemon threads running submitted calls, started on demand.
+
+    A call given up on (:meth:`abandon`) keeps its thread, which leaves the pool
+    (another one may start in its place) and is not waited for by ``shutdown``.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._workers = workers
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)  # one release per thread waiting for work
+        self._lock = threading.Lock()
+        self._threads: dict[threading.Thread, Future[Any] | None] = {}  # thread -> its call
+        self._closed = False
+
+    def submit(self, fn: Any, *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot submit to a pool that was shut down")
+            self._queue.put((future, fn, args))
+            if not self._idle.acquire(blocking=False):
+                self._grow()
+        return future
+
+    def _grow(self) -> None:
+        if len(self._threads) < self._workers:
+            thread = threading.Thread(target=self._work, name="valence-thread", daemon=True)
+            self._threads[thread] = None
+            thread.start()
+
+    def abandon(self, future: Future[Any]) -> None:
+        """Give up on the running call ``future``: its thread leaves the pool."""
+        with self._lock:
+            for thread, running in list(self._threads.items()):
+                if running is future:
+                    del self._threads[thread]
+                    if not self._queue.empty():
+                        self._grow()
+
+    def _work(self) -> None:
+        me = threading.current_thread()
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            future, fn, args = item
+            with self._lock:
+                self._threads[me] = future
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as exc:  # reported through the future
+                    future.set_exception(exc)
+            with self._lock:
+                if me not in self._threads:
+                    return  # abandoned: the pool has replaced this thread
+                self._threads[me] = None
+            self._idle.release()
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the threads once the queued calls are done; ``wait`` joins them."""
+        with self._lock:
+            self._closed = True
+            threads = list(self._threads)
+        for _ in threads:
+            self._queue.put(None)
+        if wait:
+            for thread in threads:
+                if thread is not threading.current_thread():
+                    thread.join()
 
 
 # ---------------------------------------------------------------- process pool

@@ -19,9 +19,9 @@ import secrets
 import threading
 from pathlib import Path
 
-from valence.errors import BlobMissingError
+from valence.errors import BlobCorruptError, BlobMissingError
 from valence.executors.base import BlobTarget, Outcome, TaskSpec
-from valence.store.blobs import INLINE_LIMIT, BlobFiles, digest_of
+from valence.store.blobs import INLINE_LIMIT, BlobFiles
 
 __all__ = ["TOKEN_FILE", "blob_target", "read_stored", "store_output"]
 
@@ -90,10 +90,10 @@ def store_output(spec: TaskSpec, outcome: Outcome) -> None:
 
 def read_stored(blob_dir: str | os.PathLike[str], digest: str) -> bytes:
     """The bytes a worker stored under ``digest``; BlobMissingError if absent or altered."""
-    data = BlobFiles(Path(blob_dir)).read(digest)
-    if digest_of(data) != digest:
+    try:
+        return BlobFiles(Path(blob_dir)).read(digest)  # checks the digest
+    except BlobCorruptError:
         raise BlobMissingError(
             f"the output a worker wrote as blob {digest} does not match its digest; "
             "the blob directory is shared inconsistently between machines"
-        )
-    return data
+        ) from None

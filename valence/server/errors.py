@@ -16,7 +16,14 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from valence.errors import BlobMissingError, DispatchNotFoundError, StoreError, ValenceError
+from valence.errors import (
+    BlobCorruptError,
+    BlobMissingError,
+    DispatchNotFoundError,
+    StoreError,
+    StoreWriteError,
+    ValenceError,
+)
 from valence.store import NodeNotFoundError
 
 log = logging.getLogger("valence.server")
@@ -88,8 +95,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ValenceError)
     async def valence_error(request: Request, exc: ValenceError) -> JSONResponse:
         detail = redact(request, str(exc))
+        if isinstance(exc, BlobCorruptError):  # damaged on the server's disk: its fault
+            log.error("damaged blob on %s %s: %s", request.method, request.url.path, exc)
+            return _json(500, detail, type(exc).__name__)
         if isinstance(exc, (DispatchNotFoundError, NodeNotFoundError, BlobMissingError)):
             return _json(404, detail, type(exc).__name__)
+        if isinstance(exc, StoreWriteError):  # a full disk: try again later
+            log.error("store refuses writes on %s %s: %s", request.method, request.url.path, exc)
+            return _json(503, detail, type(exc).__name__)
         if isinstance(exc, StoreError):
             log.error("store error on %s %s", request.method, request.url.path, exc_info=exc)
             return _json(500, detail, type(exc).__name__)

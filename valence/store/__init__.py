@@ -13,6 +13,9 @@ processes may open the same database at the same time (SQLite in WAL mode).
 from __future__ import annotations
 
 import itertools
+import os
+import sqlite3
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -20,15 +23,47 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, literal, or_, select, true, update
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy import (
+    Connection,
+    Engine,
+    delete,
+    func,
+    literal,
+    make_url,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 
-from valence.errors import BlobMissingError, DispatchNotFoundError, StoreError
+from valence.errors import (
+    BlobCorruptError,
+    BlobMissingError,
+    DispatchNotFoundError,
+    StoreDamagedError,
+    StoreError,
+    StoreWriteError,
+)
 from valence.ids import normalise_prefix
 from valence.status import TERMINAL
-from valence.store import bulk, keyindex, migrate, rows
-from valence.store.blobs import INLINE_LIMIT, BlobFiles, check_digest, digest_of, stage_blobs
-from valence.store.connect import WRITE_OPTION, create_store_engine, describe
+from valence.store import bulk, fsck, keyindex, migrate, rows
+from valence.store.blobs import (
+    INLINE_LIMIT,
+    BlobFiles,
+    check_digest,
+    corrupt,
+    digest_of,
+    stage_blobs,
+)
+from valence.store.connect import (
+    WRITE_OPTION,
+    create_store_engine,
+    damaged_error,
+    describe,
+    sqlite_file,
+)
+from valence.store.fsck import FsckReport
 from valence.store.records import (
     DISPATCH_MUTABLE_FIELDS,
     NODE_MUTABLE_FIELDS,
@@ -78,11 +113,29 @@ class Store(TriggerRows):
 
     @classmethod
     def open(cls, url: str, blob_dir: Path) -> Store:
-        """Open (creating and migrating if needed) the store at ``url`` and ``blob_dir``."""
+        """Open (creating and migrating if needed) the store at ``url`` and ``blob_dir``.
+
+        A new SQLite file is built under a temporary name and linked into place
+        complete (schema, WAL mode), so processes opening a new store at once
+        never see it half made; an empty or damaged file raises StoreDamagedError.
+        """
         files = BlobFiles(blob_dir)
+        path = sqlite_file(url)
+        if path is not None:
+            create_sqlite_file(url, path)
+            if path.stat().st_size == 0:
+                raise StoreDamagedError(
+                    f"the valence database {path} is empty (0 bytes): it was truncated or "
+                    "replaced, and the dispatches it recorded are gone. Restore it from a "
+                    "backup, or move it away to start an empty store (the blobs in "
+                    f"{files.root} stay)"
+                )
         engine = create_store_engine(url)
         try:
             migrate.ensure_schema(engine)
+        except sqlite3.DatabaseError as exc:  # raised while connecting, before SQLAlchemy
+            engine.dispose()
+            raise damaged_error(path or Path(url), str(exc)) from exc
         except BaseException:
             engine.dispose()
             raise
@@ -106,6 +159,10 @@ class Store(TriggerRows):
     def __repr__(self) -> str:
         return f"Store({self.where!r}, blob_dir={str(self.blob_dir)!r})"
 
+    def fsck(self) -> FsckReport:
+        """Check the database's integrity and every blob (see :mod:`valence.store.fsck`)."""
+        return fsck.check(self, self._engine)
+
     def schema_revision(self) -> str:
         """The Alembic revision the database is at."""
         with self._engine.connect() as conn:
@@ -113,14 +170,33 @@ class Store(TriggerRows):
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        """One write transaction; a value SQLAlchemy could not bind raises as itself."""
+        """One write transaction; a value SQLAlchemy could not bind raises as itself.
+
+        A database that refuses the write (full disk, I/O error) raises StoreWriteError.
+        """
         try:
             with self._writer.begin() as conn:
                 yield conn
+        except OperationalError as exc:
+            raise self._write_error(exc.orig or exc) from exc
         except StatementError as exc:
             if isinstance(exc, DBAPIError) or not isinstance(exc.orig, (ValueError, TypeError)):
                 raise
             raise exc.orig from exc
+
+    def _stage(self, blobs: Mapping[str, bytes]) -> list[dict[str, Any]]:
+        """Write the large blobs' files; a file system that refuses raises StoreWriteError."""
+        try:
+            return stage_blobs(self._files, blobs)
+        except OSError as exc:
+            raise self._write_error(exc) from exc
+
+    def _write_error(self, exc: BaseException) -> StoreWriteError:
+        return StoreWriteError(
+            f"cannot write to the valence store {self.where} (blobs in {self.blob_dir}): "
+            f"{type(exc).__name__}: {exc}; free space on that file system (or repair it) "
+            "and try again"
+        )
 
     # -- blobs -------------------------------------------------------------------------
 
@@ -135,21 +211,14 @@ class Store(TriggerRows):
         return self.get_blobs([digest])[digest]
 
     def get_blobs(self, digests: Iterable[str]) -> dict[str, bytes]:
-        """Several blobs, read with one query per few hundred; BlobMissingError if any is absent."""
+        """Several blobs, read with one query per few hundred, each checked against its digest.
+
+        BlobMissingError if any is absent, BlobCorruptError if any is damaged.
+        """
         wanted = list(dict.fromkeys(digests))
-        for digest in wanted:
-            check_digest(digest)
-        c = blobs_t.c
-        query = select(c.digest, c.location, c.size, c.data)
         found: dict[str, bytes] = {}
-        with self._engine.connect() as conn:
-            for chunk in rows.chunks(wanted):
-                for row in conn.execute(query.where(c.digest.in_(chunk))):
-                    found[row.digest] = (
-                        self._files.read(row.digest, row.size)
-                        if row.location == "file"
-                        else bytes(row.data)
-                    )
+        for row in self._blob_rows(wanted):
+            found[row.digest] = self._row_bytes(row)
         missing = [digest for digest in wanted if digest not in found]
         if missing:
             raise BlobMissingError(
@@ -157,6 +226,60 @@ class Store(TriggerRows):
                 "it was never stored or was garbage-collected"
             )
         return found
+
+    def blob_problems(self, digests: Iterable[str]) -> dict[str, str]:
+        """Which of ``digests`` cannot be read intact: digest -> "missing" or "damaged"."""
+        wanted = list(dict.fromkeys(d for d in digests if d))
+        problems = dict.fromkeys(wanted, "missing")
+        for row in self._blob_rows(wanted):
+            try:
+                self._row_bytes(row)
+                del problems[row.digest]
+            except BlobCorruptError:
+                problems[row.digest] = "damaged"
+            except BlobMissingError:
+                pass
+        return problems
+
+    def output_problems(self, dispatch_id: str) -> dict[str, str]:
+        """:meth:`blob_problems` of a dispatch's result and node outputs, in one query."""
+        c, n = blobs_t.c, nodes_t.c
+        outputs = select(n.output_digest).where(n.dispatch_id == dispatch_id)
+        result = select(dispatches_t.c.result_digest).where(
+            dispatches_t.c.dispatch_id == dispatch_id
+        )
+        wanted = or_(c.digest.in_(outputs), c.digest.in_(result))
+        problems: dict[str, str] = {}
+        with self._engine.connect() as conn:
+            found = conn.execute(select(c.digest, c.location, c.size, c.data).where(wanted)).all()
+            expected = conn.execute(outputs.union(result)).scalars().all()
+        for row in found:
+            try:
+                self._row_bytes(row)
+            except BlobCorruptError:
+                problems[row.digest] = "damaged"
+            except BlobMissingError:
+                problems[row.digest] = "missing"
+        stored = {row.digest for row in found}
+        problems.update((d, "missing") for d in expected if d and d not in stored)
+        return problems
+
+    def _blob_rows(self, wanted: list[str]) -> Iterator[Any]:
+        for digest in wanted:
+            check_digest(digest)
+        c = blobs_t.c
+        query = select(c.digest, c.location, c.size, c.data)
+        with self._engine.connect() as conn:
+            for chunk in rows.chunks(wanted):
+                yield from conn.execute(query.where(c.digest.in_(chunk))).all()
+
+    def _row_bytes(self, row: Any) -> bytes:
+        if row.location == "file":
+            return self._files.read(row.digest, row.size)
+        data = bytes(row.data)
+        if digest_of(data) != row.digest:
+            raise corrupt(row.digest, f"its row in {self.where}")
+        return data
 
     def stored_digests(self, digests: Iterable[str]) -> set[str]:
         """Those of ``digests`` that have a stored blob (one query per few hundred)."""
@@ -176,7 +299,7 @@ class Store(TriggerRows):
             return conn.execute(query).first() is not None
 
     def _put_blobs(self, blobs: Mapping[str, bytes]) -> None:
-        blob_rows = stage_blobs(self._files, blobs)
+        blob_rows = self._stage(blobs)
         with self._write() as conn:
             rows.insert_blobs(conn, blob_rows)
 
@@ -198,7 +321,7 @@ class Store(TriggerRows):
                     f"{type(record).__name__} of dispatch {record.dispatch_id!r} given "
                     f"with dispatch {dispatch_id!r}"
                 )
-        blob_rows = stage_blobs(self._files, blobs)
+        blob_rows = self._stage(blobs)
         with self._write() as conn:
             if self._dispatch_exists(conn, dispatch_id):
                 raise StoreError(
@@ -281,7 +404,7 @@ class Store(TriggerRows):
         rows.check_fields("dispatch", dispatch_changes, DISPATCH_MUTABLE_FIELDS)
         if not (node_changes or dispatch_changes or blobs or keys):
             return
-        blob_rows = stage_blobs(self._files, blobs)
+        blob_rows = self._stage(blobs)
         with self._write() as conn:
             rows.insert_blobs(conn, blob_rows)
             missing = rows.apply_updates(conn, nodes_t, _NODE_KEY, node_changes)
@@ -547,6 +670,38 @@ class Store(TriggerRows):
             f"no dispatch with id {dispatch_id!r} in {self.where}; "
             "list dispatches with `valence list`"
         )
+
+
+def create_sqlite_file(url: str, path: Path) -> None:
+    """Create the SQLite database ``path`` of ``url`` complete, unless it exists.
+
+    The schema is made in a private temporary file next to it, which is then
+    hard-linked into place: the first process to link wins, the others use its
+    file. The database is in WAL mode from the start, so no later open has to
+    switch journal modes (which needs a lock that concurrent openers contend for).
+    """
+    if path.exists():
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new")
+    os.close(fd)  # mode 0600, kept by SQLite
+    tmp = Path(name)
+    try:
+        engine = create_store_engine(make_url(url).set(database=str(tmp)).render_as_string(False))
+        try:
+            migrate.ensure_schema(engine)
+        finally:
+            engine.dispose()  # the last connection checkpoints and removes the -wal file
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created it first
+        except OSError:  # a file system without hard links
+            if not path.exists():
+                os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            leftover.unlink(missing_ok=True)
 
 
 _NODE_KEY = (nodes_t.c.dispatch_id, nodes_t.c.node_id)

@@ -78,11 +78,33 @@ def insert_ignoring_duplicates(dialect_name: str, table: Table) -> Insert | None
     return None
 
 
+@functools.cache
+def insert_or_repair_blobs(dialect_name: str) -> Insert | None:
+    """``INSERT`` into ``blobs`` that keeps an intact stored row and rewrites a damaged one.
+
+    On a digest already stored, the inline bytes are replaced only when they
+    differ (equal digests mean equal bytes, so they differ only when damaged).
+    None for dialects without ``ON CONFLICT``.
+    """
+    if dialect_name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+    else:
+        return None
+    statement = insert(blobs)
+    return statement.on_conflict_do_update(
+        index_elements=[blobs.c.digest],
+        set_={"data": statement.excluded.data},
+        where=blobs.c.data.is_distinct_from(statement.excluded.data),
+    )
+
+
 def insert_blobs(conn: Connection, blob_rows: list[dict[str, Any]]) -> None:
-    """Insert rows into ``blobs``, skipping digests already stored."""
+    """Insert rows into ``blobs``: new digests added, damaged inline copies rewritten."""
     if not blob_rows:
         return
-    statement = insert_ignoring_duplicates(conn.dialect.name, blobs)
+    statement = insert_or_repair_blobs(conn.dialect.name)
     if statement is None:
         insert_missing(conn, blobs, blobs.c.digest, blob_rows)
     else:
