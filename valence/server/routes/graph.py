@@ -54,7 +54,8 @@ def get_graph(
     (status, reuse, times); ``nodes=all`` lists every node. Helpers only with ``helpers``."""
     store = backend.store
     status = store.get_status(dispatch_id)
-    records, edge_records = store.get_nodes(dispatch_id), store.get_edges(dispatch_id)
+    records = store.get_nodes(dispatch_id, streams=False)  # no stdout/stderr to draw
+    edge_records = store.get_edges(dispatch_id)
     drawn = [views.graph_node(n) for n in records if helpers or n.kind not in views.HELPER_KINDS]
     all_edges = views.graph_edges(edge_records) if helpers or edges else []
     between_tasks = views.task_edges(records, edge_records)
