@@ -70,7 +70,10 @@ class GraphOut(BaseModel):
     done: bool
     total_nodes: int = Field(description="every node of the graph, helpers included")
     total_tasks: int = Field(description="electrons and sublattices: what people count")
-    nodes: list[GraphNodeOut] = Field(description="the nodes drawn (helpers only if asked)")
+    nodes: list[GraphNodeOut] = Field(
+        description="the nodes drawn in boxes of their own, or with nodes=all every node "
+        "(helpers only if asked)"
+    )
     edges: list[GraphEdgeOut] = Field(description="every edge of the transport graph")
     task_edges: list[GraphEdgeOut] = Field(
         description="edges between tasks only: a path through helper nodes becomes one edge"

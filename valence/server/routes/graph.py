@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
@@ -45,18 +45,26 @@ def get_graph(
         str, Query(max_length=10_000, description="comma-separated box keys to draw in full")
     ] = "",
     edges: Annotated[bool, Query(description="include every edge and the task edges")] = False,
+    nodes: Annotated[
+        Literal["boxes", "all"],
+        Query(description="the nodes drawn as boxes of their own (default), or every node"),
+    ] = "boxes",
 ) -> Response:
-    """The drawn nodes (status, reuse, times) and the drawing: boxes laid out, siblings and
-    chains grouped. Helper nodes are left out unless ``helpers``."""
+    """The drawing (boxes laid out, siblings and chains grouped) and the nodes drawn alone
+    (status, reuse, times); ``nodes=all`` lists every node. Helpers only with ``helpers``."""
     store = backend.store
     status = store.get_status(dispatch_id)
-    records, edge_records = store.get_nodes(dispatch_id), store.get_edges(dispatch_id)
+    records = store.get_nodes(dispatch_id, streams=False)  # no stdout/stderr to draw
+    edge_records = store.get_edges(dispatch_id)
     drawn = [views.graph_node(n) for n in records if helpers or n.kind not in views.HELPER_KINDS]
     all_edges = views.graph_edges(edge_records) if helpers or edges else []
     between_tasks = views.task_edges(records, edge_records)
     boxes, box_edges = views.drawing(
         drawn, all_edges if helpers else between_tasks, filter(None, expand.split(","))
     )
+    if nodes == "boxes":  # a group's members are in its box; every node only when asked
+        alone = {box["members"][0] for box in boxes if not box["group"]}
+        drawn = [n for n in drawn if n["id"] in alone]
     graph = {
         "dispatch_id": dispatch_id,
         "status": status,

@@ -86,7 +86,8 @@ const V = (() => {
       const response = await send(path, method, body, headers);
       offline(false);
       if (response.status === 401 && attempt < 3) {
-        await askToken();
+        // A token that arrived meanwhile (a #token= link) is tried before asking.
+        if (localStorage.getItem("valenceToken") === token) await askToken();
         continue;
       }
       if (!response.ok) {

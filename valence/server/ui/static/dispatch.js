@@ -118,14 +118,15 @@
     showPanel(nodeId);
   }
 
-  function openGroup(key) {
+  async function openGroup(key) {
     openId = null;
     openGroupKey = key;
     const box = last && last.boxes.find((b) => b.key === key);
     if (!box) return;
     graph.cy.nodes().unselect();
     graph.cy.getElementById(key).select();
-    const nodes = new Map(last.nodes.map((n) => [n.id, n]));
+    const nodes = new Map((await everyNode()).map((n) => [n.id, n]));
+    if (openGroupKey !== key) return; // another box was clicked meanwhile
     NodePanel.showGroup(panel, box, nodes, { onClose: closeNode, onPick: openNode,
       onExpand: () => expand(key) });
   }
@@ -155,25 +156,36 @@
     return text;
   }
 
-  function graphUrl() {
+  function graphUrl(all = false) {
     const params = new URLSearchParams();
+    if (all) params.set("nodes", "all");
     if (view.helpers) params.set("helpers", "true");
     if (view.expanded.size) params.set("expand", [...view.expanded].join(","));
     return `/dispatches/${id}/graph?${params}`;
   }
 
+  // Every node (find, the timeline, a group's members): the graph route sends only the
+  // nodes drawn alone unless asked, so a 10,000-task fan-out opens with a tiny answer.
+  let allNodes = null;
+  async function everyNode() {
+    if (allNodes === null) allNodes = (await V.api(graphUrl(true))).nodes;
+    return allNodes;
+  }
+
   async function tick() {
-    const data = await V.api(graphUrl());
+    const timelineOn = view.mode === "timeline";
+    const data = await V.api(graphUrl(timelineOn));
     last = data;
+    allNodes = timelineOn ? data.nodes : null;
     graph.update(data);
-    if (view.mode === "timeline") timeline.update(data);
+    if (timelineOn) timeline.update(data);
     if (openId !== null) graph.select(openId);
     document.getElementById("graph-count").textContent = countText(data);
     document.getElementById("collapse").hidden = view.expanded.size === 0;
     if (data.status !== lastStatus || !data.done) await renderSummary();
     const nodes = Object.fromEntries(data.nodes.map((n) => [n.id, n.status]));
     if (openId in lastNodes && nodes[openId] !== lastNodes[openId]) showPanel(openId);
-    else if (openId !== null && !V.TERMINAL.has(nodes[openId])) NodePanel.refreshLogs(panel);
+    else if (openId in nodes && !V.TERMINAL.has(nodes[openId])) NodePanel.refreshLogs(panel);
     lastNodes = nodes;
     lastStatus = data.status;
     document.body.dataset.graphStatus = data.status;
@@ -187,7 +199,7 @@
   // ---- find -----------------------------------------------------------------------------
   let matches = [];
   let matchIndex = 0;
-  document.getElementById("find").addEventListener("submit", (event) => {
+  document.getElementById("find").addEventListener("submit", async (event) => {
     event.preventDefault();
     const query = document.getElementById("find-input").value.trim().toLowerCase();
     const count = document.getElementById("find-count");
@@ -196,8 +208,9 @@
     if (fresh) {
       // A number is a node id; anything else a part of a name, any case (helpers only
       // while they are drawn).
-      matches = /^\d+$/.test(query) ? last.nodes.filter((n) => String(n.id) === query)
-        : last.nodes.filter((n) => (view.helpers || !n.helper)
+      const every = await everyNode();
+      matches = /^\d+$/.test(query) ? every.filter((n) => String(n.id) === query)
+        : every.filter((n) => (view.helpers || !n.helper)
           && n.name.toLowerCase().includes(query));
       matches = matches.map((n) => n.id);
       matches.query = query;
@@ -232,7 +245,7 @@
       document.getElementById("graph").hidden = timelineOn;
       document.getElementById("timeline").hidden = !timelineOn;
       root.dataset.view = view.mode;
-      if (timelineOn && last) timeline.update(last);
+      if (timelineOn) refreshNow(); // the timeline needs every node
       if (!timelineOn) graph.cy.resize();
     };
   }
