@@ -1,0 +1,235 @@
+"""Run one oracle example: dispatch, edit, redispatch in a fresh interpreter, compare.
+
+``check(workflow, edit, options, tmp)`` raises ``Mismatch`` with a report (the workflow
+source, the edit, what ran against what should have, every decision's reason) when a
+redispatch with reuse differs from the same redispatch with reuse off.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.oracle.edits import Edit
+from tests.oracle.model import Scope, Task, Workflow
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Mismatch(AssertionError):
+    """A redispatch with reuse did not equal the same redispatch with reuse off."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """How one case of an example is redispatched."""
+
+    replace_all: bool  # the redispatch replaces every task by the edited module's
+    delete_module: bool  # the main module file is gone when the redispatch runs
+
+
+@dataclass(frozen=True)
+class Case:
+    workflow: Workflow
+    edit: Edit
+    options: Options
+
+
+@dataclass(frozen=True)
+class Example:
+    """Several cases run by one pair of interpreters (startup paid once)."""
+
+    cases: list[Case]
+    executor: str  # thread | inline | local (the process pool)
+    seeds: tuple[int, int]  # PYTHONHASHSEED of the dispatch and of the redispatch
+
+    def __repr__(self) -> str:  # the full report comes with the failure
+        edits = "; ".join(f"{c.edit.text} {c.options}" for c in self.cases)
+        return f"<{self.executor}, seeds {self.seeds}: {edits}>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # how hypothesis prints it
+        printer.text(repr(self))
+
+
+def expected_runs(wf: Workflow, changed: set[str], dirty_params: set[str]) -> list[str]:
+    """Tasks that must run: changed or not reusable, and everything downstream."""
+    ran: list[str] = []
+
+    def walk(scope: Scope, dirty: set[str]) -> bool:
+        any_dirty = False
+        for k, step in enumerate(scope.steps):
+            if isinstance(step, Task):
+                hit = step.name in changed or not step.reusable or bool(dirty & set(step.inputs))
+                ran.extend([step.name] * hit)
+            else:
+                inner = {f"x{j}" for j, v in enumerate(step.inputs) if v in dirty}
+                hit = walk(step.scope, inner) or bool(inner)
+            if hit:
+                dirty.add(f"v{k}")
+                any_dirty = True
+        return any_dirty
+
+    walk(wf.top, set(dirty_params))
+    return sorted(ran)
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    shutil.rmtree(root / "site", ignore_errors=True)
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def alt_source(task: Task) -> str:
+    params = [f"y{i}" for i in range(len(task.inputs))] + ["extra=0"] * (task.hook is not None)
+    return (
+        "import os\n\n\n"
+        f"def alt_{task.name}({', '.join(params)}):\n"
+        '    with open(os.environ["ORACLE_RUNLOG"], "a") as log:\n'
+        f'        log.write("{task.name}\\n")\n'
+        f"    return 1000003 + {len(task.inputs)}" + " + extra" * (task.hook is not None) + "\n"
+    )
+
+
+def _run(root: Path, mode: str, jobs: list[dict[str, Any]], example: Example) -> list[Any]:
+    (root / f"{mode}.jobs.json").write_text(json.dumps(jobs))
+    seed = example.seeds[mode == "redispatch"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VALENCE_", "PYTHON"))}
+    path = [str(root / f"c{k}" / d) for k in range(len(jobs)) for d in ("src", "site")]
+    env.update(
+        PYTHONPATH=os.pathsep.join([*path, str(REPO)]),
+        PYTHONHASHSEED=str(seed),
+        PYTHONDONTWRITEBYTECODE="1",
+        VALENCE_HOME=str(root / "home"),
+        VALENCE_EXECUTOR=example.executor,
+        ORACLE_RUNLOG=str(root / "runlog"),
+    )
+    out = root / f"{mode}.out.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.oracle.step", str(root / f"{mode}.jobs.json"), str(out)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    if proc.returncode != 0:
+        raise Mismatch(f"the {mode} step crashed:\n{proc.stderr[-4000:]}")
+    return json.loads(out.read_text())
+
+
+def check(example: Example, root: Path) -> None:
+    """Dispatch every case, apply its edit, redispatch; raise Mismatch with a report."""
+    dirs = [root / f"c{k}" for k in range(len(example.cases))]
+    for case, where in zip(example.cases, dirs, strict=True):
+        _write(where, case.workflow.files())
+        (where / "inputs_a.py").write_text(case.workflow.inputs_source())
+    jobs = [
+        {"mode": "dispatch", "module": c.workflow.module, "inputs": str(d / "inputs_a.py")}
+        for c, d in zip(example.cases, dirs, strict=True)
+    ]
+    try:
+        parents = _run(root, "dispatch", jobs, example)
+    except Mismatch as exc:
+        raise Mismatch(f"{exc}\n\n" + "\n\n".join(describe(c) for c in example.cases)) from None
+    jobs = [
+        _prepare(c, d, p["dispatch"]) for c, d, p in zip(example.cases, dirs, parents, strict=True)
+    ]
+    try:
+        outs = _run(root, "redispatch", jobs, example)
+    except Mismatch as exc:
+        raise Mismatch(f"{exc}\n\n" + "\n\n".join(describe(c) for c in example.cases)) from None
+    for case, parent, out in zip(example.cases, parents, outs, strict=True):
+        try:
+            compare(case, parent["dispatch"], out)
+        except Mismatch as exc:
+            raise Mismatch(f"{exc}\n\n{describe(case)}") from None
+
+
+def _prepare(case: Case, root: Path, parent: dict[str, Any]) -> dict[str, Any]:
+    """Check the first dispatch, apply the edit, and describe the redispatch job."""
+    wf, edit, options = case.workflow, case.edit, case.options
+    everything = sorted(t.name for t in wf.tasks())
+    _expect(parent["status"] == "COMPLETED", "the first dispatch did not complete", parent)
+    _expect(parent["ran"] == everything, "the first dispatch did not run every task", parent)
+    new = edit.workflow
+    _write(root, new.files())
+    if options.delete_module:
+        (root / "src" / f"{wf.module}.py").unlink()
+    inputs_b = None
+    if edit.inputs is not None:
+        inputs_b = str(root / "inputs_b.py")
+        Path(inputs_b).write_text(new.inputs_source(edit.inputs, reorder=edit.reorder))
+    if edit.alt:
+        task = next(t for t in wf.tasks() if t.name == edit.alt)
+        (root / "src" / f"oracle_alt_{wf.uid}.py").write_text(alt_source(task))
+    return {
+        "mode": "redispatch",
+        "parent": parent["id"],
+        "module": wf.module,
+        "tasks": everything,
+        "replace_all": options.replace_all,
+        "alt": f"alt_{edit.alt}" if edit.alt else None,
+        "alt_task": edit.alt,
+        "alt_module": f"oracle_alt_{wf.uid}",
+        "inputs": inputs_b,
+        "original_inputs": str(root / "inputs_a.py"),
+        "params": wf.top.params,
+    }
+
+
+def compare(case: Case, parent: dict[str, Any], out: dict[str, Any]) -> None:
+    """Reuse equals reuse off; exactly the changed tasks and their dependents ran."""
+    wf, edit, options = case.workflow, case.edit, case.options
+    reuse, fresh = out["reuse"], out["fresh"]
+    for label, run in out.items():
+        if label != "inputs":
+            _expect(run["status"] == "COMPLETED", f"the {label} run did not complete", run)
+    everything = sorted(t.name for t in wf.tasks())
+    _expect(fresh["ran"] == everything, "with reuse off not every task ran", fresh)
+    if "dispatch" in out:
+        same = fresh["result"] == out["dispatch"]["result"]
+        _expect(same, "reuse off differs from a fresh dispatch of the edited code", out)
+    if not (edit.pinned_same and options.replace_all):  # pinned: reuse keeps the old output
+        _expect(reuse["result"] == fresh["result"], "STALE: reuse differs from reuse off", out)
+    changed = edit.affected if (options.replace_all or not edit.in_main) else set()
+    dirty = {p for p, (a, b) in out["inputs"].items() if a != b}
+    want = expected_runs(wf, changed | ({edit.alt} if edit.alt else set()), dirty)
+    if reuse["ran"] != want:
+        missing = sorted(set(want) - set(reuse["ran"]))
+        extra = sorted(set(reuse["ran"]) - set(want))
+        what = "STALE: did not run" if missing else "LOST REUSE: ran"
+        raise Mismatch(
+            f"{what} {missing or extra}; expected to run {want}, ran {reuse['ran']}\n"
+            f"decisions: {reuse['reasons']}"
+        )
+
+
+def _expect(ok: bool, message: str, detail: Any) -> None:
+    if not ok:
+        raise Mismatch(f"{message}:\n{json.dumps(detail, indent=1)[:6000]}")
+
+
+def describe(case: Case) -> str:
+    wf, edit, options = case.workflow, case.edit, case.options
+    before, after = wf.main_source(), edit.workflow.main_source()
+    diff = "".join(
+        difflib.unified_diff(
+            before.splitlines(True), after.splitlines(True), "before.py", "after.py", n=1
+        )
+    )
+    outside = {k: v for k, v in wf.files().items() if not k.endswith(f"{wf.module}.py")}
+    return (
+        f"=== edit: {edit.text}\n=== options: {options}\n"
+        f"=== inputs: {wf.inputs} (last {wf.nkw} as keywords)\n"
+        f"=== workflow module {wf.module}.py:\n{before}\n=== diff of the edit:\n{diff}\n"
+        f"=== other files: {json.dumps(outside, indent=1)}"
+    )
