@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 from typing import Any
 
 from hypothesis import strategies as st
@@ -55,8 +56,8 @@ def strictly_equal(a: Any, b: Any) -> bool:
     """Equal with equal types all the way down; floats by ``float.hex``; dicts in order."""
     if type(a) is not type(b):
         return False
-    if isinstance(a, float):
-        return a.hex() == b.hex()
+    if isinstance(a, float):  # by bits: -0.0 and NaN sign and payload are observable
+        return struct.pack(">d", a) == struct.pack(">d", b)
     if isinstance(a, complex):
         return strictly_equal(a.real, b.real) and strictly_equal(a.imag, b.imag)
     if isinstance(a, (list, tuple)):

@@ -11,7 +11,10 @@ User modules are found while pickling: every function, class and module cloudpic
 through ``_Pickler.reducer_override``, which registers its module with
 ``cloudpickle.register_pickle_by_value`` the first time (registration is process-wide, and
 remembered here); ``functools.lru_cache`` wrappers of user functions, which pickle by name only,
-are rebuilt around the function pickled by value. Plain builtin values skip cloudpickle.
+are rebuilt around the function pickled by value, and ``functools.singledispatch`` functions
+(whose closure holds a weak cache) are rebuilt from their registry. A function that calls
+``globals()``, ``eval`` or ``exec`` takes every picklable global of its module along, not
+only those it names. Plain builtin values skip cloudpickle.
 """
 
 from __future__ import annotations
@@ -102,13 +105,72 @@ class _Pickler(cloudpickle.Pickler):
             _register(obj.__name__)
         elif isinstance(obj, (types.FunctionType, type)):
             _register(getattr(obj, "__module__", None))
+            if _is_singledispatch(obj) and _by_value(str(obj.__module__)):
+                # its closure holds a weak dispatch cache: rebuild it from its registry
+                registry = [(c, f) for c, f in obj.registry.items() if c is not object]
+                return (
+                    functools.singledispatch,
+                    (obj.__wrapped__,),
+                    registry,
+                    None,
+                    None,
+                    _register_all,
+                )
         elif type(obj) is _LRU_WRAPPER and is_user_module(str(obj.__module__)):
             # lru_cache wrappers pickle by name only; rebuild them around the function by value
             return _lru_cache, (obj.__wrapped__, obj.cache_parameters())
         return super().reducer_override(obj)
 
+    def _dynamic_function_reduce(self, func: types.FunctionType) -> Any:
+        """cloudpickle ships only the globals a function names; ``globals()`` needs them all."""
+        reduced = super()._dynamic_function_reduce(func)
+        if _reads_globals(func.__code__) and not getattr(self, "probing", False):
+            slotstate = reduced[2][1]
+            extra = {
+                name: value
+                for name, value in func.__globals__.items()
+                if name not in slotstate["__globals__"]
+                and not name.startswith("__")
+                and _picklable(value)
+            }
+            slotstate["__globals__"] = {**slotstate["__globals__"], **extra}
+        return reduced
+
 
 _LRU_WRAPPER = type(functools.lru_cache(maxsize=None)(len))
+
+
+@functools.cache
+def _reads_globals(code: types.CodeType) -> bool:
+    """The code calls ``globals()``, ``eval`` or ``exec`` (itself or in nested code)."""
+    if not {"globals", "eval", "exec"}.isdisjoint(code.co_names):
+        return True
+    return any(_reads_globals(c) for c in code.co_consts if isinstance(c, types.CodeType))
+
+
+def _picklable(value: Any) -> bool:
+    probe = _Pickler(io.BytesIO(), protocol=_PROTOCOL)
+    probe.probing = True  # each global is probed once, by the outermost pickler
+    try:
+        probe.dump(value)
+    except Exception:  # left out: a task reading it by name fails there with KeyError
+        return False
+    return True
+
+
+def _by_value(module: str) -> bool:
+    """Code of this module is pickled by value: a user module, or one loaded by value here."""
+    return module not in sys.modules or is_user_module(module)
+
+
+def _is_singledispatch(obj: Any) -> bool:
+    namespace = getattr(obj, "__dict__", {})
+    return "registry" in namespace and "dispatch" in namespace and "__wrapped__" in namespace
+
+
+def _register_all(dispatcher: Any, registry: list[tuple[type, Any]]) -> None:
+    for cls, implementation in registry:
+        dispatcher.register(cls, implementation)
 
 
 def _lru_cache(function: Any, parameters: dict[str, Any]) -> Any:

@@ -16,8 +16,8 @@
 Policy: a miss costs a re-run, a false hit returns a wrong result, so every doubt is a miss.
 
 - Tokens are type-tagged: ``1``, ``1.0``, ``True``, ``"1"``, ``[1]`` and ``(1,)`` all differ;
-  floats are hashed by ``float.hex`` (``-0.0 != 0.0``; every NaN is the same NaN). Dicts keep
-  their order in ``value_token`` (order can change a task's output); sets are sorted.
+  floats are hashed by ``float.hex`` (``-0.0 != 0.0``), a NaN by its bits (sign, payload).
+  Dicts keep their order in ``value_token`` (order can change a task's output); sets are sorted.
 - A subclass is never hashed as its base (``IntEnum`` members, ``np.float64``, ``pd.Timestamp``
   and namedtuples have their own handlers; a ``str`` or ``dict`` subclass is ``Unhashable``).
 - Code is hashed from the code object, not the source: instructions with their constants

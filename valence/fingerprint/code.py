@@ -98,7 +98,14 @@ def _code_names(code: types.CodeType) -> tuple[frozenset[str], frozenset[Any], f
 
 
 def _function_parts(fn: types.FunctionType) -> list[bytes]:
+    if _is_singledispatch(fn):
+        return _singledispatch_parts(fn)
+    _note("attrs", (fn, "__code__", fn.__code__))  # replaced in place by %autoreload
     loads, imports, attrs = _code_names(fn.__code__)
+    if not attrs.isdisjoint(_WHOLE_NAMESPACE):  # names computed at run time: read everything
+        loads = loads | frozenset(_names_of(fn.__globals__))
+    if not attrs.isdisjoint(_DYNAMIC):
+        attrs = _ALL
     cells = zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True)
     return [
         _enc(fn.__code__),
@@ -106,7 +113,39 @@ def _function_parts(fn: types.FunctionType) -> list[bytes]:
         _join(b"l", [_cell(fn, name, cell, attrs) for name, cell in cells]),
         _join(b"l", [_global(fn, name, attrs) for name in sorted(loads)]),
         _join(b"l", [_import(fn, level, name, attrs) for level, name in sorted(imports)]),
+        _attributes(fn),
     ]
+
+
+# Set on functions by valence itself (the source text kept for loading by value).
+_OWN_ATTRIBUTES = frozenset({"__valence_source__"})
+
+
+def _attributes(fn: types.FunctionType) -> bytes:
+    """``__dict__`` (decorators keep state and ``__wrapped__`` there) and ``__annotations__``."""
+    namespace, annotations = vars(fn), fn.__annotations__
+    _note("members", (fn, tuple(namespace.items())))
+    _note("attrs", (fn, "__annotations__", annotations))
+    kept = sorted((n, v) for n, v in namespace.items() if n not in _OWN_ATTRIBUTES)
+    try:
+        parts = [_enc(name) + _ref(value, frozenset()) for name, value in kept]
+        return _join(b"l", parts) + _ref(annotations, frozenset())
+    except Unhashable as exc:
+        raise Unhashable(f"an attribute of {_qualified(fn)}: {exc.reason}") from None
+
+
+def _is_singledispatch(fn: types.FunctionType) -> bool:
+    namespace = vars(fn)
+    return "registry" in namespace and "dispatch" in namespace and "__wrapped__" in namespace
+
+
+def _singledispatch_parts(fn: types.FunctionType) -> list[bytes]:
+    """A ``functools.singledispatch`` function: its registry (type -> implementation)."""
+    _note("members", (fn, tuple(vars(fn).items())))
+    try:
+        return [_record("singledispatch"), _ref(fn.registry, frozenset())]  # type: ignore[attr-defined]
+    except Unhashable as exc:
+        raise Unhashable(f"an implementation of {_qualified(fn)}: {exc.reason}") from None
 
 
 def _import(fn: types.FunctionType, level: int, name: str, attrs: frozenset[str]) -> bytes:
@@ -159,6 +198,32 @@ def _global(fn: types.FunctionType, name: str, attrs: frozenset[str]) -> bytes:
         raise Unhashable(f"global {name!r} of {_qualified(fn)}: {exc.reason}") from None
 
 
+# Builtins that reach names computed at run time; the second set reads the caller's globals.
+_WHOLE_NAMESPACE = frozenset({"globals", "eval", "exec"})
+_DYNAMIC = _WHOLE_NAMESPACE | {"getattr", "vars", "__dict__", "__getattribute__"}
+_ALL = frozenset({"*"})  # marker: every attribute of the user modules the code reads
+
+
+class _Names:
+    """The public names of a namespace: a mutable value whose token is the sorted names."""
+
+    __slots__ = ("namespace",)
+
+    def __init__(self, namespace: dict[str, Any]) -> None:
+        self.namespace = namespace
+
+
+def _public_names(namespace: dict[str, Any]) -> list[str]:
+    return sorted(n for n in namespace if not (n.startswith("__") and n.endswith("__")))
+
+
+def _names_of(namespace: dict[str, Any]) -> list[str]:
+    """Every name but dunders; a name added later invalidates cached fingerprints."""
+    marker = _Names(namespace)
+    _note("mutables", (marker, hashlib.sha256(_enc(marker)).digest(), ()))
+    return _public_names(namespace)
+
+
 def _ref(value: Any, attrs: frozenset[str], seen: frozenset[str] = frozenset()) -> bytes:
     """Token of a value read by code: user modules by the attributes the code uses."""
     if isinstance(value, types.ModuleType) and _module_kind(value.__name__) == "user":
@@ -175,7 +240,7 @@ def _user_module(module: types.ModuleType, attrs: frozenset[str], seen: frozense
         return _record("module_cycle", _enc(module.__name__))
     namespace, seen = vars(module), seen | {module.__name__}
     parts = []
-    for name in sorted(attrs):
+    for name in _names_of(namespace) if attrs is _ALL else sorted(attrs):
         value = namespace.get(name, _MISSING)
         _note("items", (namespace, name, value))
         if value is not _MISSING:
@@ -201,4 +266,5 @@ def _frozen(value: Any) -> bool:
 
 
 _register_state(types.CodeType, lambda v: (_code_token(v),))
+_register_state(_Names, lambda v: (_public_names(v.namespace),))
 _register_state(types.FunctionType, lambda v: (code_fingerprint(v),))

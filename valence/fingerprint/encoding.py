@@ -8,6 +8,7 @@ tokens from the same atoms and records.
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,13 @@ def _int_bytes(value: int) -> bytes:
     return value.to_bytes((value.bit_length() + 8) // 8, "big", signed=True)
 
 
+def _float_bytes(value: float) -> bytes:
+    """``float.hex`` (keeps -0.0 apart); a NaN by its bits: sign and payload are observable."""
+    if value != value:
+        return b"nan:" + struct.pack(">d", value)
+    return value.hex().encode()
+
+
 def _join(tag: bytes, parts: list[bytes]) -> bytes:
     return tag + _n(len(parts)) + b"".join(parts)
 
@@ -41,7 +49,7 @@ _ATOMS: dict[type, Callable[[Any], bytes]] = {
     type(None): lambda v: b"N",
     bool: lambda v: b"T" if v else b"F",
     int: lambda v: _atom(b"i", _int_bytes(v)),
-    float: lambda v: _atom(b"f", v.hex().encode()),
+    float: lambda v: _atom(b"f", _float_bytes(v)),
     str: lambda v: _atom(b"s", v.encode("utf-8", "surrogatepass")),
     bytes: lambda v: _atom(b"y", v),
 }

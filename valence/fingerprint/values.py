@@ -17,14 +17,21 @@ import enum
 import fractions
 import functools
 import hashlib
+import ipaddress
+import logging
+import operator
 import pathlib
+import re
+import struct
 import sys
 import types
+import typing
 import uuid
+import zoneinfo
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from valence.fingerprint.encoding import _ATOMS, _atom, _join, _record
+from valence.fingerprint.encoding import _ATOMS, _atom, _float_bytes, _join, _record
 from valence.fingerprint.origin import _HEAPTYPE, _by_code, _module_kind, _module_version
 from valence.fingerprint.reasons import _TOO_DEEP, Unhashable, _cannot, _type_name
 
@@ -64,7 +71,7 @@ _EXACT: dict[type, Callable[[Any], bytes]] = {
     set: lambda v: _unordered(b"S", v),
     frozenset: lambda v: _unordered(b"Z", v),
     bytearray: lambda v: _atom(b"Y", bytes(v)),
-    complex: lambda v: _atom(b"c", f"{v.real.hex()},{v.imag.hex()}".encode()),
+    complex: lambda v: _atom(b"c", _float_bytes(v.real) + b"," + _float_bytes(v.imag)),
     range: lambda v: _record("range", _enc(v.start), _enc(v.stop), _enc(v.step)),
     slice: lambda v: _record("slice", _enc(v.start), _enc(v.stop), _enc(v.step)),
     type(...): lambda v: b"E",
@@ -136,6 +143,23 @@ _STATE: dict[type, Callable[[Any], tuple[Any, ...]]] = {
     decimal.Decimal: lambda v: (str(v),),
     fractions.Fraction: _fields("numerator", "denominator"),
     uuid.UUID: _fields("bytes"),
+    datetime.timezone: lambda v: (v.utcoffset(None), v.tzname(None)),
+    zoneinfo.ZoneInfo: lambda v: (v.key,),
+    logging.Logger: _fields("name"),  # a logger is its name: ``getLogger`` returns the same one
+    logging.RootLogger: _fields("name"),
+    re.Pattern: _fields("pattern", "flags"),
+    struct.Struct: _fields("format"),
+    operator.itemgetter: lambda v: v.__reduce__()[1:],
+    operator.attrgetter: lambda v: v.__reduce__()[1:],
+    operator.methodcaller: lambda v: v.__reduce__(),  # (partial(methodcaller, name, **kw), args)
+    ipaddress.IPv4Address: lambda v: (v.packed,),
+    ipaddress.IPv6Address: lambda v: (v.packed, v.scope_id),
+    ipaddress.IPv4Network: lambda v: (str(v),),
+    ipaddress.IPv6Network: lambda v: (str(v),),
+    ipaddress.IPv4Interface: lambda v: (str(v),),
+    ipaddress.IPv6Interface: lambda v: (str(v),),
+    types.GenericAlias: lambda v: (v.__origin__, v.__args__),
+    types.UnionType: lambda v: (v.__args__,),
     collections.OrderedDict: lambda v: (list(v.items()),),
     collections.Counter: lambda v: (list(v.items()),),
     collections.defaultdict: lambda v: (v.default_factory, list(v.items())),
@@ -151,7 +175,7 @@ _STATE: dict[type, Callable[[Any], tuple[Any, ...]]] = {
     classmethod: _fields("__func__"),
     property: _fields("fget", "fset", "fdel"),
     functools.cached_property: _fields("func", "attrname"),
-    functools.partial: _fields("func", "args", "keywords"),
+    functools.partial: lambda v: (v.func, v.args, v.keywords, vars(v)),
     _LRU_WRAPPER: lambda v: (v.__wrapped__, v.cache_parameters()),  # caching keeps results
     dataclasses.Field: lambda v: _field_state(v),
     _DATACLASS_PARAMS: lambda v: tuple(getattr(v, n) for n in type(v).__slots__),
@@ -185,6 +209,14 @@ for _cls in _STATE:
 @_encode.register
 def _(value: enum.Enum) -> bytes:
     return _record("enum", _enc(type(value)), _enc(value._name_), _enc(value._value_))
+
+
+@_encode.register
+def _(value: typing._Final) -> bytes:  # type: ignore[name-defined]  # Optional[int], TypeVar...
+    text = repr(value)  # names what it refers to by qualified name
+    if " at 0x" in text:
+        raise Unhashable(_cannot(type(value)))
+    return _record("typing", _enc(_type_name(type(value))), _enc(text))
 
 
 @_encode.register

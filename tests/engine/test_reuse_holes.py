@@ -1,0 +1,136 @@
+"""Stale-reuse holes and lost reuse, reproduced through the public API with workflows in
+real module files and redispatches in a fresh interpreter (issue 9, section 2)."""
+
+from __future__ import annotations
+
+import pytest
+
+import valence as ct
+from tests.engine.reuse_harness import import_fresh, redispatch_fresh, write_module
+
+pytestmark = pytest.mark.slow
+
+
+def _run(module, *args):
+    return ct.get_result(ct.dispatch(module.flow)(*args), wait=True, timeout=120)
+
+
+STDLIB_GLOBALS = """
+import logging, operator, re
+import valence as ct
+
+log = logging.getLogger("vl.holes")
+WORD = re.compile(r"[a-z]+")
+FIRST = operator.itemgetter(0)
+
+@ct.electron
+def task(text):
+    log.debug("task")
+    return FIRST(WORD.findall(text))
+
+@ct.lattice
+def flow(text):
+    return task(text)
+"""
+
+
+def test_module_level_logger_pattern_and_itemgetter_keep_reuse(tmp_path, monkeypatch, valence_home):
+    write_module(tmp_path, "vl_stdlib_flow", STDLIB_GLOBALS)
+    parent = _run(import_fresh(tmp_path, "vl_stdlib_flow", monkeypatch), "hello world")
+    assert parent.result == "hello"
+    again = redispatch_fresh(parent.dispatch_id, valence_home, reuse_previous_results=True)
+    assert again["result"] == "hello"
+    assert again["codes"] == {"task": "reused"}
+
+
+SINGLEDISPATCH = """
+import functools
+import valence as ct
+
+@functools.singledispatch
+def describe(x):
+    return "thing"
+
+@describe.register
+def _(x: int):
+    return "int"
+
+@ct.electron
+def task(x):
+    return describe(x)
+
+@ct.lattice
+def flow(x):
+    return task(x)
+"""
+
+
+def test_singledispatch_task_runs_on_the_process_pool_and_is_reused(
+    tmp_path, monkeypatch, valence_home
+):
+    monkeypatch.setenv("VALENCE_EXECUTOR", "local")
+    write_module(tmp_path, "vl_sd_flow", SINGLEDISPATCH)
+    module = import_fresh(tmp_path, "vl_sd_flow", monkeypatch)
+    assert module.describe(1) == "int"  # its weak dispatch cache now holds entries
+    parent = _run(module, 1)
+    assert (parent.status, parent.result) == ("COMPLETED", "int")
+    again = redispatch_fresh(
+        parent.dispatch_id, valence_home, reuse_previous_results=True, args=[1]
+    )
+    assert (again["result"], again["codes"]) == ("int", {"task": "reused"})
+    other = redispatch_fresh(
+        parent.dispatch_id, valence_home, reuse_previous_results=True, args=["a"]
+    )
+    assert (other["result"], other["codes"]["task"]) == ("thing", "changed_argument")
+
+
+GLOBALS_FLOW = """
+import valence as ct
+
+SCALE = 3
+
+@ct.electron
+def task(n):
+    return globals()["SCALE"] * n
+
+@ct.lattice
+def flow(n):
+    return task(n)
+"""
+
+
+def test_globals_lookup_works_on_the_process_pool(tmp_path, monkeypatch, valence_home):
+    monkeypatch.setenv("VALENCE_EXECUTOR", "local")
+    write_module(tmp_path, "vl_globals_flow", GLOBALS_FLOW)
+    parent = _run(import_fresh(tmp_path, "vl_globals_flow", monkeypatch), 2)
+    assert (parent.status, parent.result, parent.error) == ("COMPLETED", 6, None)
+
+
+DYNAMIC_FLOW = """
+import valence as ct
+
+@ct.electron
+def task(name):
+    import vl_dyn_cfg
+    return getattr(vl_dyn_cfg, name.upper())
+
+@ct.lattice
+def flow(name):
+    return task(name)
+"""
+
+
+def test_dynamic_access_to_a_module_imported_in_the_body(tmp_path, monkeypatch, valence_home):
+    project = tmp_path / "project"
+    project.mkdir()
+    write_module(project, "vl_dyn_cfg", "ALPHA = 1\nBETA = 2\n")
+    write_module(project, "vl_dyn_flow", DYNAMIC_FLOW)
+    parent = _run(import_fresh(project, "vl_dyn_flow", monkeypatch), "alpha")
+    assert parent.result == 1
+    write_module(project, "vl_dyn_cfg", "ALPHA = 10\nBETA = 2\n")
+    for options in ({"args": ["alpha"]}, {}):
+        again = redispatch_fresh(
+            parent.dispatch_id, valence_home, path=project, reuse_previous_results=True, **options
+        )
+        assert again["result"] == 10, (options, again)
+        assert again["codes"] == {"task": "new_code"}
