@@ -29,7 +29,8 @@ class Edit:
     inputs: list[str] | None = None  # new lattice inputs (None: not passed)
     reorder: bool = False  # keyword arguments passed in the other order
     alt: str | None = None  # a task replaced by a different function
-    pinned_same: bool = False  # code changed under an unchanged version= pin
+    repins: bool = False  # the edit sets or bumps its task's version= pin
+    same_output: bool = False  # the changed tasks still return what they returned
 
 
 def _users(wf: Workflow, comp: int) -> set[str]:
@@ -67,7 +68,8 @@ def package_version(draw, wf: Workflow) -> Edit:
     new = copy.deepcopy(wf)
     new.pkg_version += 1
     text = f"package_version: {wf.package} {wf.pkg_version}.0 -> {new.pkg_version}.0, same code"
-    return Edit("package_version", text, new, _package_users(wf), in_main=False)
+    users = _package_users(wf)
+    return Edit("package_version", text, new, users, in_main=False, same_output=True)
 
 
 def _task(draw, wf: Workflow, new: Workflow, pick=lambda t: not t.raw) -> tuple[Task, Task]:
@@ -82,7 +84,7 @@ def task_edit(draw, wf: Workflow) -> Edit:
     new = copy.deepcopy(wf)
     old, t = _task(draw, wf, new)
     options = ["electron_body", "comment", "docstring"]
-    options += ["pinned_version", "pinned_same"] * (t.version is not None)
+    options += ["pinned_version", "pinned_unchanged"] * (t.version is not None)
     options += ["pin_added"] * (t.version is None)
     options += ["hook_argument"] * (t.hook is not None) + ["deps_bash"] * (t.bash is not None)
     kind = draw(st.sampled_from(options))
@@ -93,11 +95,9 @@ def task_edit(draw, wf: Workflow) -> Edit:
         t.comment += kind == "comment"
         t.doc += kind == "docstring"
         affected = set()
-    elif kind in ("pinned_version", "pinned_same"):
+    elif kind in ("pinned_version", "pinned_unchanged"):
         t.b += 1
         t.version += kind == "pinned_version"
-        if kind == "pinned_same":
-            affected = set()
     elif kind == "pin_added":
         t.version = 1
     elif kind == "hook_argument":
@@ -105,7 +105,9 @@ def task_edit(draw, wf: Workflow) -> Edit:
     else:
         t.bash += 1
     text = f"{kind}: task {t.name} {_options(old)} -> {_options(t)}"
-    return Edit(kind, text, new, affected, pinned_same=kind == "pinned_same")
+    same = kind in ("pin_added", "deps_bash")
+    repins = kind in ("pinned_version", "pin_added")
+    return Edit(kind, text, new, affected, repins=repins, same_output=same)
 
 
 def _options(t: Task) -> str:

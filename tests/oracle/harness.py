@@ -58,30 +58,49 @@ class Example:
         printer.text(repr(self))
 
 
-def expected_runs(wf: Workflow, changed: set[str], dirty_params: set[str]) -> list[str]:
-    """Tasks that must run: changed or not reusable, and everything downstream."""
+def expected_runs(
+    wf: Workflow,
+    changed: set[str],
+    dirty_params: set[str],
+    same_output: bool = False,
+    replaced: bool = False,
+) -> list[str]:
+    """Tasks that must run: changed or not reusable, and everything downstream.
+
+    Two flags per variable: its key changed (what consumes it in the same graph must
+    run) and its value changed. A sublattice's tasks are keyed by the values they
+    receive, so inside it only changed values count: a ``reusable=False`` task that
+    returns the same value again does not make a sublattice's tasks run (its own
+    dependents in the same graph do). ``replaced``: the redispatch replaces tasks, which
+    (a known loss of reuse, not a stale result) reruns every sublattice node.
+    """
     ran: list[str] = []
 
-    def walk(scope: Scope, dirty: set[str]) -> bool:
-        any_dirty = False
+    def walk(scope: Scope, keys: set[str], values: set[str]) -> tuple[bool, bool]:
+        any_ran = False
         for k, step in enumerate(scope.steps):
+            var = f"v{k}"
             if isinstance(step, Task):
-                hit = step.name in changed or not step.reusable or bool(dirty & set(step.inputs))
+                edited = step.name in changed
+                hit = edited or not step.reusable or bool(keys & set(step.inputs))
+                moved = (edited and not same_output) or bool(values & set(step.inputs))
                 ran.extend([step.name] * hit)
             else:
-                inner = {f"x{j}" for j, v in enumerate(step.inputs) if v in dirty}
-                hit = walk(step.scope, inner) or bool(inner)
-            if hit:
-                dirty.add(f"v{k}")
-                any_dirty = True
-        return any_dirty
+                inner = {f"x{j}" for j, v in enumerate(step.inputs) if v in values}
+                inner_ran, moved = walk(step.scope, set(inner), inner)
+                hit = inner_ran or replaced or bool(keys & set(step.inputs))
+            keys.update([var] * hit)
+            values.update([var] * moved)
+            any_ran = any_ran or hit
+        last = f"v{len(scope.steps) - 1}"
+        return any_ran, last in values
 
-    walk(wf.top, set(dirty_params))
+    walk(wf.top, set(dirty_params), set(dirty_params))
     return sorted(ran)
 
 
 def _write(root: Path, files: dict[str, str]) -> None:
-    shutil.rmtree(root / "site", ignore_errors=True)
+    shutil.rmtree(root / "site-packages", ignore_errors=True)
     for rel, text in files.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +122,7 @@ def _run(root: Path, mode: str, jobs: list[dict[str, Any]], example: Example) ->
     (root / f"{mode}.jobs.json").write_text(json.dumps(jobs))
     seed = example.seeds[mode == "redispatch"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VALENCE_", "PYTHON"))}
-    path = [str(root / f"c{k}" / d) for k in range(len(jobs)) for d in ("src", "site")]
+    path = [str(root / f"c{k}" / d) for k in range(len(jobs)) for d in ("src", "site-packages")]
     env.update(
         PYTHONPATH=os.pathsep.join([*path, str(REPO)]),
         PYTHONHASHSEED=str(seed),
@@ -198,11 +217,15 @@ def compare(case: Case, parent: dict[str, Any], out: dict[str, Any]) -> None:
     if "dispatch" in out:
         same = fresh["result"] == out["dispatch"]["result"]
         _expect(same, "reuse off differs from a fresh dispatch of the edited code", out)
-    if not (edit.pinned_same and options.replace_all):  # pinned: reuse keeps the old output
+    changed = set(edit.affected) if (options.replace_all or not edit.in_main) else set()
+    alt = {edit.alt} if edit.alt else set()
+    pinned = set() if edit.repins else {t.name for t in wf.tasks() if t.version is not None}
+    if not (changed - alt) & pinned:  # a version= pin keeps a task's old output: by design
         _expect(reuse["result"] == fresh["result"], "STALE: reuse differs from reuse off", out)
-    changed = edit.affected if (options.replace_all or not edit.in_main) else set()
+    changed = (changed - pinned) | alt
     dirty = {p for p, (a, b) in out["inputs"].items() if a != b}
-    want = expected_runs(wf, changed | ({edit.alt} if edit.alt else set()), dirty)
+    replaced = options.replace_all or bool(edit.alt)
+    want = expected_runs(wf, changed, dirty, edit.same_output, replaced)
     if reuse["ran"] != want:
         missing = sorted(set(want) - set(reuse["ran"]))
         extra = sorted(set(reuse["ran"]) - set(want))

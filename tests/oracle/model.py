@@ -106,7 +106,7 @@ class Workflow:
 
     def files(self) -> dict[str, str]:
         """Relative path -> text of every file the workflow needs."""
-        pkg = f"site/{self.package}"
+        pkg = f"site-packages/{self.package}"
         outside = [c for c in self.comps if c.kind in OUTSIDE]
         return {
             f"src/{self.module}.py": self.main_source(),

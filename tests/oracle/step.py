@@ -27,13 +27,18 @@ def _ran(log: Path) -> list[str]:
     return sorted(names)
 
 
-def _reasons(result: Any) -> dict[str, str]:
-    nodes = result.get_all_node_results()
-    return {
-        f"{n['node_id']}:{n['node_name']}": (n.get("reason") or {}).get("code", "")
-        for n in nodes
-        if n.get("kind") in ("electron", "sublattice")
-    }
+def _reasons(result: Any, prefix: str = "") -> dict[str, str]:
+    """Every task's reuse decision, inside sublattices too (``sub/inner``)."""
+    found: dict[str, str] = {}
+    for n in result.get_all_node_results():
+        if n["kind"] not in ("electron", "sublattice"):
+            continue
+        name = prefix + n["node_name"].removeprefix(":sublattice:")
+        reason = n["reason"] or {}
+        found[name] = f"{reason.get('code', '')}: {reason.get('text', '')}"
+        if n["sublattice_result"] is not None:
+            found.update(_reasons(n["sublattice_result"], name + "/"))
+    return found
 
 
 def _report(dispatch_id: str, log: Path) -> dict[str, Any]:
