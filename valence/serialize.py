@@ -5,8 +5,9 @@ alone), so the modules of the user's project are pickled *by value*; installed p
 stdlib and valence itself are pickled by reference and must be importable where the bytes are
 loaded (``loads`` says which module is missing).
 
-A user module is ``__main__`` or one whose file lies outside the stdlib and site-packages and
-whose top-level name no installed distribution provides (an editable install is installed).
+A user module is ``__main__`` or one whose file lies outside the stdlib and site-packages
+(``is_installed_path``); a distribution claiming its name (develop or editable install) does
+not make it installed.
 User modules are found while pickling: every function, class and module cloudpickle meets goes
 through ``_Pickler.reducer_override``, which registers its module with
 ``cloudpickle.register_pickle_by_value`` the first time (registration is process-wide, and
@@ -21,9 +22,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.metadata
 import io
 import os
+import pathlib
 import pickle
 import site
 import sys
@@ -35,7 +36,7 @@ import cloudpickle
 
 from valence.errors import CodeUnavailableError, SerializationError
 
-__all__ = ["digest", "dumps", "is_user_module", "loads"]
+__all__ = ["digest", "dumps", "is_installed_path", "is_user_module", "loads"]
 
 _PROTOCOL = cloudpickle.DEFAULT_PROTOCOL
 _ATOMS = frozenset({type(None), bool, int, float, complex, str, bytes})
@@ -217,9 +218,23 @@ def _is_user(module: types.ModuleType) -> bool:
         return (
             module.__name__ not in sys.modules and module.__name__ not in sys.builtin_module_names
         )
-    if path.startswith(_installed_dirs()):
-        return False
-    return module.__name__.partition(".")[0] not in _distributions()
+    return not is_installed_path(path)
+
+
+_SITE_DIRS = frozenset({"site-packages", "dist-packages"})
+
+
+def is_installed_path(path: str) -> bool:
+    """A file of the stdlib or under a site-packages/dist-packages directory (pip, conda, apt).
+
+    Only where the file lives counts: a project on ``PYTHONPATH`` or installed in develop
+    mode (``*.egg-info``, ``.pth``, editable) is the user's code, whatever distribution
+    claims its name.
+    """
+    path = os.path.realpath(path)
+    return path.startswith(_installed_dirs()) or not _SITE_DIRS.isdisjoint(
+        pathlib.PurePath(path).parts
+    )
 
 
 def _location(module: types.ModuleType) -> str | None:
@@ -236,13 +251,3 @@ def _installed_dirs() -> tuple[str, ...]:
     dirs += getattr(site, "getsitepackages", list)()
     dirs.append(site.getusersitepackages())
     return tuple({os.path.join(os.path.realpath(d), "") for d in dirs})
-
-
-def _distributions() -> frozenset[str]:
-    """Import names of the installed distributions (rescanned when ``sys.path`` changes)."""
-    return _scan_distributions(tuple(sys.path))
-
-
-@functools.lru_cache(maxsize=4)
-def _scan_distributions(path: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(importlib.metadata.packages_distributions())

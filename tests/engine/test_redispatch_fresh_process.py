@@ -101,7 +101,7 @@ def test_redispatch_after_module_deleted_from_fresh_process(
 
 
 def test_missing_installed_module_fails_before_writing(tmp_path, monkeypatch, valence_home):
-    site = tmp_path / "site"
+    site = tmp_path / "site-packages"  # installed: where the file lives decides
     (site / "extpkg").mkdir(parents=True)
     (site / "extpkg" / "__init__.py").write_text("def triple(x):\n    return 3 * x\n")
     info = site / "extpkg-1.0.dist-info"
@@ -146,7 +146,7 @@ def test_missing_installed_module_fails_before_writing(tmp_path, monkeypatch, va
     env["VALENCE_HOME"] = str(valence_home)
     out = subprocess.run(
         [sys.executable, "-c", script],
-        cwd=tmp_path / "site" / "..",
+        cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,

@@ -3,6 +3,8 @@ real module files and redispatches in a fresh interpreter (issue 9, section 2)."
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 import valence as ct
@@ -134,3 +136,88 @@ def test_dynamic_access_to_a_module_imported_in_the_body(tmp_path, monkeypatch, 
         )
         assert again["result"] == 10, (options, again)
         assert again["codes"] == {"task": "new_code"}
+
+
+PINNED = """
+import valence as ct
+
+@ct.electron(version="1")
+def score(x):
+    return x + {step}
+
+@ct.lattice
+def flow(x):
+    return score(x)
+"""
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"reuse_previous_results": True, "force_rerun": ["score"]}],
+    ids=["reuse_off", "force_rerun"],
+)
+def test_replacement_with_an_equal_fingerprint_runs_its_own_code(
+    tmp_path, monkeypatch, valence_home, options
+):
+    monkeypatch.setenv("VALENCE_EXECUTOR", "local")
+    write_module(tmp_path, "vl_pinned_flow", PINNED.format(step=1))
+    parent = _run(import_fresh(tmp_path, "vl_pinned_flow", monkeypatch), 1)
+    assert parent.result == 2
+    write_module(tmp_path, "vl_pinned_flow", PINNED.format(step=100))
+    edited = import_fresh(tmp_path, "vl_pinned_flow", monkeypatch)
+    rid = ct.redispatch(parent.dispatch_id, replace_electrons={"score": edited.score}, **options)()
+    assert ct.get_result(rid, wait=True, timeout=120).result == 101
+    edited.score.function.bonus = 1  # an attribute: not behaviour here, but part of the code
+    rid = ct.redispatch(parent.dispatch_id, replace_electrons={"score": edited.score}, **options)()
+    assert ct.get_result(rid, wait=True, timeout=120).result == 101
+
+
+PROJECT_FLOW = """
+import valence as ct
+import vl_proj
+
+@ct.electron
+def task(x):
+    return vl_proj.compute(x)
+
+@ct.lattice
+def flow(x):
+    return task(x)
+"""
+
+
+def _src_layout_project(root):
+    """``src/vl_proj`` with the ``*.egg-info`` a develop install leaves (no direct_url.json)."""
+    src = root / "src"
+    (src / "vl_proj").mkdir(parents=True)
+    (src / "vl_proj" / "__init__.py").write_text("def compute(x):\n    return x + 1\n")
+    info = src / "vl_proj.egg-info"
+    info.mkdir()
+    (info / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: vl-proj\nVersion: 0.1\n")
+    (info / "top_level.txt").write_text("vl_proj\n")
+    write_module(src, "vl_proj_flow", PROJECT_FLOW)
+    return src
+
+
+def test_own_project_claimed_by_a_distribution_is_hashed_as_code(
+    tmp_path, monkeypatch, valence_home
+):
+    from importlib import metadata
+
+    from valence.fingerprint import code_fingerprint
+
+    src = _src_layout_project(tmp_path)
+    module = import_fresh(src, "vl_proj_flow", monkeypatch)
+    assert metadata.version("vl-proj") == "0.1"  # a distribution claims the name
+    before = code_fingerprint(module.task.function)
+    parent = _run(module, 1)
+    assert parent.result == 2
+    (src / "vl_proj" / "__init__.py").write_text("def compute(x):\n    return x + 100\n")
+    sys.modules.pop("vl_proj")
+    edited = import_fresh(src, "vl_proj_flow", monkeypatch)
+    assert code_fingerprint(edited.task.function) != before
+    on = redispatch_fresh(parent.dispatch_id, valence_home, path=src, reuse_previous_results=True)
+    off = redispatch_fresh(parent.dispatch_id, valence_home, path=src, args=[1])
+    assert on["result"] == off["result"]  # the stored code, pickled by value, in both
+    assert on["codes"] == {"task": "reused"}
+    sys.modules.pop("vl_proj", None)

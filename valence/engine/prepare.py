@@ -22,6 +22,7 @@ from typing import Any
 from valence import serialize
 from valence import status as st
 from valence.errors import SerializationError, UnknownExecutorError
+from valence.fingerprint import user_imports
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
 from valence.workflow.graph import NodeKind, TransportGraph
 from valence.workflow.keys import NodeKey, compute_keys
@@ -101,7 +102,8 @@ def prepare_dispatch(
         lattice_digest = _put(blobs, _dump(lattice, f"lattice {lattice.name}"))
     graph = lattice.build_graph(*args, replacements=replacements, **kwargs)
     _check_executor_names(lattice, graph)
-    keys = compute_keys(graph, replacements)
+    with user_imports() as imported:
+        keys = compute_keys(graph, replacements)
     dispatch_id = dispatch_id or new_dispatch_id()
     nodes, fn_blobs = _node_records(dispatch_id, graph, keys, blobs)
     edges = [
@@ -110,6 +112,8 @@ def prepare_dispatch(
     ]
     graph_info = {"output_digest": _put(blobs, _dump(graph.output, "the lattice's return value"))}
     metadata: dict[str, Any] = {"lattice": _json_metadata(lattice.metadata)}
+    if imported:  # keys read these from sys.path: a redispatch must key again
+        metadata["user_imports"] = sorted(imported)
     if replacements:
         metadata["replacements_digest"] = _put(blobs, _dump(replacements, "replace_electrons"))
         metadata["replaced"] = sorted(replacements)

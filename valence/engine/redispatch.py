@@ -240,7 +240,6 @@ def plan_redispatch(
 def _plan_against(
     prepared: Prepared, parent: Parent, *, reuse: bool, force: frozenset[str]
 ) -> list[Decision]:
-    _share_function_blobs(prepared, parent)
     decisions = decide(prepared, parent, reuse=reuse, force=set(force))
     apply_decisions(prepared, decisions)
     if reuse:
@@ -271,7 +270,22 @@ def _all_reusable(parent: Parent) -> bool:
     record = parent.record
     if record.status != st.COMPLETED or not record.result_digest:
         return False
+    if not _same_environment(record):
+        return False
     return parent.store.unreusable_node_count(record.dispatch_id) == 0
+
+
+def _same_environment(record: DispatchRecord) -> bool:
+    """Keys from the stored code alone would come out the same here.
+
+    What a key reads outside the stored code: installed versions (and Python's), and user
+    modules a task imports inside its body, found on ``sys.path`` (then re-trace).
+    """
+    return (
+        record.python_version == platform.python_version()
+        and not record.metadata.get("user_imports")
+        and (record.environment or {}) == environment()
+    )
 
 
 def _full_reuse(store: Store, parent: Parent) -> Plan:
@@ -331,31 +345,6 @@ def _full_reuse(store: Store, parent: Parent) -> Plan:
 
 def _names(replacements: dict[str, Electron]) -> set[str]:
     return {electron.name for electron in replacements.values()}
-
-
-def _share_function_blobs(prepared: Prepared, parent: Parent) -> None:
-    """Point unchanged tasks at the parent's function blobs: no new bytes stored."""
-    known = {(n.name, n.metadata.get("code")): n for n in parent.nodes if n.function_digest}
-    for record in prepared.nodes:
-        old = known.get((record.name, record.metadata.get("code")))
-        if old is not None and record.metadata.get("code"):
-            record.function_digest, record.source_digest = old.function_digest, old.source_digest
-            prepared.fn_blobs[record.node_id] = old.function_digest or ""
-    used = _referenced(prepared)
-    for digest in [d for d in prepared.blobs if d not in used]:
-        del prepared.blobs[digest]
-
-
-def _referenced(prepared: Prepared) -> set[str]:
-    record = prepared.record
-    used = {
-        record.inputs_digest,
-        record.graph.get("output_digest"),
-        record.metadata.get("replacements_digest"),
-    }
-    for node in prepared.nodes:
-        used.update((node.function_digest, node.source_digest, node.value_digest))
-    return {d for d in used if d}
 
 
 def decide(prepared: Prepared, parent: Parent, *, reuse: bool, force: set[str]) -> list[Decision]:

@@ -9,6 +9,9 @@
 ``code_fingerprint(fn, version=None)``
     Fingerprint of a function's compiled code plus everything it reads: defaults, closure cells,
     modules it imports and, recursively, the globals it loads (helpers, classes, constants).
+``user_imports()``
+    Context manager collecting the user modules that the fingerprints computed inside imported
+    in a function body: found on ``sys.path``, not in the stored code (a redispatch re-checks).
 ``Unhashable``
     Raised when a value has no stable token. The caller marks the node not reusable with
     ``exc.reason``. No fallback: never ``id()``, a repr with addresses, random or a constant.
@@ -55,12 +58,20 @@ register their handlers on ``values._encode`` when imported, here):
 from __future__ import annotations
 
 from valence.fingerprint import arrays, classes  # noqa: F401  (they register handlers)
+from valence.fingerprint.cache import user_imports
 from valence.fingerprint.code import code_fingerprint
 from valence.fingerprint.encoding import hash_flat, hash_struct
 from valence.fingerprint.reasons import Unhashable
 from valence.fingerprint.values import value_token
 
-__all__ = ["Unhashable", "code_fingerprint", "hash_flat", "hash_struct", "value_token"]
+__all__ = [
+    "Unhashable",
+    "code_fingerprint",
+    "hash_flat",
+    "hash_struct",
+    "user_imports",
+    "value_token",
+]
 
 # Named as before the split: code that uses these is fingerprinted by module + qualified name,
 # and ``valence.fingerprint.Unhashable`` is what tracebacks and pickles show.

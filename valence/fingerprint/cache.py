@@ -6,10 +6,11 @@ those bindings still hold the same objects and every mutable value read has the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from valence.fingerprint.encoding import _MISSING, _record, hash_struct
@@ -20,7 +21,7 @@ from valence.fingerprint.values import _enc
 class _Frame:
     """What one fingerprint read; stored with the result and re-checked before each reuse."""
 
-    __slots__ = ("attrs", "cells", "deps", "hex", "items", "members", "mutables", "open")
+    __slots__ = ("attrs", "cells", "deps", "hex", "imports", "items", "members", "mutables", "open")
 
     def __init__(self) -> None:
         self.items: list[tuple[Any, Any, Any]] = []  # (mapping, key, value or _MISSING)
@@ -28,6 +29,7 @@ class _Frame:
         self.cells: list[tuple[Any, Any]] = []  # (cell, contents)
         self.members: list[tuple[type, tuple[Any, ...]]] = []  # (class, vars items)
         self.mutables: list[tuple[Any, bytes, tuple[Any, ...]]] = []  # (value, digest, active)
+        self.imports: set[str] = set()  # user modules imported inside a body: found on sys.path
         self.deps: dict[int, Any] = {}  # every function/class reached, by id (kept alive)
         self.open: set[int] = set()  # ids of enclosing objects replaced by a cycle marker
         self.hex = ""
@@ -45,6 +47,7 @@ class _Frame:
         for name in ("items", "attrs", "cells", "members", "mutables"):
             getattr(self, name).extend(getattr(other, name))
         self.deps.update(other.deps)
+        self.imports |= other.imports
         self.open |= other.open
 
 
@@ -87,6 +90,20 @@ def _note(field: str, entry: tuple[Any, ...]) -> None:
         getattr(frames[-1], field).append(entry)
 
 
+def _note_import(module: str) -> None:
+    frames, _ = _stack()
+    if frames:
+        frames[-1].imports.add(module)
+    else:
+        _collect_names({module})
+
+
+def _collect_names(names: set[str]) -> None:
+    found = getattr(_local, "imports", None)
+    if found is not None:
+        found |= names
+
+
 def _memo(obj: Any, parts: Callable[[Any], list[bytes]]) -> str:
     """Hex fingerprint of a function or class, from the cache when still valid.
 
@@ -103,6 +120,8 @@ def _memo(obj: Any, parts: Callable[[Any], list[bytes]]) -> str:
     if entry is not None and entry.deps.keys().isdisjoint(active) and _still_valid(obj, entry):
         if frames:
             frames[-1].absorb(entry)
+        else:
+            _collect(entry)
         return entry.hex
     return _compute(obj, parts, frames, active)
 
@@ -149,7 +168,30 @@ def _compute(
         _MEMO[obj] = frame
     if frames:
         frames[-1].absorb(frame)
+    else:
+        _collect(frame)
     return frame.hex
+
+
+def _collect(frame: _Frame) -> None:
+    _collect_names(frame.imports)
+
+
+@contextlib.contextmanager
+def user_imports() -> Iterator[set[str]]:
+    """Collect the user modules that fingerprints computed inside resolved from ``sys.path``.
+
+    They come from the environment, not from the code pickled with a dispatch: a redispatch
+    from the stored code must fingerprint them again.
+    """
+    outer = getattr(_local, "imports", None)
+    _local.imports = found = set()
+    try:
+        yield found
+    finally:
+        _local.imports = outer
+        if outer is not None:
+            outer |= found
 
 
 def _cell_contents(cell: Any) -> Any:

@@ -24,9 +24,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from valence.fingerprint.cache import _cell_contents, _memo, _note, _stack
+from valence.fingerprint.cache import _cell_contents, _memo, _note, _note_import, _stack
 from valence.fingerprint.encoding import _MISSING, _join, _record, hash_struct
-from valence.fingerprint.origin import _distributions, _editable, _module_kind, _module_version
+from valence.fingerprint.origin import _installed_top, _module_kind, _module_version
 from valence.fingerprint.reasons import _TOO_DEEP, Unhashable, _qualified
 from valence.fingerprint.values import (
     _LRU_WRAPPER,
@@ -152,7 +152,7 @@ def _import(fn: types.FunctionType, level: int, name: str, attrs: frozenset[str]
     """A module imported inside the function, hashed like a module global."""
     absolute = "." * level + name
     top = name.partition(".")[0]
-    installed = top in sys.stdlib_module_names or (top in _distributions() and not _editable(top))
+    installed = top in sys.stdlib_module_names or _installed_top(top)
     if not level and name not in sys.modules and installed:  # its version is enough
         _note("items", (sys.modules, name, _MISSING))
         return _enc(name) + _record("module", _enc(name), _enc(_module_version(name)))
@@ -162,6 +162,8 @@ def _import(fn: types.FunctionType, level: int, name: str, attrs: frozenset[str]
     except Exception as exc:
         raise Unhashable(f"{_qualified(fn)} imports {absolute!r}, which fails: {exc}") from None
     _note("items", (sys.modules, absolute, module))
+    if _module_kind(module.__name__) == "user":
+        _note_import(absolute)
     return _enc(absolute) + _ref(module, attrs)
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
-import json
+import importlib.util
 import platform
 import sys
 from typing import Any
 
 from valence.fingerprint.encoding import _MISSING
 from valence.fingerprint.reasons import Unhashable
-from valence.serialize import is_user_module
+from valence.serialize import is_installed_path, is_user_module
 
 
 def _module_kind(name: str | None) -> str:
@@ -20,8 +20,7 @@ def _module_kind(name: str | None) -> str:
         return "user"  # no module: code loaded by value or created by exec
     kind = _KINDS.get(name)
     if kind is None:
-        user = is_user_module(name) or _editable(name.partition(".")[0])
-        kind = _KINDS[name] = "user" if user else "installed"
+        kind = _KINDS[name] = "user" if is_user_module(name) else "installed"
     return kind
 
 
@@ -38,16 +37,23 @@ def _scan_distributions(path: tuple[str, ...]) -> dict[str, list[str]]:
     return dict(importlib.metadata.packages_distributions())
 
 
-@functools.cache
-def _editable(top: str) -> bool:
-    """An editable install is edited in place without a version bump: hash it as code."""
-    if top == "valence":
+def _installed_top(top: str) -> bool:
+    """Whether the top-level module ``top`` would be imported from an installed location."""
+    return _find_installed(top, tuple(sys.path))
+
+
+@functools.lru_cache(maxsize=256)
+def _find_installed(top: str, path: tuple[str, ...]) -> bool:
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
         return False
-    for name in _distributions().get(top, ()):
-        text = importlib.metadata.distribution(name).read_text("direct_url.json") or "{}"
-        if json.loads(text).get("dir_info", {}).get("editable"):
-            return True
-    return False
+    if spec is None:
+        return False
+    where = spec.origin if spec.has_location else None
+    if where is None:  # a namespace package: where its first portion lives
+        where = next(iter(spec.submodule_search_locations or ()), None)
+    return where is None or is_installed_path(where)  # None: builtin or frozen
 
 
 @functools.cache
