@@ -15,14 +15,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.oracle.edits import edits
 from tests.oracle.generate import workflows
-from tests.oracle.harness import Case, Example, Options, check
+from tests.oracle.harness import Case, Example, Mismatch, Options, check
 
-EXAMPLES = int(os.environ.get("VALENCE_ORACLE_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("VALENCE_ORACLE_EXAMPLES", "4"))
+KEEP_GOING = os.environ.get("VALENCE_ORACLE_KEEP_GOING") == "1"
 
 # Known stale-reuse holes (issue 9, section 2) the oracle finds while they are open:
 # features the bounded run leaves out. VALENCE_ORACLE_HOLES=1 (make oracle) keeps them.
@@ -53,11 +54,39 @@ def examples(draw, holes: frozenset[str] = HOLES, most: int = 3) -> Example:
     )
 
 
-@pytest.mark.slow
-@settings(
+_SETTINGS = settings(
     max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None
 )
-@given(examples())
-def test_reuse_equals_a_fresh_run(example: Example) -> None:
+
+
+def _check(example: Example) -> None:
     with tempfile.TemporaryDirectory(prefix="valence-oracle-") as tmp:
         check(example, Path(tmp))
+
+
+@pytest.mark.slow
+def test_reuse_equals_a_fresh_run(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Shrinks and reports the first mismatch; or, with VALENCE_ORACLE_KEEP_GOING=1,
+    runs every example without shrinking and counts the mismatches."""
+    if not KEEP_GOING:
+        strict = settings(_SETTINGS)(given(examples())(_check))
+        strict()
+        return
+    log = Path(os.environ.get("VALENCE_ORACLE_LOG") or tmp_path_factory.mktemp("oracle") / "log")
+    counts = {"examples": 0, "cases": 0, "mismatches": 0}
+
+    @settings(_SETTINGS, phases=[Phase.generate])
+    @given(examples())
+    def each(example: Example) -> None:
+        counts["examples"] += 1
+        counts["cases"] += len(example.cases)
+        try:
+            _check(example)
+        except Mismatch as exc:
+            counts["mismatches"] += 1
+            with log.open("a") as out:
+                out.write(f"##### {example!r}\n{exc}\n\n")
+        log.with_suffix(".counts").write_text(f"{counts}\n")
+
+    each()
+    assert counts["mismatches"] == 0, f"{counts}; the mismatches are in {log}"
