@@ -16,10 +16,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# The differential reuse oracle run long, known holes included (tests/oracle).
+# The differential reuse oracle run long, known holes included, counting every mismatch
+# (tests/oracle; the log holds each mismatching workflow, its edit and the decisions).
 ORACLE_EXAMPLES ?= 400
+ORACLE_LOG ?= oracle-mismatches.log
 oracle: $(STAMP)
-	VALENCE_ORACLE_EXAMPLES=$(ORACLE_EXAMPLES) VALENCE_ORACLE_HOLES=1 \
+	rm -f $(ORACLE_LOG)
+	VALENCE_ORACLE_EXAMPLES=$(ORACLE_EXAMPLES) VALENCE_ORACLE_HOLES=1 VALENCE_ORACLE_KEEP_GOING=1 \
+		VALENCE_ORACLE_LOG=$(ORACLE_LOG) \
 		$(PY) -m pytest -q -p no:randomly -p no:cacheprovider --timeout=0 tests/oracle
 
 lint: $(STAMP)
