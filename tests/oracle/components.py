@@ -27,6 +27,7 @@ KINDS = (
     "stdlib",
     "dyn",
     "sdisp",
+    "bound",
 )
 
 # kind -> {parameter: edit kind}
@@ -45,6 +46,7 @@ EDITS: dict[str, dict[str, str]] = {
     "stdlib": {"b": "stdlib_value"},
     "dyn": {"b": "dynamic_global"},
     "sdisp": {"a": "singledispatch"},
+    "bound": {"a": "bound_method", "b": "bound_instance"},
 }
 
 # Parameters edited outside the main module: visible to a redispatch without replacements.
@@ -106,6 +108,8 @@ def use(comps: list[Component], c: Component, e: str) -> str:
             return f"dyn{i}({e})"
         case "sdisp":
             return f"sd{i}({e})"
+        case "bound":
+            return f"bm{i}({e})"
     raise AssertionError(c.kind)
 
 
@@ -180,6 +184,17 @@ def render(comps: list[Component], c: Component) -> str:
                 @sd{i}.register(float)
                 def _sd{i}_float(n):
                     return n * {a} + 0.5"""
+        case "bound":
+            return f"""
+                class _B{i}:
+                    def __init__(self, k):
+                        self.k = k
+
+                    def apply(self, n):
+                        return n * {a} + self.k
+
+
+                bm{i} = _B{i}({b}).apply"""
     raise AssertionError(c.kind)
 
 

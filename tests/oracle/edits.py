@@ -32,6 +32,11 @@ class Edit:
     repins: bool = False  # the edit sets or bumps its task's version= pin
     same_output: bool = False  # the changed tasks still return what they returned
 
+    @property
+    def edits_module(self) -> bool:
+        """The main module's code or state changed (not only comments or line numbers)."""
+        return self.in_main and self.kind not in ("comment", "docstring", "line_numbers")
+
 
 def _users(wf: Workflow, comp: int) -> set[str]:
     return {t.name for t in wf.tasks() if comp in wf.uses(t)}

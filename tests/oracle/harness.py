@@ -64,6 +64,7 @@ def expected_runs(
     dirty_params: set[str],
     same_output: bool = False,
     replaced: bool = False,
+    rekeyed: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Tasks that must run: changed or not reusable, and everything downstream.
 
@@ -82,7 +83,8 @@ def expected_runs(
             var = f"v{k}"
             if isinstance(step, Task):
                 edited = step.name in changed
-                hit = edited or not step.reusable or bool(keys & set(step.inputs))
+                hit = edited or step.name in rekeyed or not step.reusable
+                hit = hit or bool(keys & set(step.inputs))
                 moved = (edited and not same_output) or bool(values & set(step.inputs))
                 ran.extend([step.name] * hit)
             else:
@@ -225,7 +227,8 @@ def compare(case: Case, parent: dict[str, Any], out: dict[str, Any]) -> None:
     changed = (changed - pinned) | alt
     dirty = {p for p, (a, b) in out["inputs"].items() if a != b}
     replaced = options.replace_all or bool(edit.alt)
-    want = expected_runs(wf, changed, dirty, edit.same_output, replaced)
+    rekeyed = _reads_module(wf) - pinned if options.replace_all and edit.edits_module else set()
+    want = expected_runs(wf, changed, dirty, edit.same_output, replaced, frozenset(rekeyed))
     if reuse["ran"] != want:
         missing = sorted(set(want) - set(reuse["ran"]))
         extra = sorted(set(reuse["ran"]) - set(want))
@@ -234,6 +237,12 @@ def compare(case: Case, parent: dict[str, Any], out: dict[str, Any]) -> None:
             f"{what} {missing or extra}; expected to run {want}, ran {reuse['ran']}\n"
             f"decisions: {reuse['reasons']}"
         )
+
+
+def _reads_module(wf: Workflow) -> set[str]:
+    """Tasks that read their module through ``globals()``: keyed by the whole module."""
+    dynamic = {i for i, c in enumerate(wf.comps) if c.kind == "dyn"}
+    return {t.name for t in wf.tasks() if dynamic & wf.uses(t)}
 
 
 def _expect(ok: bool, message: str, detail: Any) -> None:

@@ -96,3 +96,8 @@ def test_the_rendered_module_is_valid_python():
     compile(source, f"{wf.module}.py", "exec")
     assert "@ct.electron(reusable=False)" in _workflow(stochastic=True).main_source()
     assert "def sub0(x0):" in source
+
+
+def test_rekeyed_tasks_run_without_moving_values():
+    assert expected_runs(_workflow(), set(), set(), rekeyed=frozenset({"t1"})) == ["t1", "t3"]
+    assert expected_runs(_workflow(), set(), set(), rekeyed=frozenset({"t0"})) == ["t0", "t3"]
