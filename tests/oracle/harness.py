@@ -7,12 +7,14 @@ redispatch with reuse differs from the same redispatch with reuse off.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,22 +159,32 @@ def check(example: Example, root: Path) -> None:
         {"mode": "dispatch", "module": c.workflow.module, "inputs": str(d / "inputs_a.py")}
         for c, d in zip(example.cases, dirs, strict=True)
     ]
-    try:
-        parents = _run(root, "dispatch", jobs, example)
-    except Mismatch as exc:
-        raise Mismatch(f"{exc}\n\n" + "\n\n".join(describe(c) for c in example.cases)) from None
-    jobs = [
-        _prepare(c, d, p["dispatch"]) for c, d, p in zip(example.cases, dirs, parents, strict=True)
-    ]
-    try:
+    with _reporting(example.cases):
+        parents = [p["dispatch"] for p in _run(root, "dispatch", jobs, example)]
+    jobs = []
+    for case, where, parent in zip(example.cases, dirs, parents, strict=True):
+        with _reporting([case]):
+            jobs.append(_prepare(case, where, parent))
+    with _reporting(example.cases):
         outs = _run(root, "redispatch", jobs, example)
-    except Mismatch as exc:
-        raise Mismatch(f"{exc}\n\n" + "\n\n".join(describe(c) for c in example.cases)) from None
     for case, parent, out in zip(example.cases, parents, outs, strict=True):
-        try:
-            compare(case, parent["dispatch"], out)
-        except Mismatch as exc:
-            raise Mismatch(f"{exc}\n\n{describe(case)}") from None
+        with _reporting([case]):
+            compare(case, parent, out)
+
+
+@contextlib.contextmanager
+def _reporting(cases: list[Case]) -> Iterator[None]:
+    """Add the cases' sources and edits to a Mismatch (or a hang) raised inside."""
+    try:
+        yield
+    except subprocess.TimeoutExpired as exc:
+        raise Mismatch(f"a step hung: {exc}\n\n" + _describe_all(cases)) from None
+    except Mismatch as exc:
+        raise Mismatch(f"{exc}\n\n" + _describe_all(cases)) from None
+
+
+def _describe_all(cases: list[Case]) -> str:
+    return "\n\n".join(describe(c) for c in cases)
 
 
 def _prepare(case: Case, root: Path, parent: dict[str, Any]) -> dict[str, Any]:

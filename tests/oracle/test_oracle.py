@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from tests.oracle.edits import edits
 from tests.oracle.generate import workflows
-from tests.oracle.harness import Case, Example, Mismatch, Options, check
+from tests.oracle.harness import Case, Example, Options, check
 
 EXAMPLES = int(os.environ.get("VALENCE_ORACLE_EXAMPLES", "4"))
 KEEP_GOING = os.environ.get("VALENCE_ORACLE_KEEP_GOING") == "1"
@@ -82,10 +82,10 @@ def test_reuse_equals_a_fresh_run(tmp_path_factory: pytest.TempPathFactory) -> N
         counts["cases"] += len(example.cases)
         try:
             _check(example)
-        except Mismatch as exc:
+        except Exception as exc:  # a harness error counts too: the log says which
             counts["mismatches"] += 1
             with log.open("a") as out:
-                out.write(f"##### {example!r}\n{exc}\n\n")
+                out.write(f"##### {example!r}\n{type(exc).__name__}: {exc}\n\n")
         log.with_suffix(".counts").write_text(f"{counts}\n")
 
     each()
