@@ -28,6 +28,11 @@ KINDS = (
     "dyn",
     "sdisp",
     "bound",
+    "table",
+    "kwdefault",
+    "inherit",
+    "config",
+    "lambda",
 )
 
 # kind -> {parameter: edit kind}
@@ -47,6 +52,11 @@ EDITS: dict[str, dict[str, str]] = {
     "dyn": {"b": "dynamic_global"},
     "sdisp": {"a": "singledispatch"},
     "bound": {"a": "bound_method", "b": "bound_instance"},
+    "table": {"a": "function_in_a_dict", "b": "function_in_a_dict"},
+    "kwdefault": {"b": "keyword_default"},
+    "inherit": {"a": "base_class_method", "b": "class_attribute"},
+    "config": {"a": "instance_field", "b": "instance_field"},
+    "lambda": {"a": "lambda_body", "b": "lambda_body"},
 }
 
 # Parameters edited outside the main module: visible to a redispatch without replacements.
@@ -110,6 +120,16 @@ def use(comps: list[Component], c: Component, e: str) -> str:
             return f"sd{i}({e})"
         case "bound":
             return f"bm{i}({e})"
+        case "table":
+            return f'OPS{i}["f"]({e})'
+        case "kwdefault":
+            return f"kd{i}({e})"
+        case "inherit":
+            return f"Sub{i}().apply({e})"
+        case "config":
+            return f"({e} * CFG{i}.scale + CFG{i}.bias)"
+        case "lambda":
+            return f"lam{i}({e})"
     raise AssertionError(c.kind)
 
 
@@ -195,6 +215,38 @@ def render(comps: list[Component], c: Component) -> str:
 
 
                 bm{i} = _B{i}({b}).apply"""
+        case "table":
+            return f"""
+                def _op{i}(n):
+                    return n * {a} + {b}
+
+
+                OPS{i} = {{"f": _op{i}}}"""
+        case "kwdefault":
+            return f"def kd{i}(n, *, k={b}):\n    return n * {a} + k"
+        case "inherit":
+            return f"""
+                class _Base{i}:
+                    def step(self, n):
+                        return n * {a}
+
+
+                class Sub{i}(_Base{i}):
+                    bias = {b}
+
+                    def apply(self, n):
+                        return self.step(n) + self.bias"""
+        case "config":
+            return f"""
+                @dataclasses.dataclass(frozen=True)
+                class _Cfg{i}:
+                    scale: int
+                    bias: int
+
+
+                CFG{i} = _Cfg{i}(scale={a}, bias={b})"""
+        case "lambda":
+            return f"lam{i} = lambda n: n * {a} + {b}  # noqa: E731"
     raise AssertionError(c.kind)
 
 
