@@ -33,6 +33,7 @@ KINDS = (
     "inherit",
     "config",
     "lambda",
+    "default",
 )
 
 # kind -> {parameter: edit kind}
@@ -57,6 +58,7 @@ EDITS: dict[str, dict[str, str]] = {
     "inherit": {"a": "base_class_method", "b": "class_attribute"},
     "config": {"a": "instance_field", "b": "instance_field"},
     "lambda": {"a": "lambda_body", "b": "lambda_body"},
+    "default": {"b": "positional_default"},
 }
 
 # Parameters edited outside the main module: visible to a redispatch without replacements.
@@ -130,6 +132,8 @@ def use(comps: list[Component], c: Component, e: str) -> str:
             return f"({e} * CFG{i}.scale + CFG{i}.bias)"
         case "lambda":
             return f"lam{i}({e})"
+        case "default":
+            return f"df{i}({e})"
     raise AssertionError(c.kind)
 
 
@@ -247,6 +251,8 @@ def render(comps: list[Component], c: Component) -> str:
                 CFG{i} = _Cfg{i}(scale={a}, bias={b})"""
         case "lambda":
             return f"lam{i} = lambda n: n * {a} + {b}  # noqa: E731"
+        case "default":
+            return f"def df{i}(n, k={b}):\n    return n * {a} + k"
     raise AssertionError(c.kind)
 
 
