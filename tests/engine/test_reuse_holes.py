@@ -221,3 +221,110 @@ def test_own_project_claimed_by_a_distribution_is_hashed_as_code(
     assert on["result"] == off["result"]  # the stored code, pickled by value, in both
     assert on["codes"] == {"task": "reused"}
     sys.modules.pop("vl_proj", None)
+
+
+STOCHASTIC_INSIDE = """
+import random
+import valence as ct
+
+@ct.electron
+def square(x):
+    return x * x
+
+@ct.electron(reusable=False)
+def noise():
+    return random.random()
+
+@ct.electron
+def add(a, b):
+    return a + b
+
+@ct.lattice
+def inner(x):
+    return add(square(x), noise())
+
+@ct.lattice
+def mid(x):
+    return ct.electron(inner)(x)
+
+@ct.electron
+def post(y):
+    return y * 10
+
+@ct.lattice
+def flow(x):
+    return post(ct.electron(mid)(x))
+"""
+
+
+@pytest.mark.parametrize("args", [[], [3]], ids=["no_arguments", "same_arguments"])
+def test_reusable_false_inside_nested_sublattices_runs_again(
+    tmp_path, monkeypatch, valence_home, args
+):
+    write_module(tmp_path, "vl_stoch_flow", STOCHASTIC_INSIDE)
+    parent = _run(import_fresh(tmp_path, "vl_stoch_flow", monkeypatch), 3)
+    again = redispatch_fresh(
+        parent.dispatch_id, valence_home, reuse_previous_results=True, args=args
+    )
+    assert again["status"] == "COMPLETED"
+    assert again["result"] != parent.result  # the noise was drawn again
+    codes = {name.replace(":sublattice:", ""): code for name, code in again["codes"].items()}
+    assert codes == {
+        "mid": "not_reusable",
+        "mid/inner": "not_reusable",
+        "mid/inner/square": "reused",
+        "mid/inner/noise": "not_reusable",
+        "mid/inner/add": "not_reusable",
+        "post": "not_reusable",
+    }
+
+
+INSTALLED_FLOW = """
+import valence as ct
+import vl_extpkg
+
+@ct.electron
+def task(x):
+    return vl_extpkg.triple(x)
+
+@ct.lattice
+def flow(x):
+    return task(x)
+"""
+
+
+def _install(site, version, factor):
+    """A tiny package "installed" in a site-packages directory, with its version."""
+    (site / "vl_extpkg").mkdir(parents=True, exist_ok=True)
+    (site / "vl_extpkg" / "__init__.py").write_text(f"def triple(x):\n    return {factor} * x\n")
+    for old in site.glob("vl_extpkg-*.dist-info"):
+        for file in old.iterdir():
+            file.unlink()
+        old.rmdir()
+    info = site / f"vl_extpkg-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: vl-extpkg\nVersion: {version}\n")
+    (info / "top_level.txt").write_text("vl_extpkg\n")
+    (info / "RECORD").write_text("")
+
+
+@pytest.mark.parametrize("args", [[], [2]], ids=["no_arguments", "same_arguments"])
+def test_installed_version_bump_is_seen_with_or_without_arguments(
+    tmp_path, monkeypatch, valence_home, args
+):
+    site = tmp_path / "site-packages"
+    _install(site, "1.0", 3)
+    write_module(tmp_path, "vl_ext_flow", INSTALLED_FLOW)
+    monkeypatch.syspath_prepend(str(site))
+    parent = _run(import_fresh(tmp_path, "vl_ext_flow", monkeypatch), 2)
+    sys.modules.pop("vl_extpkg", None)
+    assert parent.result == 6
+    same = redispatch_fresh(
+        parent.dispatch_id, valence_home, path=site, reuse_previous_results=True, args=args
+    )
+    assert (same["result"], same["codes"]) == (6, {"task": "reused"})
+    _install(site, "2.0", 4)
+    bumped = redispatch_fresh(
+        parent.dispatch_id, valence_home, path=site, reuse_previous_results=True, args=args
+    )
+    assert (bumped["result"], bumped["codes"]) == (8, {"task": "new_code"})

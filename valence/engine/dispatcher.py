@@ -23,7 +23,7 @@ from valence import status as st
 from valence.engine import state as transitions
 from valence.engine.ownership import is_alive, new_owner
 from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
-from valence.engine.redispatch import reuse_inside_sublattice
+from valence.engine.redispatch import not_reusable_inside, reuse_inside_sublattice
 from valence.engine.resume import rebuild
 from valence.engine.run import Batch, Lazy, Run, format_exception, helper_value
 from valence.executors.base import Outcome, TaskSpec
@@ -491,9 +491,11 @@ class Dispatcher:
         self._touched.add(parent_id)
         if status == st.COMPLETED and digest is not None:
             transitions.complete(parent.state, node_id, digest, value)
-            self._batch.node(
-                parent_id, node_id, status=st.COMPLETED, end_time=now, output_digest=digest
-            )
+            fields = {"status": st.COMPLETED, "end_time": now, "output_digest": digest}
+            inside = not_reusable_inside(child.prepared)
+            if inside is not None:  # its output is not a function of its key
+                fields["not_reusable"] = parent.prepared.nodes[node_id].not_reusable = inside
+            self._batch.node(parent_id, node_id, **fields)
         elif status == st.CANCELLED:
             parent.state.running.discard(node_id)
             parent.state.status[node_id] = st.CANCELLED

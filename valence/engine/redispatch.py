@@ -266,6 +266,20 @@ def reuse_inside_sublattice(store: Store, outer: Prepared, node_id: int, child: 
     _plan_against(child, parent, reuse=True, force=outer.force_rerun)
 
 
+def not_reusable_inside(child: Prepared) -> str | None:
+    """Why a finished sublattice's output is not a function of its key, if it is not.
+
+    A task inside it (at any depth: a nested sublattice is marked the same way when it
+    finishes) had no key, e.g. ``reusable=False``. The sublattice node keeps its key but
+    is never reused, and what depends on it runs again.
+    """
+    for record in child.nodes:
+        if record.not_reusable and record.kind in ("electron", "sublattice"):
+            name = record.name.removeprefix(SUBLATTICE_PREFIX)
+            return f"runs {name}, which is not reusable: {record.not_reusable}"
+    return None
+
+
 def _all_reusable(parent: Parent) -> bool:
     record = parent.record
     if record.status != st.COMPLETED or not record.result_digest:
@@ -354,27 +368,43 @@ def decide(prepared: Prepared, parent: Parent, *, reuse: bool, force: set[str]) 
     for node in parent.nodes:
         if node.key:
             seen.setdefault(node.key, node)
-            if node.status == st.COMPLETED and node.output_digest:
+            if node.status == st.COMPLETED and node.output_digest and not node.not_reusable:
                 completed.setdefault(node.key, node)
     counterparts = _counterparts(prepared, parent)
     incoming = prepared.graph.parents()
     decisions: dict[int, Decision] = {}
     forced: set[int] = set()
+    tainted: dict[int, str] = {}  # a sublattice that ran a not reusable task, and dependents
     for node_id in prepared.graph.topological_order():
         node, record = prepared.graph.nodes[node_id], prepared.nodes[node_id]
         label = node.electron.name if node.electron is not None else node.name
         if label in force or any(e.parent in forced for e in incoming[node.id]):
             forced.add(node.id)
+        _taint(node.id, record, seen, incoming[node.id], tainted)
         args = (node.id, record.name, record.kind)
         match = completed.get(record.key or "")
-        if reuse and match is not None and node.id not in forced:
+        if reuse and match is not None and node.id not in forced and node.id not in tainted:
             decisions[node_id] = _reuse(args, match, parent.record.dispatch_id)
+            continue
+        if reuse and node.id in tainted and node.id not in forced:
+            decisions[node_id] = Decision(*args, "run", "not_reusable", tainted[node.id])
             continue
         code, text = _why_run(
             node, record, reuse, forced, seen, counterparts, incoming, decisions, label in force
         )
         decisions[node_id] = Decision(*args, "run", code, text)
     return [decisions[i] for i in range(len(prepared.nodes))]
+
+
+def _taint(node_id: int, record: NodeRecord, seen, incoming, tainted: dict[int, str]) -> None:
+    old = seen.get(record.key or "")
+    if old is not None and old.not_reusable:
+        tainted[node_id] = f"in {old.dispatch_id[:8]} it {old.not_reusable}"
+        return
+    for edge in incoming:
+        if edge.parent in tainted:
+            tainted[node_id] = f"upstream node {edge.parent} is not reusable"
+            return
 
 
 def _reuse(args: tuple[int, str, str], match: NodeRecord, parent_id: str) -> Decision:

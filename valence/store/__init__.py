@@ -232,9 +232,14 @@ class Store:
             conn.execute(edges_t.insert().from_select(edge_names, source_edges))
 
     def unreusable_node_count(self, dispatch_id: str) -> int:
-        """Nodes of a dispatch that are not COMPLETED with both a key and an output."""
+        """Nodes of a dispatch that are not COMPLETED with a key and an output, or not reusable."""
         c = nodes_t.c
-        blocked = or_(c.status != "COMPLETED", c.key.is_(None), c.output_digest.is_(None))
+        blocked = or_(
+            c.status != "COMPLETED",
+            c.key.is_(None),
+            c.output_digest.is_(None),
+            c.not_reusable.is_not(None),  # a sublattice that ran a task without a key
+        )
         query = select(func.count()).where(c.dispatch_id == dispatch_id, blocked)
         with self._engine.connect() as conn:
             return int(conn.execute(query).scalar_one())

@@ -96,6 +96,7 @@ NODE_MUTABLE_FIELDS = frozenset(
         "reused_from_dispatch",
         "reused_from_node",
         "reason",
+        "not_reusable",  # set on a sublattice that ran a task without a key
     }
 )
 
