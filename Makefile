@@ -21,7 +21,7 @@ test: $(STAMP)
 ORACLE_EXAMPLES ?= 400
 ORACLE_LOG ?= oracle-mismatches.log
 oracle: $(STAMP)
-	rm -f $(ORACLE_LOG)
+	rm -f $(ORACLE_LOG) $(basename $(ORACLE_LOG)).counts
 	VALENCE_ORACLE_EXAMPLES=$(ORACLE_EXAMPLES) VALENCE_ORACLE_HOLES=1 VALENCE_ORACLE_KEEP_GOING=1 \
 		VALENCE_ORACLE_LOG=$(ORACLE_LOG) \
 		$(PY) -m pytest -q -p no:randomly -p no:cacheprovider --timeout=0 tests/oracle
