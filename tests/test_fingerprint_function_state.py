@@ -151,3 +151,48 @@ def test_singledispatch_registry_is_fingerprinted(load: Loader) -> None:
     assert code_fingerprint(mod.describe) != before
     again = load(MODULE)
     assert code_fingerprint(again.describe) == before
+
+
+DYNAMIC = """
+import vl_fn_cfg
+
+X = 3
+
+def by_getattr(name):
+    return getattr(vl_fn_cfg, name + "UE")
+
+def by_vars(name):
+    return vars(vl_fn_cfg)[name]
+
+def by_globals():
+    return globals()["X"]
+
+def plain():
+    return vl_fn_cfg.OTHER
+"""
+
+
+def test_dynamic_access_fingerprints_the_modules_it_can_reach(load: Loader, tmp_path) -> None:
+    (tmp_path / "vl_fn_cfg.py").write_text("VALUE = 1\nOTHER = 2\n")
+    sys.modules.pop("vl_fn_cfg", None)
+    mod = load(DYNAMIC)
+    cfg = sys.modules["vl_fn_cfg"]
+    names = ("by_getattr", "by_vars", "by_globals", "plain")
+    before = {name: code_fingerprint(getattr(mod, name)) for name in names}
+    cfg.VALUE = 5  # read only through a computed name
+    mod.X = 4  # read only through globals()
+    after = {name: code_fingerprint(getattr(mod, name)) for name in names}
+    assert [before[n] != after[n] for n in names] == [True, True, True, False]
+    mod.NEW = 1  # a name added later: globals() could read it
+    assert code_fingerprint(mod.by_globals) != after["by_globals"]
+    sys.modules.pop("vl_fn_cfg", None)
+
+
+def test_module_getattr_is_fingerprinted_for_names_it_computes(load: Loader, tmp_path) -> None:
+    (tmp_path / "vl_fn_lazy.py").write_text("def __getattr__(name):\n    return len(name)\n")
+    sys.modules.pop("vl_fn_lazy", None)
+    mod = load("import vl_fn_lazy\n\ndef f():\n    return vl_fn_lazy.ABC\n")
+    before = code_fingerprint(mod.f)
+    sys.modules["vl_fn_lazy"].__getattr__ = lambda name: 2 * len(name)
+    assert code_fingerprint(mod.f) != before
+    sys.modules.pop("vl_fn_lazy", None)

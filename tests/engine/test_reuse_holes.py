@@ -328,3 +328,35 @@ def test_installed_version_bump_is_seen_with_or_without_arguments(
         parent.dispatch_id, valence_home, path=site, reuse_previous_results=True, args=args
     )
     assert (bumped["result"], bumped["codes"]) == (8, {"task": "new_code"})
+
+
+LATTICE_IMPORT_FLOW = """
+import valence as ct
+
+@ct.electron
+def scale(x, k):
+    return x * k
+
+@ct.lattice
+def flow(x):
+    import vl_shape_cfg
+    return scale(x, vl_shape_cfg.K)
+"""
+
+
+def test_user_module_imported_in_the_lattice_body_is_read_again(
+    tmp_path, monkeypatch, valence_home
+):
+    project = tmp_path / "project"
+    project.mkdir()
+    write_module(project, "vl_shape_cfg", "K = 2\n")
+    write_module(project, "vl_shape_flow", LATTICE_IMPORT_FLOW)
+    parent = _run(import_fresh(project, "vl_shape_flow", monkeypatch), 5)
+    sys.modules.pop("vl_shape_cfg", None)
+    assert parent.result == 10
+    write_module(project, "vl_shape_cfg", "K = 3\n")
+    for args in ([], [5]):
+        again = redispatch_fresh(
+            parent.dispatch_id, valence_home, path=project, reuse_previous_results=True, args=args
+        )
+        assert (again["result"], again["codes"]) == (15, {"scale": "changed_argument"}), args

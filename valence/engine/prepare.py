@@ -22,7 +22,7 @@ from typing import Any
 from valence import serialize
 from valence import status as st
 from valence.errors import SerializationError, UnknownExecutorError
-from valence.fingerprint import user_imports
+from valence.fingerprint import Unhashable, user_imports
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
 from valence.workflow.graph import NodeKind, TransportGraph
 from valence.workflow.keys import NodeKey, compute_keys
@@ -104,6 +104,7 @@ def prepare_dispatch(
     _check_executor_names(lattice, graph)
     with user_imports() as imported:
         keys = compute_keys(graph, replacements)
+        _lattice_reads(lattice, imported)
     dispatch_id = dispatch_id or new_dispatch_id()
     nodes, fn_blobs = _node_records(dispatch_id, graph, keys, blobs)
     edges = [
@@ -147,6 +148,15 @@ def prepare_dispatch(
         fn_blobs,
         replacements=dict(replacements or {}),
     )
+
+
+def _lattice_reads(lattice: Lattice, imported: set[str]) -> None:
+    """Add the user modules the lattice body imports (they shape the graph a re-trace builds)."""
+    try:
+        lattice.__valence_fingerprint__()
+    except Exception as exc:  # unknown (kept in the record): a redispatch must trace again
+        reason = exc.reason if isinstance(exc, Unhashable) else f"{type(exc).__name__}: {exc}"
+        imported.add(f"(lattice {lattice.name} not fingerprinted: {reason})")
 
 
 def _check_executor_names(lattice: Lattice, graph: TransportGraph) -> None:

@@ -27,19 +27,23 @@ Policy: a miss costs a re-run, a false hit returns a wrong result, so every doub
   resolved, names, flags and exception table; never the file, line numbers or unreferenced
   constants (the docstring). Comments, docstrings and moved code keep the fingerprint, and a
   function loaded by value from a pickle fingerprints like the original.
-- User code (``__main__``, files outside site-packages and the stdlib, editable installs, code
-  loaded by value, lambdas and ``<locals>``) is hashed by content, following the attributes a
-  function uses on user modules; objects importable from installed modules are hashed by
-  qualified name and distribution version. Not seen: names reached dynamically (``getattr`` with
-  a computed name, ``globals()``, ``eval``) and file contents behind a ``Path`` or a string.
+- User code (``__main__``, files outside site-packages/dist-packages and the stdlib, whatever
+  distribution claims their name, code loaded by value, lambdas and ``<locals>``) is hashed by
+  content, following the attributes a function uses on user modules; objects importable from
+  installed modules are hashed by qualified name and distribution version. A function's
+  ``__dict__``, ``__annotations__``, defaults and cells count; a ``singledispatch`` function is
+  its registry. Code reaching names dynamically (``getattr``/``vars``/``__dict__``) hashes the
+  user modules it reads whole; ``globals()``/``eval``/``exec`` its own module too. Not seen:
+  file contents behind a ``Path`` or a string.
 - An instance of a class without a handler is hashed as its class fingerprint plus its
   ``__dict__`` and slots, only when no class in its MRO can hold hidden C-level state (each is
   ``object``, a user or dataclass class, or adds nothing: ``__slots__ = ()``). ``__eq__`` does not
   matter: same class code and same state behave the same. Anything else needs a
   ``__valence_token__()`` method on its type (whose owner then answers for its stability).
 - Function and class fingerprints are cached per object; a cached one is used only after
-  checking that every binding it read (globals, defaults, cells, class members, imported
-  modules) still holds the same object and that every mutable value it read has the same token.
+  checking that every binding it read (globals, defaults, cells, ``__code__``, function and
+  class members, imported modules) still holds the same object and that every mutable value it
+  read has the same token.
 
 Layout (each module imports only the ones above it; ``code``, ``classes`` and ``arrays``
 register their handlers on ``values._encode`` when imported, here):

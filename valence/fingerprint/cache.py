@@ -27,7 +27,7 @@ class _Frame:
         self.items: list[tuple[Any, Any, Any]] = []  # (mapping, key, value or _MISSING)
         self.attrs: list[tuple[Any, str, Any]] = []  # (object, attribute, value)
         self.cells: list[tuple[Any, Any]] = []  # (cell, contents)
-        self.members: list[tuple[type, tuple[Any, ...]]] = []  # (class, vars items)
+        self.members: list[tuple[Any, tuple[Any, ...]]] = []  # (class/function/dict, items)
         self.mutables: list[tuple[Any, bytes, tuple[Any, ...]]] = []  # (value, digest, active)
         self.imports: set[str] = set()  # user modules imported inside a body: found on sys.path
         self.deps: dict[int, Any] = {}  # every function/class reached, by id (kept alive)
@@ -63,8 +63,9 @@ def _same_token(value: Any, digest: bytes, owners: tuple[Any, ...]) -> bool:
             del active[id(o)]
 
 
-def _same_members(cls: type, snapshot: tuple[tuple[str, Any], ...]) -> bool:
-    now = tuple(vars(cls).items())
+def _same_members(owner: Any, snapshot: tuple[tuple[str, Any], ...]) -> bool:
+    """The namespace of a class or function (or a dict) holds the same objects, in order."""
+    now = tuple((owner if type(owner) is dict else vars(owner)).items())
     return len(now) == len(snapshot) and all(
         a[0] == b[0] and a[1] is b[1] for a, b in zip(now, snapshot, strict=True)
     )

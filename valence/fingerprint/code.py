@@ -1,8 +1,9 @@
 """``code_fingerprint``: a function's compiled code plus everything it reads.
 
 Code is hashed from the code object (instructions with constants resolved, names, flags),
-never the file or line numbers. Defaults, closure cells, imported modules and globals are
-hashed with it, following the attributes the function uses on user modules.
+never the file or line numbers. Defaults, closure cells, attributes and annotations, imported
+modules and globals are hashed with it, following the attributes the function uses on user
+modules (all of them when it reaches names dynamically).
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import logging
+import operator
 import pathlib
+import re
+import struct
 import sys
 import types
 import uuid
+import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
@@ -126,10 +132,12 @@ def _attributes(fn: types.FunctionType) -> bytes:
     namespace, annotations = vars(fn), fn.__annotations__
     _note("members", (fn, tuple(namespace.items())))
     _note("attrs", (fn, "__annotations__", annotations))
+    _note("members", (annotations, tuple(annotations.items())))
     kept = sorted((n, v) for n, v in namespace.items() if n not in _OWN_ATTRIBUTES)
     try:
         parts = [_enc(name) + _ref(value, frozenset()) for name, value in kept]
-        return _join(b"l", parts) + _ref(annotations, frozenset())
+        hints = [_enc(name) + _ref(value, frozenset()) for name, value in annotations.items()]
+        return _join(b"l", parts) + _join(b"l", hints)
     except Unhashable as exc:
         raise Unhashable(f"an attribute of {_qualified(fn)}: {exc.reason}") from None
 
@@ -242,11 +250,17 @@ def _user_module(module: types.ModuleType, attrs: frozenset[str], seen: frozense
         return _record("module_cycle", _enc(module.__name__))
     namespace, seen = vars(module), seen | {module.__name__}
     parts = []
-    for name in _names_of(namespace) if attrs is _ALL else sorted(attrs):
+    names = _names_of(namespace) if attrs is _ALL else sorted(attrs)
+    for name in names:
         value = namespace.get(name, _MISSING)
         _note("items", (namespace, name, value))
         if value is not _MISSING:
             parts.append(_enc(name) + _ref(value, attrs, seen))
+    if "__getattr__" not in names and len(parts) < len(names):  # PEP 562: computed attributes
+        hook = namespace.get("__getattr__", _MISSING)
+        _note("items", (namespace, "__getattr__", hook))
+        if hook is not _MISSING:
+            parts.append(_enc("__getattr__") + _ref(hook, attrs, seen))
     return _record("user_module", *parts)
 
 
@@ -256,6 +270,9 @@ _FROZEN_TYPES = frozenset(
     | {fractions.Fraction, uuid.UUID, types.FunctionType, types.BuiltinFunctionType}
     | {types.MethodDescriptorType, types.WrapperDescriptorType, types.CodeType, types.ModuleType}
     | {staticmethod, classmethod, property, _LRU_WRAPPER}
+    | {re.Pattern, struct.Struct, datetime.timezone, zoneinfo.ZoneInfo, logging.Logger}
+    | {operator.itemgetter, operator.attrgetter, operator.methodcaller}
+    | {types.GenericAlias, types.UnionType, logging.RootLogger}  # a logger's token is its name
 )
 
 
