@@ -67,6 +67,7 @@ def expected_runs(
     same_output: bool = False,
     replaced: bool = False,
     rekeyed: frozenset[str] = frozenset(),
+    pinned: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Tasks that must run: changed or not reusable, and everything downstream.
 
@@ -85,9 +86,9 @@ def expected_runs(
             var = f"v{k}"
             if isinstance(step, Task):
                 edited = step.name in changed
-                hit = edited or step.name in rekeyed or not step.reusable
-                hit = hit or bool(keys & set(step.inputs))
-                moved = (edited and not same_output) or bool(values & set(step.inputs))
+                hit = (edited and step.name not in pinned) or step.name in rekeyed
+                hit = hit or not step.reusable or bool(keys & set(step.inputs))
+                moved = (edited and hit and not same_output) or bool(values & set(step.inputs))
                 ran.extend([step.name] * hit)
             else:
                 inner = {f"x{j}" for j, v in enumerate(step.inputs) if v in values}
@@ -233,14 +234,17 @@ def compare(case: Case, parent: dict[str, Any], out: dict[str, Any]) -> None:
         _expect(same, "reuse off differs from a fresh dispatch of the edited code", out)
     changed = set(edit.affected) if (options.replace_all or not edit.in_main) else set()
     alt = {edit.alt} if edit.alt else set()
-    pinned = set() if edit.repins else {t.name for t in wf.tasks() if t.version is not None}
+    pinned = {t.name for t in wf.tasks() if t.version is not None}
+    pinned -= (edit.affected if edit.repins else set()) | alt  # the edit changes this pin
     if not (changed - alt) & pinned:  # a version= pin keeps a task's old output: by design
         _expect(reuse["result"] == fresh["result"], "STALE: reuse differs from reuse off", out)
-    changed = (changed - pinned) | alt
+    changed |= alt
     dirty = {p for p, (a, b) in out["inputs"].items() if a != b}
     replaced = options.replace_all or bool(edit.alt)
     rekeyed = _reads_module(wf) - pinned if options.replace_all and edit.edits_module else set()
-    want = expected_runs(wf, changed, dirty, edit.same_output, replaced, frozenset(rekeyed))
+    want = expected_runs(
+        wf, changed, dirty, edit.same_output, replaced, frozenset(rekeyed), frozenset(pinned)
+    )
     if reuse["ran"] != want:
         missing = sorted(set(want) - set(reuse["ran"]))
         extra = sorted(set(reuse["ran"]) - set(want))

@@ -101,3 +101,11 @@ def test_the_rendered_module_is_valid_python():
 def test_rekeyed_tasks_run_without_moving_values():
     assert expected_runs(_workflow(), set(), set(), rekeyed=frozenset({"t1"})) == ["t1", "t2", "t3"]
     assert expected_runs(_workflow(), set(), set(), rekeyed=frozenset({"t0"})) == ["t0", "t3"]
+
+
+def test_a_pinned_task_keeps_its_key_but_returns_new_output_when_it_runs():
+    pinned = frozenset({"t0"})
+    assert expected_runs(_workflow(), {"t0"}, set(), pinned=pinned) == []
+    stochastic = _workflow(stochastic=True)
+    runs = expected_runs(stochastic, {"t0"}, set(), pinned=pinned)
+    assert runs == ["t0", "t1", "t2", "t3"]
