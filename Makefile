@@ -2,7 +2,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench revision clean
+.PHONY: demo test oracle lint format bench revision clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -15,6 +15,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The differential reuse oracle run long, known holes included, counting every mismatch
+# (tests/oracle; the log holds each mismatching workflow, its edit and the decisions).
+ORACLE_EXAMPLES ?= 400
+ORACLE_LOG ?= oracle-mismatches.log
+oracle: $(STAMP)
+	rm -f $(ORACLE_LOG) $(basename $(ORACLE_LOG)).counts
+	VALENCE_ORACLE_EXAMPLES=$(ORACLE_EXAMPLES) VALENCE_ORACLE_HOLES=1 VALENCE_ORACLE_KEEP_GOING=1 \
+		VALENCE_ORACLE_LOG=$(ORACLE_LOG) \
+		$(PY) -m pytest -q -p no:randomly -p no:cacheprovider --timeout=0 tests/oracle
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check valence tests benchmarks examples checks

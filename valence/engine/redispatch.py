@@ -297,14 +297,12 @@ def reuse_inside_sublattice(store: Store, outer: Prepared, node_id: int, child: 
 
     Its new child dispatch is planned against the child dispatch that the same
     sublattice node ran in the dispatch being reused from (same node id and
-    name), by the same key rule as the top level.
+    name; when ids shifted, e.g. a dict input became a collection node, the
+    same occurrence of that name), by the same key rule as the top level.
     """
     assert outer.reuse_parent is not None
-    try:
-        old = store.get_node(outer.reuse_parent, node_id)
-    except KeyError:
-        old = None
-    if old is None or old.name != outer.nodes[node_id].name or not old.sub_dispatch_id:
+    old = _same_sublattice(store, outer, node_id)
+    if old is None or not old.sub_dispatch_id:
         if outer.reuse_scope is not None and outer.reuse_scope.store_wide:
             reuse_from_store(store, child, outer.reuse_scope)
         return
@@ -350,6 +348,21 @@ def reuse_from_store(store: Store, prepared: Prepared, scope: Scope) -> list[Dec
     prepared.reuse_scope = scope
     prepared.record.metadata["reuse_scope"] = scope.as_metadata()
     return decisions
+
+
+def _same_sublattice(store: Store, outer: Prepared, node_id: int) -> NodeRecord | None:
+    """The reused-from dispatch's node for this sublattice node: same id, else same occurrence."""
+    assert outer.reuse_parent is not None
+    name = outer.nodes[node_id].name
+    try:
+        old = store.get_node(outer.reuse_parent, node_id)
+    except KeyError:
+        old = None
+    if old is not None and old.name == name:
+        return old
+    occurrence = sum(1 for record in outer.nodes[:node_id] if record.name == name)
+    olds = [n for n in store.get_nodes(outer.reuse_parent) if n.name == name]
+    return olds[occurrence] if occurrence < len(olds) else None
 
 
 def not_reusable_inside(child: Prepared) -> str | None:

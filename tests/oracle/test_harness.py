@@ -1,0 +1,111 @@
+"""The oracle's own model and comparison: what must run, and that a stale reuse is caught."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from tests.oracle.edits import Edit
+from tests.oracle.harness import Case, Mismatch, Options, compare, expected_runs
+from tests.oracle.model import Scope, SubCall, Task, Workflow
+
+
+def _workflow(stochastic: bool = False) -> Workflow:
+    inner = Scope("sub0", 1, [Task("t1", ["x0"], []), Task("t2", ["v0"], [])])
+    top = Scope(
+        "wf",
+        2,
+        [
+            Task("t0", ["p0"], [], reusable=not stochastic),
+            SubCall(inner, ["v0"]),
+            Task("t3", ["v1", "p1"], []),
+            Task("t4", ["p1"], []),
+        ],
+    )
+    return Workflow("c0", [], top, ["1", "2"])
+
+
+def test_an_edited_task_runs_with_its_dependents_across_a_sublattice():
+    assert expected_runs(_workflow(), {"t1"}, set()) == ["t1", "t2", "t3"]
+    assert expected_runs(_workflow(), set(), {"p1"}) == ["t3", "t4"]
+    assert expected_runs(_workflow(), set(), set()) == []
+
+
+def test_a_stochastic_task_reruns_its_graph_but_a_sublattice_keys_by_value():
+    assert expected_runs(_workflow(stochastic=True), set(), set()) == ["t0", "t3"]
+    # a changed value does reach inside
+    assert expected_runs(_workflow(), {"t0"}, set()) == ["t0", "t1", "t2", "t3"]
+
+
+def test_same_output_edits_stop_at_the_sublattice_boundary():
+    assert expected_runs(_workflow(), {"t0"}, set(), same_output=True) == ["t0", "t3"]
+
+
+def test_replacements_rerun_sublattice_nodes_and_their_dependents():
+    assert expected_runs(_workflow(), set(), set(), replaced=True) == ["t3"]
+
+
+def _run(result: int, ran: list[str]) -> dict:
+    return {"status": "COMPLETED", "error": "", "result": result, "ran": ran, "reasons": {}}
+
+
+def _case(edit_kind: str = "electron_body", affected: frozenset[str] = frozenset({"t4"})) -> Case:
+    wf = _workflow()
+    edit = Edit(edit_kind, edit_kind, copy.deepcopy(wf), set(affected), in_main=False)
+    return Case(wf, edit, Options(replace_all=False, delete_module=False))
+
+
+EVERYTHING = ["t0", "t1", "t2", "t3", "t4"]
+INPUTS = {"p0": ["a", "a"], "p1": ["b", "b"]}
+
+
+def test_compare_accepts_reuse_equal_to_a_fresh_run():
+    out = {"inputs": INPUTS, "reuse": _run(1, ["t4"]), "fresh": _run(1, EVERYTHING)}
+    compare(_case(), {}, out)
+
+
+@pytest.mark.parametrize(
+    ("reuse", "message"),
+    [
+        (_run(2, ["t4"]), "STALE: reuse differs"),
+        (_run(1, []), "STALE: did not run ['t4']"),
+        (_run(1, ["t0", "t4"]), "LOST REUSE: ran ['t0']"),
+    ],
+)
+def test_compare_catches_stale_and_lost_reuse(reuse, message):
+    out = {"inputs": INPUTS, "reuse": reuse, "fresh": _run(1, EVERYTHING)}
+    with pytest.raises(Mismatch, match=message.replace("[", r"\[").replace("]", r"\]")):
+        compare(_case(), {}, out)
+
+
+def test_compare_catches_a_fresh_run_that_differs_from_a_new_dispatch():
+    out = {
+        "inputs": INPUTS,
+        "reuse": _run(1, ["t4"]),
+        "fresh": _run(1, EVERYTHING),
+        "dispatch": _run(3, EVERYTHING),
+    }
+    with pytest.raises(Mismatch, match="reuse off differs from a fresh dispatch"):
+        compare(_case(), {}, out)
+
+
+def test_the_rendered_module_is_valid_python():
+    wf = _workflow()
+    source = wf.main_source()
+    compile(source, f"{wf.module}.py", "exec")
+    assert "@ct.electron(reusable=False)" in _workflow(stochastic=True).main_source()
+    assert "def sub0(x0):" in source
+
+
+def test_rekeyed_tasks_run_without_moving_values():
+    assert expected_runs(_workflow(), set(), set(), rekeyed=frozenset({"t1"})) == ["t1", "t2", "t3"]
+    assert expected_runs(_workflow(), set(), set(), rekeyed=frozenset({"t0"})) == ["t0", "t3"]
+
+
+def test_a_pinned_task_keeps_its_key_but_returns_new_output_when_it_runs():
+    pinned = frozenset({"t0"})
+    assert expected_runs(_workflow(), {"t0"}, set(), pinned=pinned) == []
+    stochastic = _workflow(stochastic=True)
+    runs = expected_runs(stochastic, {"t0"}, set(), pinned=pinned)
+    assert runs == ["t0", "t1", "t2", "t3"]
