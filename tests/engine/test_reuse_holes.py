@@ -384,3 +384,37 @@ def test_reusable_false_inside_a_sublattice_is_never_reused_from_the_store(
     codes = {n["node_name"]: (n["reason"] or {}).get("code") for n in again.get_all_node_results()}
     assert codes[":sublattice:mid"] not in ("reused", "reused_store", "early_cutoff")
     assert codes["post"] not in ("reused", "reused_store", "early_cutoff")
+
+
+CONSTANT_NOISE_INSIDE = STOCHASTIC_INSIDE.replace("return random.random()", "return 0.5")
+
+
+def test_what_follows_a_sublattice_that_ran_a_not_reusable_task_runs_even_on_equal_bytes(
+    tmp_path, monkeypatch, valence_home
+):
+    """Early cutoff never reuses a dependent of a not reusable task, even when that task's
+    output came out byte-identical (found by the oracle)."""
+    write_module(tmp_path, "vl_const_noise", CONSTANT_NOISE_INSIDE)
+    module = import_fresh(tmp_path, "vl_const_noise", monkeypatch)
+    first = _run(module, 3)
+    # Any replacement enters the sublattice's key: mid runs again, its noise is the same.
+    again = ct.get_result(
+        ct.redispatch(
+            first.dispatch_id,
+            replace_electrons={"square": module.square},
+            reuse_previous_results=True,
+        )(),
+        wait=True,
+        timeout=120,
+    )
+    assert again.status == "COMPLETED" and again.result == first.result
+    codes = {n["node_name"]: (n["reason"] or {}).get("code") for n in again.get_all_node_results()}
+    assert codes["post"] != "early_cutoff", codes
+    assert (
+        again.get_node_result(
+            next(n["node_id"] for n in again.get_all_node_results() if n["node_name"] == "post")
+        )["start_time"]
+        != first.get_node_result(
+            next(n["node_id"] for n in first.get_all_node_results() if n["node_name"] == "post")
+        )["start_time"]
+    )

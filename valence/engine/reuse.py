@@ -190,7 +190,12 @@ def early_cutoff(
     if not held:
         return held
     state, records = run.state, run.prepared.nodes
-    keys = {n.id: data_key(records[n.id], state.incoming[n.id], state.digests) for n in held}
+    keys = {
+        n.id: None
+        if downstream_of_not_reusable(run, n.id)
+        else data_key(records[n.id], state.incoming[n.id], state.digests)
+        for n in held
+    }
     found = store.find_completed(
         [k for k in keys.values() if k], run.prepared.reuse_scope.dispatches
     )
@@ -219,6 +224,29 @@ def early_cutoff(
             reason=reason,
         )
     return rest
+
+
+def downstream_of_not_reusable(run: Run, node_id: int) -> bool:
+    """Whether an upstream node of ``node_id`` is not reusable (a ``reusable=False`` task, or a
+    sublattice that ran one): what depends on it always runs, even on byte-identical inputs.
+
+    Memoised on the run; iterative, so a chain of 100,000 nodes costs one walk.
+    """
+    memo, records, incoming = run.unsafe, run.prepared.nodes, run.state.incoming
+    stack = [node_id]
+    while stack:
+        current = stack[-1]
+        if current in memo:
+            stack.pop()
+            continue
+        parents = [e.parent for e in incoming[current]]
+        pending = [p for p in parents if p not in memo]
+        if pending:
+            stack.extend(pending)
+            continue
+        memo[current] = any(records[p].not_reusable or memo[p] for p in parents)
+        stack.pop()
+    return memo[node_id]
 
 
 def index_keys(run: Run, node_id: int, batch: Batch) -> None:

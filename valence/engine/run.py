@@ -32,6 +32,8 @@ class Run:
     parent: tuple[str, int] | None = None
     errors: dict[int, tuple[str, str | None]] = field(default_factory=dict)
     internal_error: str | None = None  # set when valence itself failed this dispatch
+    # node id -> whether it is downstream of a node that is not reusable (early cutoff's memo)
+    unsafe: dict[int, bool] = field(default_factory=dict)
 
     @property
     def dispatch_id(self) -> str:
