@@ -39,9 +39,17 @@ class Kernel:
                 return msg["content"]
 
     def run(self, code: str, timeout: float = 120) -> tuple[dict[str, Any], str]:
-        """Run ``code``; return its reply and everything it printed (stdout and stderr)."""
-        msg_id = self.start(code)
-        content = self.reply(msg_id, timeout)
+        """Run ``code``; return its reply and everything it printed (stdout and stderr).
+
+        ipykernel aborts requests that arrive while it is still clearing its queue after
+        an error (an interrupted cell): such a request is sent again, a few times.
+        """
+        for _ in range(5):
+            msg_id = self.start(code)
+            content = self.reply(msg_id, timeout)
+            if content.get("status") != "aborted":
+                break
+            time.sleep(0.2)
         return content, self.output(msg_id)
 
     def output(self, msg_id: str) -> str:
