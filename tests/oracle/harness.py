@@ -253,7 +253,10 @@ def compare(case: Case, parent: dict[str, Any], out: dict[str, Any]) -> None:
     changed |= alt
     dirty = {p for p, (a, b) in out["inputs"].items() if a != b}
     replaced = options.replace_all or bool(edit.alt)
-    rekeyed = _reads_module(wf) - pinned if options.replace_all and edit.edits_module else set()
+    # A task reading its module through globals() is keyed by every module global, the
+    # imported package (by its version) included, once the replacement is fingerprinted.
+    module_changed = edit.edits_module or edit.workflow.pkg_version != wf.pkg_version
+    rekeyed = _reads_module(wf) - pinned if options.replace_all and module_changed else set()
     may: list[str] = []  # after a sublattice rerun only for the replacement: early cutoff's
     want = expected_runs(
         wf, changed, dirty, edit.same_output, replaced, frozenset(rekeyed), frozenset(pinned), may
