@@ -134,3 +134,22 @@ def test_a_replaced_task_reading_globals_is_keyed_by_the_package_it_imports():
     # without replacements the stored code runs, keyed as before: t4 stays reused
     case, out = _reads_globals_case(replace_all=False)
     compare(case, {}, {**out, "reuse": _run(1, [])})
+
+
+def test_consumers_of_a_rerun_that_changed_no_value_may_be_cut_off():
+    """Found by a long oracle run: t2 inside the sublattice is edited, but the sublattice
+    returns t1's value, so t3 sees byte-identical inputs and early cutoff may reuse it."""
+    inner = Scope(
+        "sub0", 1, [Task("t1", ["x0"], []), Task("t2", ["x0"], []), Task("t5", ["v0"], [])]
+    )
+    top = Scope("wf", 1, [SubCall(inner, ["p0"]), Task("t3", ["v0"], [])])
+    wf = Workflow("c0", [], top, ["1"])
+    may: list[str] = []
+    assert expected_runs(wf, {"t2"}, set(), may=may) == ["t2"]
+    assert may == ["t3"]
+    # a changed value is never optional; nor is anything after a reusable=False task
+    may = []
+    assert expected_runs(wf, {"t1"}, set(), may=may) == ["t1", "t3", "t5"]
+    assert may == []
+    inner.steps[1].reusable = False
+    assert expected_runs(wf, set(), set(), may=may) == ["t2", "t3"]
