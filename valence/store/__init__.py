@@ -77,6 +77,7 @@ from valence.store.tables import dispatches as dispatches_t
 from valence.store.tables import edges as edges_t
 from valence.store.tables import nodes as nodes_t
 from valence.store.trigger_rows import TriggerRows
+from valence.workflow.graph import TASK_KINDS
 
 __all__ = ["INLINE_LIMIT", "NodeNotFoundError", "Store"]
 
@@ -89,9 +90,6 @@ class NodeNotFoundError(StoreError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else "node not found"
-
-
-TASK_KINDS = ("electron", "sublattice")  # what people count; other kinds are helpers
 
 
 class Store(TriggerRows):

@@ -5,20 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import fields
-from datetime import datetime, timezone
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from valence.clock import utcnow
 from valence.store.records import TriggerRecord
 from valence.store.tables import triggers as triggers_t
 
 ACTIVE = "ACTIVE"
 STOPPED = "STOPPED"
 _FIELDS = tuple(f.name for f in fields(TriggerRecord))
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class TriggerRows:
@@ -35,7 +31,7 @@ class TriggerRows:
             "spec": spec,
             "status": ACTIVE,
             "owner": owner,
-            "created_at": _now(),
+            "created_at": utcnow(),
             "fired": 0,
             "new_dispatch_ids": [],
         }
@@ -111,6 +107,6 @@ class TriggerRows:
                 conn.execute(
                     update(triggers_t)
                     .where(triggers_t.c.trigger_id.in_(ids))
-                    .values(status=STOPPED, stopped_at=_now())
+                    .values(status=STOPPED, stopped_at=utcnow())
                 )
         return ids

@@ -23,6 +23,7 @@ from typing import Any
 import cloudpickle
 
 __all__ = [
+    "HOOK_OPTIONS",
     "Deps",
     "DepsBash",
     "DepsCall",
@@ -33,6 +34,9 @@ __all__ = [
     "retval_keywords",
     "with_file_contents",
 ]
+
+HOOK_OPTIONS = ("deps_bash", "deps_pip", "call_before", "call_after")
+"""Covalent's options that run code where a task runs, before or after it."""
 
 RESERVED_RETVAL_KEYS = frozenset({"files"})
 

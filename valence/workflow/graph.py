@@ -8,7 +8,7 @@ before its arguments' parameter/collection nodes, so Covalent's documented
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +32,30 @@ class NodeKind(str, enum.Enum):
 
     @property
     def is_helper(self) -> bool:
-        return self not in (NodeKind.ELECTRON, NodeKind.SUBLATTICE)
+        return self.value not in TASK_KINDS
+
+
+TASK_KINDS = (NodeKind.ELECTRON.value, NodeKind.SUBLATTICE.value)
+"""The kinds people count as tasks, as stored strings; every other kind is a helper."""
+
+
+def topological_order(ids: Iterable[int], edges: Iterable[tuple[int, int]]) -> list[int]:
+    """``ids`` with every parent before its children, given ``(parent, child)`` edges.
+
+    Ties keep the order of ``ids``; ids on a cycle are left out.
+    """
+    waiting = dict.fromkeys(ids, 0)
+    children: dict[int, list[int]] = {node_id: [] for node_id in waiting}
+    for parent, child in edges:
+        waiting[child] += 1
+        children[parent].append(child)
+    order = [node_id for node_id, count in waiting.items() if count == 0]
+    for node_id in order:  # the list grows while we walk it
+        for child in children[node_id]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                order.append(child)
+    return order
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,18 +139,7 @@ class TransportGraph:
 
     def topological_order(self) -> list[int]:
         """Node ids with every parent before its children (ids break ties)."""
-        waiting = [0] * len(self.nodes)
-        children: list[list[int]] = [[] for _ in self.nodes]
-        for edge in self.edges:
-            waiting[edge.child] += 1
-            children[edge.parent].append(edge.child)
-        order = [i for i, count in enumerate(waiting) if count == 0]
-        for node_id in order:  # the list grows while we walk it
-            for child in children[node_id]:
-                waiting[child] -= 1
-                if waiting[child] == 0:
-                    order.append(child)
-        return order
+        return topological_order(range(len(self.nodes)), ((e.parent, e.child) for e in self.edges))
 
     def describe(self) -> tuple[list[tuple[Any, ...]], list[Edge]]:
         """A comparable, printable summary of the whole graph."""

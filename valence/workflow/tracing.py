@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from valence.errors import TracingError
+from valence.text import shorten
 from valence.workflow.graph import (
     DICT_PREFIX,
     LIST_PREFIX,
@@ -293,7 +294,7 @@ def _short_str(value: Any, limit: int = 80) -> str:
         text = str(value)
     except Exception as exc:  # a broken __str__ must not break tracing
         text = f"<{type(value).__name__}: str() failed: {exc}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return shorten(text, limit)
 
 
 def to_template(value: Any) -> Any:
