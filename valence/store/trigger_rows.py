@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import fields
+from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
@@ -25,7 +26,7 @@ class TriggerRows:
 
     def add_trigger(self, dispatch_id: str, name: str, spec: bytes, owner: str | None) -> int:
         """Record an ACTIVE trigger of ``dispatch_id`` run by ``owner``; its id."""
-        row = {
+        row: dict[str, Any] = {
             "dispatch_id": dispatch_id,
             "name": name,
             "spec": spec,
@@ -37,7 +38,9 @@ class TriggerRows:
         }
         with self._write() as conn:
             result = conn.execute(insert(triggers_t).values(**row))
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None  # an INSERT of one row
+            return int(key[0])
 
     def get_triggers(
         self, dispatch_ids: Sequence[str] | None = None, *, status: str | None = None

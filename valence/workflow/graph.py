@@ -116,7 +116,9 @@ class TransportGraph:
         self.nodes.append(node)
         return node
 
-    def add_edge(self, parent: int, child: int, name: str, param_type: str, index=None) -> None:
+    def add_edge(
+        self, parent: int, child: int, name: str, param_type: str, index: int | None = None
+    ) -> None:
         self.edges.append(Edge(parent, child, name, param_type, index))
 
     def __len__(self) -> int:
@@ -128,7 +130,7 @@ class TransportGraph:
     def parents(self) -> dict[int, list[Edge]]:
         """Incoming edges per node id, in creation order (cached once built)."""
         size = (len(self.nodes), len(self.edges))
-        cached = self.__dict__.get("_parents")
+        cached: tuple[tuple[int, int], dict[int, list[Edge]]] | None = self.__dict__.get("_parents")
         if cached is not None and cached[0] == size:
             return cached[1]
         incoming: dict[int, list[Edge]] = {i: [] for i in range(len(self.nodes))}

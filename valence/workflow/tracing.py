@@ -91,6 +91,8 @@ class Output:
     """The future output of a node while a lattice is being traced."""
 
     __slots__ = ("_node", "_tracer")
+    _node: Node  # declared for type checkers; __getattr__ records every other name
+    _tracer: Tracer
 
     def __init__(self, tracer: Tracer, node: Node) -> None:
         object.__setattr__(self, "_tracer", tracer)
@@ -254,8 +256,8 @@ def _unpack_count(frame: Any) -> int:
         table = {i.offset: i for i in dis.get_instructions(code)}
         _UNPACK_CACHE[code] = table
     instr = table.get(frame.f_lasti)
-    if instr is not None and instr.opname == "UNPACK_SEQUENCE":
-        return int(instr.arg)
+    if instr is not None and instr.opname == "UNPACK_SEQUENCE" and instr.arg is not None:
+        return instr.arg
     if instr is not None and instr.opname == "UNPACK_EX":
         raise _refuse("Star-unpacking (a, *rest = output)")
     raise _refuse(
@@ -264,7 +266,9 @@ def _unpack_count(frame: Any) -> int:
     )
 
 
-def connect(tracer: Tracer, child: int, name: str, value: Any, ptype: str, index) -> None:
+def connect(
+    tracer: Tracer, child: int, name: str, value: Any, ptype: str, index: int | None
+) -> None:
     """Wire ``value`` into argument ``name`` of node ``child``, adding nodes as needed."""
     graph = tracer.graph
     if isinstance(value, Output):
