@@ -41,6 +41,7 @@ from valence.errors import (
     BlobCorruptError,
     BlobMissingError,
     DispatchNotFoundError,
+    NodeNotFoundError,
     StoreDamagedError,
     StoreError,
     StoreWriteError,
@@ -83,13 +84,6 @@ __all__ = ["INLINE_LIMIT", "NodeNotFoundError", "Store"]
 
 
 _NO_BLOBS: Mapping[str, bytes] = {}
-
-
-class NodeNotFoundError(StoreError, KeyError):
-    """A dispatch has no node with the given id."""
-
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0]) if self.args else "node not found"
 
 
 class Store(TriggerRows):
