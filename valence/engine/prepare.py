@@ -196,7 +196,7 @@ def _node_records(
             metadata=_shared_metadata(node, key, shared),
         )
         if node.kind is NodeKind.PARAMETER:
-            record.value_digest = _put(blobs, _dump(node.value, f"argument {node.name[11:]!r}"))
+            record.value_digest = _put(blobs, _dump(node.value, f"argument {node.bare_name!r}"))
         elif node.electron is not None:
             fn_digest, src_digest = _function_blobs(node, fn_cache, blobs)
             record.function_digest, record.source_digest = fn_digest, src_digest

@@ -17,6 +17,15 @@ LIST_PREFIX = ":electron_list:"
 DICT_PREFIX = ":electron_dict:"
 SUBLATTICE_PREFIX = ":sublattice:"
 WAIT_EDGE = "!waiting_edge"
+_KIND_PREFIXES = (PARAMETER_PREFIX, LIST_PREFIX, DICT_PREFIX, SUBLATTICE_PREFIX)
+
+
+def bare_name(name: str) -> str:
+    """``name`` without the prefix that marks its node's kind (``:parameter:3`` -> ``3``)."""
+    for prefix in _KIND_PREFIXES:
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
 
 
 class NodeKind(str, enum.Enum):
@@ -42,7 +51,7 @@ TASK_KINDS = (NodeKind.ELECTRON.value, NodeKind.SUBLATTICE.value)
 def topological_order(ids: Iterable[int], edges: Iterable[tuple[int, int]]) -> list[int]:
     """``ids`` with every parent before its children, given ``(parent, child)`` edges.
 
-    Ties keep the order of ``ids``; ids on a cycle are left out.
+    Ties keep the order of ``ids``; ids on a cycle, or below one, are left out.
     """
     waiting = dict.fromkeys(ids, 0)
     children: dict[int, list[int]] = {node_id: [] for node_id in waiting}
@@ -75,6 +84,11 @@ class Node:
     op: str | None = None
     keys: tuple[Any, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def bare_name(self) -> str:
+        """The name without its kind prefix: a parameter's value text, a sublattice's name."""
+        return bare_name(self.name)
 
     def describe(self) -> tuple[Any, ...]:
         """A comparable summary (values compared by repr), for tests and printing."""
