@@ -704,6 +704,7 @@ class StoreContract:
         }
         assert store.get_dispatch("theirs").name == "child"
 
+    @pytest.mark.slow
     def test_processes_opening_a_new_database_at_once(
         self, store_url: str, blob_dir: Path, open_store: Callable[[], Store]
     ) -> None:

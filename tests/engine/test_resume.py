@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 import valence as ct
 from tests import workflows as wf
 
@@ -61,6 +63,7 @@ def kill_when(argv, cwd, env, ready) -> str:
     return dispatch_id
 
 
+@pytest.mark.slow
 def test_killed_dispatch_is_resumed_by_the_next_process(tmp_path, valence_home, monkeypatch):
     log, gate = tmp_path / "ran.log", tmp_path / "gate"
     log.write_text("")
@@ -149,6 +152,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow
 def test_a_resumed_dispatch_keeps_early_cutoff(tmp_path, valence_home, monkeypatch):
     log, gate = tmp_path / "ran.log", tmp_path / "gate"
     log.write_text("")
