@@ -13,7 +13,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) examples/seed_ml.py
 
-test: $(STAMP)
+# CI (.ci/run) calls this: lint and type checks first, then the whole suite.
+# For a quick local run skip the slow tests: $(PY) -m pytest -q -m "not slow"
+test: $(STAMP) lint
 	$(PY) -m pytest -q
 
 # The differential reuse oracle run long, known holes included, counting every mismatch
@@ -29,6 +31,7 @@ oracle: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check valence tests benchmarks examples checks
 	$(VENV)/bin/ruff format --check valence tests benchmarks examples checks
+	$(VENV)/bin/mypy
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format valence tests benchmarks examples checks

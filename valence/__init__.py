@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from valence import executor, fs, leptons, status, triggers
+from valence._version import __version__ as __version__
 from valence.client import cancel, dispatch, dispatch_sync, get_result, redispatch
 from valence.config import get_config, reload_config, set_config
 from valence.errors import ValenceError
@@ -19,8 +20,6 @@ from valence.workflow.deps import DepsBash, DepsCall, DepsModule, DepsPip
 from valence.workflow.electron import Electron, electron
 from valence.workflow.lattice import Lattice, lattice
 from valence.workflow.tracing import wait
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DepsBash",

@@ -17,9 +17,10 @@ from typing import Any
 
 from valence import status as st
 from valence.backends import PurgeReport, RedispatchRequest, check_task_ids
+from valence.clock import utcnow
 from valence.engine.dispatcher import Dispatcher
 from valence.engine.ownership import is_alive
-from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
+from valence.engine.prepare import Prepared, prepare_dispatch
 from valence.engine.redispatch import Plan, plan_redispatch, reuse_from_store
 from valence.engine.reuse import Scope
 from valence.errors import DispatchTimeoutError, StoreError

@@ -28,10 +28,11 @@ from typing import Any
 
 from valence import serialize
 from valence import status as st
+from valence.clock import utcnow
 from valence.config import write_retry_seconds
 from valence.engine import state as transitions
 from valence.engine.ownership import is_alive, new_owner
-from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
+from valence.engine.prepare import Prepared, prepare_dispatch
 from valence.engine.redispatch import not_reusable_inside, reuse_in_sublattice
 from valence.engine.resume import rebuild
 from valence.engine.reuse import early_cutoff, index_keys, may_cut_off

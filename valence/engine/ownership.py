@@ -35,6 +35,6 @@ def is_alive(owner: str) -> bool:
     try:
         process = psutil.Process(pid)
         same = abs(process.create_time() - started) < 0.01
-        return same and process.status() != psutil.STATUS_ZOMBIE
+        return same and bool(process.status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False

@@ -28,9 +28,8 @@ from valence.engine.run import Batch, Run
 from valence.fingerprint import hash_flat
 from valence.store import Store
 from valence.store.records import NodeRecord
-from valence.workflow.graph import Edge, Node
+from valence.workflow.graph import TASK_KINDS, Edge, Node
 
-TASK_KINDS = ("electron", "sublattice")
 NO_CUTOFF = ("forced", "reuse_off", "not_reusable", "blob_missing", "blob_damaged")
 """Reason codes early cutoff never overrides (a damaged output must be recomputed)."""
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from valence.clock import utcnow
+
 
 @dataclass(frozen=True)
 class BlobTarget:
@@ -78,6 +80,14 @@ class Outcome:
     has_output: bool = False  # True when ``output`` holds the live value
     output_stored: bool = False  # the worker wrote output_digest's blob; output_bytes is None
     attempt_errors: list[str] = field(default_factory=list)  # one line per failed attempt
+
+
+def failed(error: str, start: datetime | None = None, traceback: str | None = None) -> Outcome:
+    """A failed Outcome ending now (starting now too unless ``start`` is given)."""
+    end = utcnow()
+    return Outcome(
+        ok=False, start_time=start or end, end_time=end, error=error, traceback=traceback
+    )
 
 
 class Executor(ABC):

@@ -113,7 +113,7 @@ def create_app(
                 len(active),
             )
 
-    from valence import __version__
+    from valence._version import __version__
 
     app = FastAPI(
         title="valence",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from valence.backends.local import LocalBackend
 from valence.server.schemas import ValueOut
+from valence.text import shorten
 from valence.transportable import TransportableObject
 
 PREVIEW_CHARS = 1000
@@ -15,6 +16,6 @@ def value_out(backend: LocalBackend, digest: str | None) -> ValueOut | None:
     if digest is None:
         return None
     text = TransportableObject.from_bytes(backend.get_blob(digest)).object_string
-    if len(text) > PREVIEW_CHARS:
-        text = text[: PREVIEW_CHARS - 3] + "..."
-    return ValueOut(digest=digest, preview=text, url=f"{API}/blobs/{digest}")
+    return ValueOut(
+        digest=digest, preview=shorten(text, PREVIEW_CHARS), url=f"{API}/blobs/{digest}"
+    )

@@ -41,6 +41,7 @@ from valence.errors import (
     BlobCorruptError,
     BlobMissingError,
     DispatchNotFoundError,
+    NodeNotFoundError,
     StoreDamagedError,
     StoreError,
     StoreWriteError,
@@ -77,21 +78,12 @@ from valence.store.tables import dispatches as dispatches_t
 from valence.store.tables import edges as edges_t
 from valence.store.tables import nodes as nodes_t
 from valence.store.trigger_rows import TriggerRows
+from valence.workflow.graph import TASK_KINDS
 
 __all__ = ["INLINE_LIMIT", "NodeNotFoundError", "Store"]
 
 
 _NO_BLOBS: Mapping[str, bytes] = {}
-
-
-class NodeNotFoundError(StoreError, KeyError):
-    """A dispatch has no node with the given id."""
-
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0]) if self.args else "node not found"
-
-
-TASK_KINDS = ("electron", "sublattice")  # what people count; other kinds are helpers
 
 
 class Store(TriggerRows):

@@ -18,7 +18,7 @@ router = APIRouter(tags=["server"])
 @health_router.get("/health", response_model=HealthOut)
 def health() -> HealthOut:
     """Whether the server answers (no token needed)."""
-    from valence import __version__
+    from valence._version import __version__
 
     return HealthOut(status="ok", version=__version__)
 
