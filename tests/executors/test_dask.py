@@ -18,7 +18,7 @@ from valence.executors.base import BlobTarget, Executor
 from valence.executors.dask import DaskExecutor
 from valence.executors.local import LocalExecutor
 from valence.executors.outputs import blob_target, read_stored
-from valence.store.blobs import INLINE_LIMIT, BlobFiles
+from valence.store.blobs import INLINE_LIMIT, LocalBlobFiles
 
 WORKERS = 2
 
@@ -96,7 +96,7 @@ def test_a_large_output_is_written_by_the_worker(
     outcome = dask_executor.submit(spec).result(timeout=30)
     assert outcome.ok and outcome.output_stored and outcome.output_bytes is None
     assert outcome.output_digest is not None
-    assert BlobFiles(tmp_path / "blobs").exists(outcome.output_digest)
+    assert LocalBlobFiles(tmp_path / "blobs").exists(outcome.output_digest)
     data = read_stored(tmp_path / "blobs", outcome.output_digest)
     assert pickle.loads(data) == b"v" * size
 
@@ -109,7 +109,7 @@ def test_without_the_store_token_the_output_travels_back(
     spec.blob_target = BlobTarget(str(tmp_path / "blobs"), "another-store")
     outcome = dask_executor.submit(spec).result(timeout=30)
     assert outcome.ok and not outcome.output_stored and outcome.output_bytes is not None
-    assert not BlobFiles(tmp_path / "blobs").exists(outcome.output_digest or "0" * 64)
+    assert not LocalBlobFiles(tmp_path / "blobs").exists(outcome.output_digest or "0" * 64)
 
 
 def test_small_outputs_travel_back(dask_executor: DaskExecutor, tmp_path: Path) -> None:
