@@ -28,6 +28,7 @@ process, or a path on another machine, is a different store).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -392,10 +393,8 @@ class FsspecBlobFiles(BlobFiles):
 
     def delete(self, digest: str) -> None:
         self._checked.pop(digest, None)
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self._key(blob_name(digest)))
-        except FileNotFoundError:
-            pass
 
     def iterate(self) -> Iterator[str]:
         try:

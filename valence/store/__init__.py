@@ -50,12 +50,15 @@ from valence.ids import normalise_prefix
 from valence.status import TERMINAL
 from valence.store import bulk, fsck, keyindex, migrate, rows
 from valence.store.blobs import (
+    DATABASE_URL,
     INLINE_LIMIT,
     BlobFiles,
+    DatabaseBlobFiles,
     LocalBlobFiles,
     check_digest,
     corrupt,
     digest_of,
+    open_blob_files,
     open_store_blobs,
     stage_blobs,
 )
@@ -129,6 +132,7 @@ class Store(TriggerRows):
         never see it half made; an empty or damaged file raises StoreDamagedError.
         """
         located = os.fspath(blobs)
+        files = None if located == DATABASE_URL else checked_blob_store(located)
         path = sqlite_file(url)
         if path is not None:
             create_sqlite_file(url, path)
@@ -148,12 +152,8 @@ class Store(TriggerRows):
         except BaseException:
             engine.dispose()
             raise
-        try:
-            files = open_store_blobs(located, engine)
-            check_blob_store(files)
-        except BaseException:
-            engine.dispose()
-            raise
+        if files is None:
+            files = DatabaseBlobFiles(engine)
         return cls(engine, files)
 
     def close(self) -> None:
@@ -687,15 +687,20 @@ class Store(TriggerRows):
         )
 
 
-def check_blob_store(files: BlobFiles) -> None:
-    """Make sure the blob store answers (its token is made or read); StoreError if not."""
+def checked_blob_store(location: str) -> BlobFiles:
+    """The blob files at ``location``, once they answer (their token made or read).
+
+    ConfigError for a URL that names no usable protocol, StoreError if unreachable.
+    """
     try:
+        files = open_blob_files(location)
         files.token()
+        return files
     except ValenceError:
         raise
     except Exception as exc:  # fsspec back ends raise their own errors (botocore, ...)
         raise StoreError(
-            f"cannot use the blob store {files.location}: {type(exc).__name__}: {exc}; "
+            f"cannot use the blob store {location}: {type(exc).__name__}: {exc}; "
             "check the URL, credentials and network, or set VALENCE_BLOB_URL (blobs.url in "
             "valence.toml) to a reachable location"
         ) from exc

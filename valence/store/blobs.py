@@ -32,6 +32,7 @@ from valence.store.connect import WRITE_OPTION, describe
 from valence.store.tables import blob_data
 
 __all__ = [
+    "DATABASE_URL",
     "INLINE_LIMIT",
     "BlobFiles",
     "DatabaseBlobFiles",
@@ -40,6 +41,7 @@ __all__ = [
     "corrupt",
     "digest_of",
     "is_digest",
+    "open_blob_files",
     "open_store_blobs",
     "stage_blobs",
 ]
@@ -88,8 +90,9 @@ class DatabaseBlobFiles(BlobFiles):
             conn.execute(delete(blob_data).where(blob_data.c.digest == digest))
 
     def iterate(self) -> Iterator[str]:
+        query = select(blob_data.c.digest).order_by(blob_data.c.digest)
         with self._engine.connect() as conn:
-            yield from conn.execute(select(blob_data.c.digest).order_by(blob_data.c.digest)).scalars()
+            yield from conn.execute(query).scalars()
 
     def token(self) -> str:
         return ""  # nothing to prove: workers never write here
