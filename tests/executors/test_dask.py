@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 import valence as ct
 from tests.executor_contract import ExecutorContract, add, large_output, make_spec, run
+from valence.blobfiles import open_blob_files
 from valence.executors import get_executor
 from valence.executors.base import BlobTarget, Executor
 from valence.executors.dask import DaskExecutor
@@ -174,3 +176,47 @@ def test_a_task_with_a_timeout_reports_its_start(dask_executor: DaskExecutor) ->
     while not events and time.monotonic() < deadline:
         time.sleep(0.05)
     assert events == ["started"]
+
+
+# -- a blob store by URL, seen from the cluster's worker processes ---------------------
+
+
+def test_a_worker_writes_a_large_output_to_a_blob_url(
+    dask_executor: DaskExecutor, tmp_path: Path
+) -> None:
+    url = f"local://{tmp_path / 'remote'}"  # fsspec's local file system: the generic path
+    spec = make_spec(dask_executor, large_output, 3 * INLINE_LIMIT)
+    spec.blob_target = blob_target(url)
+    outcome = dask_executor.submit(spec).result(timeout=30)
+    assert outcome.ok and outcome.output_stored and outcome.output_bytes is None
+    assert outcome.output_digest is not None
+    assert pickle.loads(read_stored(url, outcome.output_digest)) == b"v" * (3 * INLINE_LIMIT)
+
+
+def test_a_memory_url_is_not_shared_with_worker_processes(
+    dask_executor: DaskExecutor, tmp_path: Path
+) -> None:
+    url = f"memory://valence-{tmp_path.name}"  # each process has its own memory file system
+    spec = make_spec(dask_executor, large_output, 3 * INLINE_LIMIT)
+    spec.blob_target = blob_target(url)
+    outcome = dask_executor.submit(spec).result(timeout=30)
+    assert outcome.ok and not outcome.output_stored and outcome.output_bytes is not None
+    assert not open_blob_files(url).exists(outcome.output_digest or "0" * 64)
+
+
+def test_a_dispatch_on_dask_keeps_large_outputs_at_the_blob_url(
+    dask_executor: DaskExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"local://{tmp_path / 'remote'}"
+    monkeypatch.setenv("VALENCE_BLOB_URL", url)
+    big = ct.electron(large_output, executor=dask_executor)
+
+    @ct.lattice
+    def flow(n):
+        return big(n)
+
+    result = ct.dispatch_sync(flow)(2 * INLINE_LIMIT)
+    assert result.status == ct.status.COMPLETED and result.result == b"v" * (2 * INLINE_LIMIT)
+    stored = list(open_blob_files(url).iterate())
+    assert stored and all(len(d) == 64 for d in stored)
+    assert not list(LocalBlobFiles(Path(os.environ["VALENCE_HOME"]) / "blobs").iterate())
