@@ -14,7 +14,8 @@ import pytest
 
 import valence as ct
 from tests.executor_contract import ExecutorContract, add, large_output, make_spec, run
-from valence.blobfiles import open_blob_files
+from valence import serialize
+from valence.blobfiles import digest_of, open_blob_files
 from valence.executors import get_executor
 from valence.executors.base import BlobTarget, Executor
 from valence.executors.dask import DaskExecutor
@@ -209,6 +210,10 @@ def test_a_dispatch_on_dask_keeps_large_outputs_at_the_blob_url(
 ) -> None:
     url = f"local://{tmp_path / 'remote'}"
     monkeypatch.setenv("VALENCE_BLOB_URL", url)
+    files = open_blob_files(url)  # the very instance this process's store uses
+    written: list[str] = []
+    store = files._store
+    monkeypatch.setattr(files, "_store", lambda d, data: written.append(d) or store(d, data))
     big = ct.electron(large_output, executor=dask_executor)
 
     @ct.lattice
@@ -217,6 +222,6 @@ def test_a_dispatch_on_dask_keeps_large_outputs_at_the_blob_url(
 
     result = ct.dispatch_sync(flow)(2 * INLINE_LIMIT)
     assert result.status == ct.status.COMPLETED and result.result == b"v" * (2 * INLINE_LIMIT)
-    stored = list(open_blob_files(url).iterate())
-    assert stored and all(len(d) == 64 for d in stored)
+    output = digest_of(serialize.dumps(b"v" * (2 * INLINE_LIMIT)))
+    assert files.exists(output) and output not in written  # the worker wrote it, only it
     assert not list(LocalBlobFiles(Path(os.environ["VALENCE_HOME"]) / "blobs").iterate())
