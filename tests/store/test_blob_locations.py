@@ -221,3 +221,17 @@ def test_a_local_directory_keeps_its_private_modes(tmp_path: Path) -> None:
         assert oct(path.stat().st_mode & 0o777) == "0o600"
         assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
         assert oct((tmp_path / "b").stat().st_mode & 0o777) == "0o700"
+
+
+def test_the_blob_url_comes_from_the_file_and_the_environment(
+    valence_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import valence as ct
+    from valence.config import load_settings
+
+    assert load_settings().blobs == str(valence_home / "blobs")
+    ct.set_config("blobs.url", "memory://from-file")
+    assert ct.get_config("blobs.url") == "memory://from-file"
+    assert load_settings().blobs == "memory://from-file"
+    monkeypatch.setenv("VALENCE_BLOB_URL", "db://")
+    assert load_settings().blobs == "db://"
