@@ -105,6 +105,15 @@ def test_redispatch_on_another_host_reuses_what_the_first_made(
         assert len(list(open_blob_files(url).iterate())) >= 1  # the large output is there
     second = _host(tmp_path, "host-b", env, SECOND_HOST, first["id"])
     assert second == {"status": "COMPLETED", "result": SIZE, "reused": [True, True], "made": SIZE}
+    fsck = subprocess.run(
+        [sys.executable, "-m", "valence.cli.main", "fsck"],
+        env={**os.environ, **env, "VALENCE_HOME": str(tmp_path / "host-c")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    assert f"large blobs: {url}" in fsck.stdout and "0 damaged, 0 missing" in fsck.stdout
 
 
 def test_a_memory_url_serves_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
