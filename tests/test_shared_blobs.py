@@ -23,6 +23,7 @@ import pytest
 import valence as ct
 from tests.store.test_blob_locations import postgres_schema
 from valence.blobfiles import INLINE_LIMIT, open_blob_files
+from valence.errors import ConfigError
 
 SIZE = 3 * INLINE_LIMIT
 
@@ -136,3 +137,21 @@ def test_a_memory_url_serves_one_process(tmp_path: Path, monkeypatch: pytest.Mon
     )
     assert again.result == b"m" * SIZE
     assert again.get_node_result(0)["reused_from"]["dispatch_id"] == result.dispatch_id
+
+
+def test_a_bad_blob_url_stops_the_first_dispatch_with_one_clear_error(
+    valence_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VALENCE_BLOB_URL", "nosuchproto://bucket/valence")
+
+    @ct.electron
+    def one():
+        return 1
+
+    @ct.lattice
+    def flow():
+        return one()
+
+    with pytest.raises(ConfigError, match=r"nosuchproto.*VALENCE_BLOB_URL"):
+        ct.dispatch(flow)()
+    assert not (valence_home / "valence.db").exists()

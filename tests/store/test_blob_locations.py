@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
+from importlib.util import find_spec
 from pathlib import Path
 
 import fsspec
@@ -194,6 +195,12 @@ def test_a_second_store_on_the_same_url_shares_the_blobs(tmp_path: Path) -> None
     ("url", "error", "words"),
     [
         ("nosuchproto://bucket/x", ConfigError, "nosuchproto"),
+        pytest.param(
+            "gs://bucket/x",
+            ConfigError,
+            "gcsfs",
+            marks=pytest.mark.skipif(bool(find_spec("gcsfs")), reason="gcsfs is installed"),
+        ),
         ("ftp://127.0.0.1:9/blobs", StoreError, "cannot use the blob store ftp://127.0.0.1:9"),
     ],
 )
