@@ -293,6 +293,7 @@ class LocalBlobFiles(BlobFiles):
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
+                fh.flush()
                 identity = _stat_identity(os.fstat(fh.fileno()))
             os.replace(tmp, target)
         except BaseException:
@@ -412,6 +413,8 @@ class FsspecBlobFiles(BlobFiles):
         return bytes(self.fs.cat_file(self._key(name))).decode()
 
     def _create_text(self, name: str, text: str) -> None:
+        # Two stores made at once may both write; each then reads the survivor back,
+        # and a worker given the loser's token only sends its outputs back (safe).
         if not self.fs.exists(self._key(name)):
             if not self._atomic_put:
                 self.fs.makedirs(self.root, exist_ok=True)
@@ -462,7 +465,9 @@ def open_blob_files(location: str | os.PathLike[str]) -> BlobFiles:
     if text == DATABASE_URL or scheme == "db":
         raise ConfigError(f"{text} names the store's database: open it with the store")
     if scheme == "file":
-        files: BlobFiles = LocalBlobFiles(urlsplit(text).path)
+        parts = urlsplit(text)
+        host = "" if parts.netloc in ("", "localhost") else parts.netloc
+        files: BlobFiles = LocalBlobFiles(Path(host + parts.path).expanduser())
     elif scheme:
         files = FsspecBlobFiles(text)
     else:
