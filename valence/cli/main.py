@@ -105,7 +105,7 @@ def backend(ctx: typer.Context, *, runs: bool = False) -> Iterator[Backend]:
         return
     from valence.store import Store
 
-    store = Store.open(settings.database_url, settings.blob_dir)
+    store = Store.open(settings.database_url, settings.blobs)
     try:
         yield LocalBackend(store)
     finally:
@@ -477,7 +477,7 @@ def db_upgrade() -> None:
     from valence.store.migrate import HEAD_REVISION
 
     settings = load_settings()
-    with Store.open(settings.database_url, settings.blob_dir) as store:
+    with Store.open(settings.database_url, settings.blobs) as store:
         revision = store.schema_revision()
         out.print(f"{store.where}: schema revision {revision} (this valence: {HEAD_REVISION})")
 
@@ -501,7 +501,7 @@ def fsck() -> None:
     from valence.store import Store
 
     settings = load_settings()
-    with Store.open(settings.database_url, settings.blob_dir) as store:
+    with Store.open(settings.database_url, settings.blobs) as store:
         report = store.fsck()
     for line in report.lines():
         out.print(line, markup=False)

@@ -468,7 +468,7 @@ class Dispatcher:
                 tuple(args),
                 kwargs,
                 task_options(metadata),
-                blob_target(self.store.blob_dir) if executor.writes_blobs else None,
+                blob_target(self.store.blob_location) if executor.writes_blobs else None,
                 self._listener(key) if executor.reports_start else None,
             )
             future = submit_with_policy(executor, spec)
@@ -538,7 +538,7 @@ class Dispatcher:
         data = outcome.output_bytes
         if outcome.output_stored:  # the worker wrote the blob file itself
             try:
-                data = read_stored(self.store.blob_dir, outcome.output_digest)
+                data = read_stored(self.store.blob_location, outcome.output_digest)
             except Exception as exc:
                 self._fail(
                     run, node, f"{type(exc).__name__}: {exc}", format_exception(exc), **common

@@ -57,7 +57,7 @@ def get_embedded() -> Embedded:
             return _current
         if _current is not None:
             _close(_current)
-        store = Store.open(settings.database_url, settings.blob_dir)
+        store = Store.open(settings.database_url, settings.blobs)
         dispatcher = Dispatcher(store, default_executor=settings.executor)
         _current = Embedded(settings, store, dispatcher)
         _hook_kernel_shutdown()

@@ -54,7 +54,7 @@ def open_runtime(settings: Settings | None = None, *, workers: int | None = None
     ``workers`` sizes the pools of the ``local`` (process) and ``thread`` executors.
     """
     settings = settings or load_settings()
-    store = Store.open(settings.database_url, settings.blob_dir)
+    store = Store.open(settings.database_url, settings.blobs)
     dispatcher = Dispatcher(
         store, default_executor=settings.executor, executors=executor_resolver(workers)
     )

@@ -184,6 +184,13 @@ blobs = Table(
     Column("data", LargeBinary),
 )
 
+blob_data = Table(  # large blobs when the blob store is the database (``db://``)
+    "blob_data",
+    metadata,
+    Column("digest", String, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
 DISPATCH_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(DispatchRecord))
 NODE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(NodeRecord))
 EDGE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EdgeRecord))
