@@ -64,6 +64,7 @@ from valence.store.connect import (
     sqlite_file,
 )
 from valence.store.fsck import FsckReport
+from valence.store.lease_rows import LeaseRows
 from valence.store.records import (
     DISPATCH_MUTABLE_FIELDS,
     NODE_MUTABLE_FIELDS,
@@ -94,7 +95,7 @@ class NodeNotFoundError(StoreError, KeyError):
 TASK_KINDS = ("electron", "sublattice")  # what people count; other kinds are helpers
 
 
-class Store(TriggerRows):
+class Store(TriggerRows, LeaseRows):
     """Rows and blobs of every dispatch, in one SQL database and one blob directory.
 
     ``where`` is the database URL as shown to users (no password); ``blob_dir``
