@@ -69,7 +69,7 @@ def test_owners_on_this_host_are_judged_by_their_process(store):
     assert peers.dead([me, gone, legacy]) == {gone}
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(st.lists(st.tuples(st.booleans(), st.floats(0, 20)), max_size=12))
 def test_judgement_matches_a_model_of_observed_beats(tmp_path_factory, steps):
     """Dead iff the count has not grown for ``expiry`` since this peer first saw it."""
@@ -109,6 +109,7 @@ def test_a_lease_not_renewed_for_half_its_time_is_lost_once(store):
     assert lease.valid()
     clock.now += 0.2
     assert not lease.valid()
+    lease.renew()  # too late: a peer may own the work already
     assert not lease.valid()
     assert lost == [True]
     lease.stop(retire=True)  # a lost lease is not retired: its row says nothing new

@@ -120,18 +120,31 @@ class Lease:
         self._clock = clock
         self._renewed = clock()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._lost_lock = threading.Lock()
 
     def start(self) -> None:
-        """Write the first beat (a store that refuses it raises here), then keep beating."""
+        """Write the first beat (a store that refuses it raises here), then keep beating.
+
+        Sweeping runs on a thread of its own: taking over a large dispatch must not
+        delay the next beat.
+        """
         self.renew()
-        self._thread = threading.Thread(target=self._run, name="valence-lease", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._beat, name="valence-lease", daemon=True)]
+        if self._sweep is not None:
+            sweeper = threading.Thread(target=self._sweeping, name="valence-sweep", daemon=True)
+            self._threads.append(sweeper)
+        for thread in self._threads:
+            thread.start()
 
     def renew(self) -> None:
-        """One beat; the lease counts from before the write, never from after it."""
+        """One beat; the lease counts from before the write, never from after it.
+
+        An expired lease is not renewed: after a pause, a peer may own our work already.
+        """
         started = self._clock()
+        if not self.valid():
+            return
         self._store.beat(self.owner, host_id())
         self._renewed = started
 
@@ -147,24 +160,26 @@ class Lease:
     def stop(self, *, retire: bool = True) -> None:
         """Stop beating; with ``retire``, tell peers to take over at once."""
         self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(10)
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(10)
         if retire and not self.lost:
             self._store.retire(self.owner)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.expiry / 6):
+    def _beat(self) -> None:
+        while not self._stop.wait(self.expiry / 6) and not self.lost:
             try:
                 self.renew()
             except Exception as exc:  # the database may be unreachable for a while
                 log.warning("valence: cannot renew this dispatcher's lease: %s", exc)
-            if not self.valid():
-                return
-            if self._sweep is not None:
-                try:
-                    self._sweep()
-                except Exception:
-                    log.exception("valence: looking for dispatches of dead dispatchers failed")
+
+    def _sweeping(self) -> None:
+        assert self._sweep is not None
+        while not self._stop.wait(self.expiry / 6) and not self.lost:
+            try:
+                self._sweep()
+            except Exception:
+                log.exception("valence: looking for dispatches of dead dispatchers failed")
 
     def _lose(self) -> None:
         with self._lost_lock:
