@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("valence.lease")
 
 DEFAULT_LEASE_SECONDS = 30.0
+SWEEP_SECONDS = 5.0  # at most this long between looks for dead peers' dispatches
 
 
 def lease_seconds() -> float:
@@ -175,7 +176,7 @@ class Lease:
 
     def _sweeping(self) -> None:
         assert self._sweep is not None
-        while not self._stop.wait(self.expiry / 6) and not self.lost:
+        while not self._stop.wait(min(self.expiry / 6, SWEEP_SECONDS)) and not self.lost:
             try:
                 self._sweep()
             except Exception:
