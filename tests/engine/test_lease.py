@@ -6,11 +6,15 @@ Run on a real SQLite store with a fake monotonic clock: no test waits for time.
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import valence as ct
+from tests.pg import POSTGRES_URL, SKIP_REASON, fresh_schema
 from valence.engine.lease import Lease, Peers, lease_seconds
 from valence.engine.ownership import host_id, new_owner
 from valence.errors import ConfigError
@@ -167,3 +171,70 @@ def test_a_store_on_sqlite_holds_no_lease(store):
     dispatcher.hold_lease(sweep=True)
     assert dispatcher.lease is None
     assert store.shares_work() is False
+
+
+@ct.electron
+def _gated(gate, x):
+    deadline = time.time() + 120
+    while not os.path.exists(gate) and time.time() < deadline:
+        time.sleep(0.01)
+    return x + 1
+
+
+@ct.lattice
+def _gated_flow(gate, x):
+    return _gated(gate, _gated(gate, x))
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason=SKIP_REASON)
+def test_peers_sweeping_at_once_take_a_dead_dispatch_exactly_once(valence_home, tmp_path):
+    """Three dispatchers (own connections) race to resume one dispatch of a dead host."""
+    from sqlalchemy import update
+
+    from valence.engine.dispatcher import Dispatcher
+    from valence.engine.prepare import prepare_dispatch
+    from valence.store.tables import dispatches
+
+    gate = str(tmp_path / "gate")
+    with fresh_schema() as url:
+        text = url.render_as_string(hide_password=False)
+        stores = [Store.open(text, tmp_path / "blobs") for _ in range(4)]
+        try:
+            first = Dispatcher(stores[3], default_executor="thread")
+            prepared = prepare_dispatch(_gated_flow, (gate, 1), {})
+            did = prepared.record.dispatch_id
+            first.submit(prepared)
+            deadline = time.monotonic() + 60
+            while not any(n.status == "RUNNING" for n in stores[3].get_nodes(did)):
+                assert time.monotonic() < deadline, "the first task never started"
+                time.sleep(0.02)
+            first.freeze()  # the first dispatcher "dies" mid-task
+            dead = "far-away:7:1.000:deadbeef"
+            stores[0].beat(dead, "far-away")
+            stores[0].retire(dead)
+            owner = update(dispatches).where(dispatches.c.dispatch_id == did).values(owner=dead)
+            with stores[0]._engine.begin() as conn:
+                conn.execute(owner)
+            peers = [Dispatcher(store, default_executor="thread") for store in stores[:3]]
+            barrier = threading.Barrier(len(peers))
+            taken: list[list[str]] = [[] for _ in peers]
+
+            def sweep(i: int) -> None:
+                barrier.wait()
+                taken[i] = peers[i].resume_unfinished()
+
+            threads = [threading.Thread(target=sweep, args=(i,)) for i in range(len(peers))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+            assert sorted(len(t) for t in taken) == [0, 0, 1]
+            winner = peers[[len(t) for t in taken].index(1)]
+            open(gate, "w").close()
+            assert winner.wait(did, 120)
+            record = stores[0].get_dispatch(did)
+            assert (record.status, record.owner) == ("COMPLETED", winner.owner)
+        finally:
+            open(gate, "w").close()
+            for store in stores:
+                store.close()
