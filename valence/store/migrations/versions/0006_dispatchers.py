@@ -1,7 +1,7 @@
 """Add ``dispatchers``: the heartbeat rows of dispatcher processes sharing a store.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-30
 
 A dispatcher on a network database (PostgreSQL) renews its row every few
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
