@@ -14,6 +14,8 @@
                           (disk full) before failing the dispatches it runs (default 60)
 ``VALENCE_MAX_STREAM_BYTES``   stdout (and stderr) kept per task run (default 1 MiB)
 ``VALENCE_ALLOWED_HOSTS``      host names a loopback server answers besides loopback ones
+``VALENCE_LEASE_SECONDS``      servers sharing a network store: silence before takeover (30)
+``VALENCE_HOST_ID``            the host part of dispatcher owner ids (default: host name)
 
 The executor, database URL, blob URL, server address and request limit have keys in
 ``$VALENCE_HOME/valence.toml`` too (``sdk.executor``, ``database.url``, ``blobs.url``,

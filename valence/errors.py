@@ -13,6 +13,7 @@ Messages say what is wrong and how to fix it. The tree::
     │   ├── NodeNotFoundError              (also KeyError) unknown node id
     │   ├── StoreDamagedError              the database file is damaged or not a database
     │   ├── StoreWriteError                the store refuses writes (disk full, I/O error)
+    │   ├── LeaseLostError                 this dispatcher lost its lease on a shared store
     │   └── BlobMissingError               a stored value is gone from the blob store
     │       └── BlobCorruptError           a stored value no longer matches its digest
     ├── ExecutorError
@@ -85,6 +86,10 @@ class StoreDamagedError(StoreError):
 
 class StoreWriteError(StoreError):
     """The store cannot be written (a full disk, an I/O error, a read-only file system)."""
+
+
+class LeaseLostError(StoreError):
+    """This process's dispatcher could not renew its lease on a shared store."""
 
 
 class BlobMissingError(StoreError):

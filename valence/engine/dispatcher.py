@@ -31,13 +31,14 @@ from valence import status as st
 from valence.clock import utcnow
 from valence.config import write_retry_seconds
 from valence.engine import state as transitions
-from valence.engine.ownership import is_alive, new_owner
+from valence.engine.lease import Lease, Peers, lease_seconds
+from valence.engine.ownership import new_owner
 from valence.engine.prepare import Prepared, prepare_dispatch
 from valence.engine.redispatch import not_reusable_inside, reuse_in_sublattice
 from valence.engine.resume import rebuild
 from valence.engine.reuse import early_cutoff, index_keys, may_cut_off
 from valence.engine.run import Batch, Lazy, Run, format_exception, helper_value
-from valence.errors import SerializationError, StoreWriteError
+from valence.errors import LeaseLostError, SerializationError, StoreWriteError
 from valence.executors.base import Outcome, TaskSpec
 from valence.executors.outputs import blob_target, read_stored
 from valence.executors.policy import canceller, error_text, submit_with_policy, task_options
@@ -101,10 +102,18 @@ class Dispatcher:
         self._stall: _Stall | None = None
         self._unwritten: dict[str, str] = {}  # failed here, not yet durable: id -> error
         self.owner = new_owner()
+        self.peers = Peers(store, lease_seconds())
+        self.lease: Lease | None = None  # held on a shared store (hold_lease)
 
     # ---- public, thread-safe ----------------------------------------------------
     def submit(self, prepared: Prepared) -> None:
         """Record ``prepared`` durably, then schedule it."""
+        if self.lease is not None and self.lease.lost:
+            raise LeaseLostError(
+                "this process's dispatcher lost its lease on the shared store (it could not "
+                "renew it in time: the database was unreachable or the process paused); "
+                "restart the process to dispatch again"
+            )
         prepared.record.owner = self.owner
         if prepared.reuse_source is not None:  # everything reused: finished on arrival
             self.store.record_reused_dispatch(
@@ -124,12 +133,20 @@ class Dispatcher:
 
     def resume_unfinished(self, only: str | None = None) -> list[str]:
         """Take over dispatches (or only the one ``only``) whose owning process is gone."""
-        resumed = []
-        for record in self.store.unfinished():
-            if only is not None and record.dispatch_id != only:
-                continue
+        resumed: list[str] = []
+        if self.lease is not None and not self.lease.valid():
+            return resumed
+        records = [
+            r
+            for r in self.store.unfinished()
+            if (only is None or r.dispatch_id == only)
+            and not r.parent_dispatch_id
+            and r.owner not in (None, self.owner)
+        ]
+        dead = self.peers.dead(r.owner for r in records if r.owner is not None)
+        for record in records:
             owner = record.owner
-            if record.parent_dispatch_id or owner is None or owner == self.owner or is_alive(owner):
+            if owner not in dead:
                 continue
             if not self.store.claim_dispatch(record.dispatch_id, self.owner, expected_owner=owner):
                 continue
@@ -159,6 +176,27 @@ class Dispatcher:
         if resumed:
             self._ensure_thread()
         return resumed
+
+    def hold_lease(self, *, sweep: bool) -> None:
+        """On a shared store, renew a lease; with ``sweep``, take over dead peers' work."""
+        if self.lease is not None or not self.store.shares_work():
+            return
+        self.lease = Lease(
+            self.store,
+            self.owner,
+            expiry=self.peers.expiry,
+            on_lost=self.freeze,
+            sweep=self.resume_unfinished if sweep else None,
+        )
+        self.lease.start()
+
+    def release_lease(self) -> None:
+        """Stop renewing and say so: peers take this dispatcher's unfinished work at once.
+
+        Call it after :meth:`freeze`, so nothing is recorded once peers may own it.
+        """
+        if self.lease is not None:
+            self.lease.stop(retire=True)
 
     def start_pending(self, dispatch_id: str) -> bool:
         """Run a dispatch recorded with ``disable_run`` (NEW_OBJECT, no owner); False if
@@ -744,6 +782,8 @@ class Dispatcher:
 
     def _flush(self) -> None:
         if not self._batch or self._frozen:
+            return
+        if self.lease is not None and not self.lease.valid():  # fenced: a peer may own it now
             return
         batch = self._batch  # replaced only once written: a refused batch is kept
         defer = bool(batch.keys) and not batch.dispatches and len(batch.keys) < KEY_BATCH

@@ -147,6 +147,7 @@ def serve(
     sock = bind_socket(host, port)
     url = url_for(host, sock.getsockname()[1])
     runtime = open_runtime(settings, workers=workers)
+    runtime.dispatcher.hold_lease(sweep=True)  # on a shared store: take over dead peers' work
     if not is_loopback(host):
         log.warning("listening on %s (not loopback): every client needs the token", host)
     app = create_app(runtime, token=token, host=host)
@@ -161,6 +162,7 @@ def serve(
         _forget(settings)
         runtime.dispatcher.freeze()  # stopped workers must not be recorded as failures
         _stop_children()
+        runtime.dispatcher.release_lease()  # peers on a shared store take over at once
         log.info("valence server stopped")
 
 

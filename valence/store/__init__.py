@@ -71,6 +71,7 @@ from valence.store.connect import (
     sqlite_file,
 )
 from valence.store.fsck import FsckReport
+from valence.store.lease_rows import LeaseRows
 from valence.store.records import (
     DISPATCH_MUTABLE_FIELDS,
     NODE_MUTABLE_FIELDS,
@@ -92,7 +93,7 @@ __all__ = ["INLINE_LIMIT", "NodeNotFoundError", "Store"]
 _NO_BLOBS: Mapping[str, bytes] = {}
 
 
-class Store(TriggerRows):
+class Store(TriggerRows, LeaseRows):
     """Rows and blobs of every dispatch, in one SQL database and one blob store.
 
     ``where`` is the database URL as shown to users (no password);

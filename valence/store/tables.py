@@ -233,3 +233,16 @@ triggers = Table(
     Index(None, "dispatch_id"),
     Index(None, "status"),
 )
+
+# Dispatcher processes sharing one store: each renews its row (``beats`` grows) while it
+# runs; peers on other hosts judge it dead when its count stops growing for a lease.
+dispatchers = Table(
+    "dispatchers",
+    metadata,
+    Column("owner", String, primary_key=True),
+    Column("host", String, nullable=False),
+    Column("beats", BigInteger, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("beat_at", UTCDateTime, nullable=False),
+    Column("stopped_at", UTCDateTime),
+)
