@@ -1,7 +1,10 @@
 """The REST contract: pydantic models for every JSON request and response.
 
-Records travel whole (every field of ``DispatchRecord`` / ``NodeRecord``), so a
-client can rebuild them and read a ``Result`` exactly as in embedded mode.
+Below both the HTTP client and the server. Records travel whole: the models of
+``DispatchRecord``, ``NodeRecord`` and ``TriggerRecord`` are built from those
+dataclasses (:func:`record_model`: same fields, types and defaults), so a client
+rebuilds the records (``.record()``) and reads a ``Result`` exactly as in
+embedded mode.
 Values never travel inside JSON: a value is a ``ValueOut`` (preview string +
 digest + download URL); bytes come from ``GET /api/v1/blobs/{digest}``.
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import MISSING, fields
 from dataclasses import Field as Field_
-from typing import Any, ClassVar, Self, get_type_hints
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, create_model
 
@@ -102,31 +105,6 @@ def _default(field: Field_[Any]) -> Any:
     return ...
 
 
-NodeOut = record_model(
-    NodeRecord,
-    "NodeOut",
-    "One node: every field of the stored node record.",
-    stdout=(str | None, Field(default="", description="null when read without streams")),
-    stderr=(str | None, Field(default="", description="null when read without streams")),
-    reason=(
-        dict[str, Any] | None,
-        Field(default=None, description="why it was reused or ran: {decision, code, text}"),
-    ),
-)
-
-
-def node_out(node: NodeRecord, *, streams: bool = True) -> RecordModel:
-    """``node`` on the wire; without ``streams`` its stdout and stderr are null."""
-    return NodeOut.of(node) if streams else NodeOut.of(node, stdout=None, stderr=None)
-
-
-NodeDetail = create_model(
-    "NodeDetail",
-    __base__=NodeOut,
-    __doc__="One node with a preview of its output.",
-    output=(ValueOut | None, None),
-)
-
 SUMMARY_FIELDS = (
     "dispatch_id",
     "name",
@@ -139,31 +117,67 @@ SUMMARY_FIELDS = (
     "redispatched_from",
     "error",
 )
-PROGRESS = (dict[str, int], Field(default={}, description="node count per status"))
-
-DispatchSummary = record_model(
-    DispatchRecord,
-    "DispatchSummary",
-    "A dispatch in a list: no graph, sources or environment.",
-    only=SUMMARY_FIELDS,
-    error=(str | None, Field(default=None, description="first line of the error")),
-    progress=PROGRESS,
+PROGRESS: tuple[Any, Any] = (
+    dict[str, int],
+    Field(default={}, description="node count per status"),
 )
 
+if TYPE_CHECKING:  # built from the records below; to a type checker each is a RecordModel
+    NodeOut: TypeAlias = RecordModel
+    NodeDetail: TypeAlias = RecordModel
+    DispatchSummary: TypeAlias = RecordModel
+    DispatchOut: TypeAlias = RecordModel
+    TriggerOut: TypeAlias = RecordModel
+else:
+    NodeOut = record_model(
+        NodeRecord,
+        "NodeOut",
+        "One node: every field of the stored node record.",
+        stdout=(str | None, Field(default="", description="null when read without streams")),
+        stderr=(str | None, Field(default="", description="null when read without streams")),
+        reason=(
+            dict[str, Any] | None,
+            Field(default=None, description="why it was reused or ran: {decision, code, text}"),
+        ),
+    )
+    NodeDetail = create_model(
+        "NodeDetail",
+        __base__=NodeOut,
+        __doc__="One node with a preview of its output.",
+        output=(ValueOut | None, None),
+    )
+    DispatchSummary = record_model(
+        DispatchRecord,
+        "DispatchSummary",
+        "A dispatch in a list: no graph, sources or environment.",
+        only=SUMMARY_FIELDS,
+        error=(str | None, Field(default=None, description="first line of the error")),
+        progress=PROGRESS,
+    )
+    DispatchOut = record_model(
+        DispatchRecord,
+        "DispatchOut",
+        "One dispatch: every field of the stored record, node counts, optionally its nodes.",
+        progress=PROGRESS,
+        nodes=(list[NodeOut] | None, None),
+    )
+    TriggerOut = record_model(
+        TriggerRecord,
+        "TriggerOut",
+        "A registered trigger (without the pickled trigger itself).",
+        without=("spec",),
+    )
 
-def dispatch_summary(record: DispatchRecord, progress: dict[str, int]) -> RecordModel:
+
+def node_out(node: NodeRecord, *, streams: bool = True) -> NodeOut:
+    """``node`` on the wire; without ``streams`` its stdout and stderr are null."""
+    return NodeOut.of(node) if streams else NodeOut.of(node, stdout=None, stderr=None)
+
+
+def dispatch_summary(record: DispatchRecord, progress: dict[str, int]) -> DispatchSummary:
     """``record`` as a dispatch list shows it: the first line of its error, node counts."""
     error = record.error.splitlines()[0] if record.error else None
     return DispatchSummary.of(record, error=error, progress=progress)
-
-
-DispatchOut = record_model(
-    DispatchRecord,
-    "DispatchOut",
-    "One dispatch: every field of the stored record, node counts, optionally its nodes.",
-    progress=PROGRESS,
-    nodes=(list[NodeOut] | None, None),  # type: ignore[valid-type]
-)
 
 
 def dispatch_out(
@@ -172,18 +186,10 @@ def dispatch_out(
     nodes: list[NodeRecord] | None,
     *,
     streams: bool = True,
-) -> RecordModel:
+) -> DispatchOut:
     """``record`` on the wire with its node counts and (unless None) its nodes."""
     shown = None if nodes is None else [node_out(n, streams=streams) for n in nodes]
     return DispatchOut.of(record, progress=progress, nodes=shown)
-
-
-TriggerOut = record_model(
-    TriggerRecord,
-    "TriggerOut",
-    "A registered trigger (without the pickled trigger itself).",
-    without=("spec",),
-)
 
 
 class DispatchList(BaseModel):

@@ -258,14 +258,11 @@ class HttpBackend:
 
     def _dispatch_with_nodes(self, dispatch_id: str) -> tuple[DispatchRecord, list[NodeRecord]]:
         """The dispatch and its nodes without their stdout/stderr, in one request."""
-        data = DispatchOut.model_validate(
-            self._json(
-                "GET",
-                f"/dispatches/{_segment(dispatch_id)}",
-                params={"nodes": True, "streams": False},
-            )
+        data = self._json(
+            "GET", f"/dispatches/{_segment(dispatch_id)}", params={"nodes": True, "streams": False}
         )
-        return data.record(), [node.record() for node in data.nodes or []]
+        nodes = [NodeOut.model_validate(node).record() for node in data["nodes"] or []]
+        return DispatchOut.model_validate({**data, "nodes": None}).record(), nodes
 
     def get_edges(self, dispatch_id: str) -> list[EdgeRecord]:
         graph = self._json("GET", f"/dispatches/{_segment(dispatch_id)}/graph?edges=true")
@@ -310,8 +307,7 @@ class HttpBackend:
         for key in ("since", "until"):
             filters[key] = _iso(filters.get(key))
         items = self._list(filters)["items"]
-        summaries = [DispatchSummary.model_validate(item) for item in items]
-        return [(s.record(), dict(s.progress)) for s in summaries]
+        return [(DispatchSummary.model_validate(i).record(), dict(i["progress"])) for i in items]
 
     def _list(self, params: dict[str, Any]) -> Any:
         clean = {k: v for k, v in params.items() if v is not None}

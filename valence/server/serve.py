@@ -160,7 +160,8 @@ def serve(
         server.run(sockets=[sock])
     finally:
         _forget(settings)
-        runtime.dispatcher.freeze()  # stopped workers must not be recorded as failures
+        if runtime.dispatcher is not None:  # stopped workers must not be recorded as failures
+            runtime.dispatcher.freeze()
         _stop_children()
         log.info("valence server stopped")
 
