@@ -78,7 +78,7 @@ class SharedLock:
 _RECORDING = SharedLock()  # process-wide: blob collection never overlaps a new dispatch
 
 
-@dataclass
+@dataclass(eq=False)
 class Runtime:
     """Dispatches in ``store``, run by ``dispatcher`` (None: read and delete only).
 
