@@ -87,10 +87,10 @@ def main() -> None:
     os.environ["VALENCE_TOKEN"] = token
     from playwright.sync_api import sync_playwright
 
-    from valence.server.app import open_runtime
-    from valence.server.run import BackgroundServer
+    from valence.engine.runtime import Runtime
+    from valence.server.serve import BackgroundServer
 
-    runtime = open_runtime()
+    runtime = Runtime.open()
     server = BackgroundServer(runtime, token=token)
     url = server.start()
     try:

@@ -107,7 +107,7 @@ def backend(ctx: typer.Context, *, runs: bool = False) -> Iterator[Backend]:
 
     store = Store.open(settings.database_url, settings.blobs)
     try:
-        yield LocalBackend(store)
+        yield LocalBackend.reading(store)
     finally:
         store.close()
 
@@ -517,7 +517,7 @@ def start(
     """Start the server in the background; clients of this valence home then use it."""
     with needs_extra("server", "valence start"):
         from valence.server.process import server_state, start_background
-        from valence.server.run import is_loopback
+        from valence.server.serve import is_loopback
 
     settings = load_settings()
     state = server_state(settings)
@@ -537,7 +537,7 @@ def _print_ui_link(url: str | None, settings: Any) -> None:
     """The web UI's address; on loopback with the token (its file is this user's only)."""
     from urllib.parse import urlsplit
 
-    from valence.server.run import is_loopback
+    from valence.server.serve import is_loopback
 
     if not url:
         return
@@ -600,8 +600,8 @@ def serve(
     """Run the server in the foreground (containers, systemd); stop with SIGTERM or Ctrl-C."""
     with needs_extra("server", "valence serve"):
         from valence.server.process import server_state
-        from valence.server.run import configure_logging
-        from valence.server.run import serve as run_server
+        from valence.server.serve import configure_logging
+        from valence.server.serve import serve as run_server
 
     settings = load_settings()
     state = server_state(settings)

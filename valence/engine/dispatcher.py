@@ -31,6 +31,7 @@ from valence import status as st
 from valence.clock import utcnow
 from valence.config import write_retry_seconds
 from valence.engine import state as transitions
+from valence.engine.completion import Completion
 from valence.engine.lease import Lease, Peers, lease_seconds
 from valence.engine.ownership import new_owner
 from valence.engine.prepare import Prepared, prepare_dispatch
@@ -89,7 +90,7 @@ class Dispatcher:
         self._clock = clock
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._runs: dict[str, Run] = {}
-        self._events: dict[str, threading.Event] = {}
+        self._events: dict[str, Completion] = {}
         self._batch = Batch()
         self._touched: set[str] = set()
         self._finished: list[str] = []
@@ -127,7 +128,7 @@ class Dispatcher:
         self.store.record_dispatch(prepared.record, prepared.nodes, prepared.edges, prepared.blobs)
         did = prepared.record.dispatch_id
         with self._lock:
-            self._events[did] = threading.Event()
+            self._events[did] = Completion()
         self._queue.put(("start", prepared, None))
         self._ensure_thread()
 
@@ -170,7 +171,7 @@ class Dispatcher:
                 continue
             log.info("resuming dispatch %s", record.dispatch_id)
             with self._lock:
-                self._events[record.dispatch_id] = threading.Event()
+                self._events[record.dispatch_id] = Completion()
             self._queue.put(("resume", prepared, None))
             resumed.append(record.dispatch_id)
         if resumed:
@@ -207,7 +208,7 @@ class Dispatcher:
         record.owner = self.owner
         prepared = rebuild(self.store, record)
         with self._lock:
-            self._events[dispatch_id] = threading.Event()
+            self._events[dispatch_id] = Completion()
         self._queue.put(("resume", prepared, None))
         self._ensure_thread()
         return True
@@ -242,6 +243,11 @@ class Dispatcher:
     def owns(self, dispatch_id: str) -> bool:
         with self._lock:
             return dispatch_id in self._events
+
+    def completion(self, dispatch_id: str) -> Completion | None:
+        """The event set once ``dispatch_id`` is finished here; None if not run here (now)."""
+        with self._lock:
+            return self._events.get(dispatch_id)
 
     def wait(self, dispatch_id: str, timeout: float | None = None) -> bool:
         """Block until this dispatcher finished ``dispatch_id``; False on timeout."""
@@ -430,7 +436,7 @@ class Dispatcher:
         self.store.claim_dispatch(child_id, self.owner, expected_owner=child.owner)
         child.owner = self.owner
         with self._lock:
-            self._events[child_id] = threading.Event()
+            self._events[child_id] = Completion()
         self._resume(rebuild(self.store, child), parent=(run.dispatch_id, node_id))
 
     def _pump(self, run: Run) -> None:
@@ -667,7 +673,7 @@ class Dispatcher:
             run.dispatch_id, node.id, status=st.RUNNING, start_time=now, sub_dispatch_id=child_id
         )
         with self._lock:
-            self._events[child_id] = threading.Event()
+            self._events[child_id] = Completion()
         self._start(child, parent=(run.dispatch_id, node.id))
 
     def _child_finished(
