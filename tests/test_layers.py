@@ -16,13 +16,13 @@ import valence
 ROOT = Path(valence.__file__).parent
 
 # DESIGN.md, "Layers", bottom to top, with the modules it does not name placed by what
-# they import (display: nothing; fs, file transfers: errors and fingerprint; results,
-# read-only views over store records that both backends build). Others are not checked.
+# they import (fs, file transfers: errors and fingerprint; results and display, read-only
+# views over store records that both backends build). Others are not checked.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "config", "configfile", "status", "ids", "extras", "display"),
+    ("errors", "config", "configfile", "status", "ids", "extras"),
     ("serialize", "fingerprint", "transportable", "fs"),
     ("workflow",),
-    ("store", "executors", "executor", "results"),
+    ("store", "executors", "executor", "results", "display"),
     ("engine",),
     ("wire",),
     ("backends",),
