@@ -87,7 +87,10 @@ class Dispatcher:
         executors: Callable[..., Any] | None = None,
         clock: Callable[[], datetime] = utcnow,
         write_retry: float | None = None,
+        thread: bool = True,
     ) -> None:
+        """``executors(name, default=...)`` resolves a task's executor, ``clock`` stamps
+        times; with ``thread`` False no loop thread starts and the caller drives ``step()``."""
         if executors is None:
             from valence.executors import get_executor
 
@@ -106,6 +109,7 @@ class Dispatcher:
         self._live: dict[tuple[str, int], dict[str, str]] = {}  # output of running tasks
         self._frozen = False
         self._thread: threading.Thread | None = None
+        self._threaded = thread
         self._lock = threading.Lock()
         self._write_retry = write_retry_seconds() if write_retry is None else write_retry
         self._stall: _Stall | None = None
@@ -241,6 +245,8 @@ class Dispatcher:
 
     # ---- the loop --------------------------------------------------------------
     def _ensure_thread(self) -> None:
+        if not self._threaded:
+            return
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
@@ -489,11 +495,15 @@ class Dispatcher:
             self._batch.node(
                 run.dispatch_id, node.id, status=st.RUNNING, start_time=now, executor=executor.name
             )
-        future.add_done_callback(lambda f, key=key: self._queue.put(TaskDone(*key, f)))
+        future.add_done_callback(self._on_done(run.dispatch_id, node.id))
+
+    def _on_done(self, dispatch_id: str, node_id: int) -> Callable[[Future[Outcome]], None]:
+        """Where a task's resolved future goes: the loop, as an event."""
+        return lambda future: self._queue.put(TaskDone(dispatch_id, node_id, future))
 
     def _listener(self, key: tuple[str, int]) -> Callable[[str, Any], None]:
         """Where a task's start and live output go: the loop, as events."""
-        return lambda kind, value: self._queue.put(Live(*key, kind, value))
+        return lambda kind, value: self._queue.put(Live(key[0], key[1], kind, value))
 
     def _lattice_executor(self, run: Run) -> Any:
         return run.prepared.lattice.metadata.get("executor")
