@@ -39,7 +39,6 @@ from valence.engine.events import (
     Event,
     Freeze,
     Live,
-    Resume,
     Start,
     TaskDone,
 )
@@ -165,7 +164,7 @@ class Dispatcher:
                 continue
             log.info("resuming dispatch %s", record.dispatch_id)
             self._track(record.dispatch_id)
-            self._queue.put(Resume(prepared))
+            self._queue.put(Start(prepared, resume=True))
             resumed.append(record.dispatch_id)
         if resumed:
             self._ensure_thread()
@@ -180,7 +179,7 @@ class Dispatcher:
         record.owner = self.owner
         prepared = rebuild(self.store, record)
         self._track(dispatch_id)
-        self._queue.put(Resume(prepared))
+        self._queue.put(Start(prepared, resume=True))
         self._ensure_thread()
         return True
 
@@ -303,10 +302,10 @@ class Dispatcher:
     def _apply(self, event: DispatchEvent) -> None:
         try:
             match event:
+                case Start(prepared, resume=True):
+                    self._resume(prepared)
                 case Start(prepared):
                     self._start(prepared)
-                case Resume(prepared):
-                    self._resume(prepared)
                 case TaskDone(dispatch_id, node_id, future):
                     self._on_outcome(dispatch_id, node_id, future)
                 case Live(dispatch_id, node_id, kind, value):

@@ -18,20 +18,11 @@ from valence.executors.base import Outcome
 
 @dataclass(frozen=True, slots=True)
 class Start:
-    """Run a newly recorded dispatch."""
+    """Run a newly recorded dispatch, or (``resume``) one rebuilt from the store that
+    keeps what it already did."""
 
     prepared: Prepared
-
-    @property
-    def dispatch_id(self) -> str:
-        return self.prepared.record.dispatch_id
-
-
-@dataclass(frozen=True, slots=True)
-class Resume:
-    """Run a dispatch rebuilt from the store, keeping what it already did."""
-
-    prepared: Prepared
+    resume: bool = False
 
     @property
     def dispatch_id(self) -> str:
@@ -73,5 +64,5 @@ class Freeze:
     drained: threading.Event
 
 
-DispatchEvent = Start | Resume | TaskDone | Live | Cancel
+DispatchEvent = Start | TaskDone | Live | Cancel
 Event = DispatchEvent | Freeze
