@@ -27,9 +27,9 @@ dispatcher treats that as an internal error and fails the dispatch loudly.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from valence import status as st
 from valence.workflow.graph import Edge, TransportGraph
@@ -95,16 +95,20 @@ def start_state(dispatch_id: str, graph: TransportGraph, done: Mapping[int, str]
 
 def _check(state: DispatchState, node_id: int, action: str, allowed: tuple[str, ...]) -> None:
     """Refuse a transition on a node that does not exist or cannot take it."""
+    if not 0 <= node_id < len(state.status) or state.status[node_id] not in allowed:
+        _refuse(state, node_id, action)
+
+
+def _refuse(state: DispatchState, node_id: int, action: str) -> NoReturn:
     if not 0 <= node_id < len(state.status):  # a negative id would silently index from the end
         raise ValueError(
             f"cannot {action} node {node_id!r} of dispatch {state.dispatch_id}: "
             f"it has nodes 0..{len(state.status) - 1}"
         )
-    if state.status[node_id] not in allowed:
-        raise ValueError(
-            f"cannot {action} node {node_id} of dispatch {state.dispatch_id}: "
-            f"it is {state.status[node_id]}"
-        )
+    raise ValueError(
+        f"cannot {action} node {node_id} of dispatch {state.dispatch_id}: "
+        f"it is {state.status[node_id]}"
+    )
 
 
 # ---- starting work ------------------------------------------------------------
@@ -124,8 +128,10 @@ def requeue(state: DispatchState, node_id: int, *, first: bool = False) -> None:
 
 def mark_running(state: DispatchState, node_id: int) -> None:
     """A node taken from ``ready`` was handed to an executor (or became a sub-dispatch)."""
-    _check(state, node_id, "run", STARTABLE)
-    state.status[node_id] = st.RUNNING
+    status = state.status
+    if not 0 <= node_id < len(status) or status[node_id] != st.NEW_OBJECT:  # _check, inlined
+        _refuse(state, node_id, "run")
+    status[node_id] = st.RUNNING
     state.running.add(node_id)
 
 
@@ -152,7 +158,9 @@ def restore(state: DispatchState, node_id: int, status: str) -> None:
 # ---- ending work ----------------------------------------------------------------
 def complete(state: DispatchState, node_id: int, digest: str, value: Any) -> list[int]:
     """Record a completed node; return the children that became ready."""
-    _check(state, node_id, "complete", ENDABLE)
+    status = state.status
+    if not 0 <= node_id < len(status) or status[node_id] not in ENDABLE:  # _check, inlined
+        _refuse(state, node_id, "complete")
     state.running.discard(node_id)
     state.status[node_id] = st.COMPLETED
     state.digests[node_id] = digest
@@ -273,9 +281,3 @@ def final_status(state: DispatchState) -> str:
     if state.cancelled or st.CANCELLED in state.status:
         return st.CANCELLED
     return st.COMPLETED
-
-
-def not_held(state: DispatchState, node_ids: Iterable[int]) -> dict[int, str]:
-    """The output digests of those of ``node_ids`` whose value is not in memory."""
-    values, digests = state.values, state.digests
-    return {i: digests[i] for i in node_ids if i not in values}

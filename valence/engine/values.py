@@ -45,7 +45,8 @@ def lattice_output(store: Store, run: Run) -> Any:
 
 def prefetch(store: Store, run: Run, node_ids: list[int]) -> None:
     """Outputs not in memory (reused or resumed nodes), read in one query."""
-    wanted = transitions.not_held(run.state, node_ids)
+    held, digests = run.state.values, run.state.digests
+    wanted = {i: digests[i] for i in node_ids if i not in held}
     if wanted:
         blobs = store.get_blobs(wanted.values())
         transitions.hold(run.state, {i: Lazy(blobs[digest]) for i, digest in wanted.items()})
