@@ -205,8 +205,7 @@ def early_cutoff(
             rest.append(node)
             continue
         reason = records[node.id].reason = cutoff_reason(match)
-        transitions.complete(state, node.id, match.output_digest, None)
-        state.values.pop(node.id, None)  # read from the store when needed
+        transitions.complete_stored(state, node.id, match.output_digest)  # read when needed
         batch.node(
             run.dispatch_id,
             node.id,
