@@ -1,26 +1,76 @@
 """valence: a Python workflow orchestrator with Covalent's API and provably safe redispatch.
 
 ``import valence as ct`` runs Covalent workflow code unchanged.
+
+Only the workflow layer (``electron``, ``lattice``, the ``Deps*`` classes) is
+imported with the package; everything else (the client, the store and its
+SQLAlchemy, executors, file transfer, leptons, triggers) is imported on first
+use of its name, so ``import valence`` stays cheap.
 """
 
 from __future__ import annotations
 
-from valence import executor, fs, leptons, status, triggers
-from valence.client import cancel, dispatch, dispatch_sync, get_result, redispatch
-from valence.config import get_config, reload_config, set_config
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from valence.errors import ValenceError
-from valence.executors.worker import get_context
-from valence.fs import strategies as fs_strategies
-from valence.leptons import Lepton
-from valence.results import Result
-from valence.transportable import TransportableObject
-from valence.triggers import stop_triggers
 from valence.workflow.deps import DepsBash, DepsCall, DepsModule, DepsPip
 from valence.workflow.electron import Electron, electron
 from valence.workflow.lattice import Lattice, lattice
 from valence.workflow.tracing import wait
 
+if TYPE_CHECKING:
+    from valence import executor, fs, leptons, status, triggers
+    from valence.client import cancel, dispatch, dispatch_sync, get_result, redispatch
+    from valence.config import get_config, reload_config, set_config
+    from valence.executors.worker import get_context
+    from valence.fs import strategies as fs_strategies
+    from valence.leptons import Lepton
+    from valence.results import Result
+    from valence.transportable import TransportableObject
+    from valence.triggers import stop_triggers
+
 __version__ = "0.1.0"
+
+# Public name -> (module, attribute or None for the module itself), imported on first use.
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "executor": ("valence.executor", None),
+    "fs": ("valence.fs", None),
+    "leptons": ("valence.leptons", None),
+    "status": ("valence.status", None),
+    "triggers": ("valence.triggers", None),
+    "cancel": ("valence.client", "cancel"),
+    "dispatch": ("valence.client", "dispatch"),
+    "dispatch_sync": ("valence.client", "dispatch_sync"),
+    "get_result": ("valence.client", "get_result"),
+    "redispatch": ("valence.client", "redispatch"),
+    "get_config": ("valence.config", "get_config"),
+    "reload_config": ("valence.config", "reload_config"),
+    "set_config": ("valence.config", "set_config"),
+    "get_context": ("valence.executors.worker", "get_context"),
+    "fs_strategies": ("valence.fs.strategies", None),
+    "Lepton": ("valence.leptons", "Lepton"),
+    "Result": ("valence.results", "Result"),
+    "TransportableObject": ("valence.transportable", "TransportableObject"),
+    "stop_triggers": ("valence.triggers", "stop_triggers"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a lazily exported name on first use and keep it in the module."""
+    try:
+        module_name, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'valence' has no attribute {name!r}") from None
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "DepsBash",
