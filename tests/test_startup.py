@@ -135,3 +135,16 @@ class _Dist:
 )
 def test_name_and_version_read_only_the_headers(files, expected) -> None:
     assert _name_and_version(_Dist(files)) == expected
+
+
+def test_file_digests_load_no_transfer_strategy_and_fs_names_resolve() -> None:
+    loaded = loaded_after("import valence.fs.digest")
+    assert "valence.fs.digest" in loaded
+    assert sorted({"valence.fs.strategies", "valence.fs.transfer", "urllib.request"} & loaded) == []
+    code = (
+        "import valence.fs as fs\n"
+        "for name in fs.__all__:\n"
+        "    assert getattr(fs, name) is not None, name\n"
+        "assert fs.strategies.HTTP is fs.transfer.HTTP and 'FileTransfer' in dir(fs)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

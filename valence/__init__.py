@@ -10,10 +10,10 @@ use of its name, so ``import valence`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from valence.errors import ValenceError
+from valence.lazy import Table, lazy_exports
 from valence.workflow.deps import DepsBash, DepsCall, DepsModule, DepsPip
 from valence.workflow.electron import Electron, electron
 from valence.workflow.lattice import Lattice, lattice
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 # Public name -> (module, attribute or None for the module itself), imported on first use.
-_LAZY: dict[str, tuple[str, str | None]] = {
+_LAZY: Table = {
     "executor": ("valence.executor", None),
     "fs": ("valence.fs", None),
     "leptons": ("valence.leptons", None),
@@ -56,20 +56,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import a lazily exported name on first use and keep it in the module."""
-    try:
-        module_name, attribute = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'valence' has no attribute {name!r}") from None
-    module = importlib.import_module(module_name)
-    value = module if attribute is None else getattr(module, attribute)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [
