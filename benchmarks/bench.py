@@ -43,7 +43,7 @@ OUT = ROOT / "docs" / "benchmarks"
 
 # script -> its arguments in the quick run (the full run passes none: the script's defaults)
 SCRIPTS: dict[str, list[str]] = {
-    "startup": ["--runs", "10"],
+    "startup": ["--runs", "5", "--prefect-runs", "2"],
     "overhead": ["--quick"],
     "redispatch": ["--n", "2000"],
     "server_load": ["--clients", "50", "--dispatches", "4"],
