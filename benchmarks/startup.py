@@ -146,6 +146,9 @@ def dispatches(script: Path, runs: int, executor: str, warm: bool) -> list[float
 
 def prefect(script: Path, runs: int) -> list[float] | None:
     """End-to-end seconds of Prefect's equivalent, or None (with a printed reason)."""
+    if not runs:
+        print("prefect: skipped (--prefect-runs 0)")
+        return None
     if not COMPARE_PYTHON.exists():
         print("prefect: skipped, no benchmarks/.venv-compare (create it: make bench-compare)")
         return None
