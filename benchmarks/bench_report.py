@@ -18,18 +18,33 @@ def write_report(results: dict[str, Any], out: Path) -> None:
     (out / "README.md").write_text(markdown(results, drawn))
 
 
-def share_of_goal(row: dict[str, Any]) -> float | None:
-    """How much of its goal a figure uses: 1 is at the goal, above 1 misses it."""
+def goal_of(row: dict[str, Any]) -> tuple[str, float, float] | None:
+    """(sign, bound, the figure's value or ratio it bounds), or None without a goal."""
     found = GOAL.match(row.get("goal", ""))
     if not found:
         return None
     sign, bound, unit = found.group(1), float(found.group(2)), found.group(3)
     value = row.get("ratio") if unit == "x" else row["value"]
-    if value is None or (unit != "x" and unit != row["unit"]) or not bound:
+    if value is None or (unit != "x" and unit != row["unit"]):
         return None
-    if sign == "≤":
-        return value / bound
-    return bound / value if value else None
+    return sign, bound, value
+
+
+def met(row: dict[str, Any]) -> str:
+    goal = goal_of(row)
+    if goal is None:
+        return "-"
+    sign, bound, value = goal
+    return "yes" if (value <= bound if sign == "≤" else value >= bound) else "no"
+
+
+def share_of_goal(row: dict[str, Any]) -> float | None:
+    """How much of its goal a figure uses: 1 is at the goal, above 1 misses it."""
+    goal = goal_of(row)
+    if goal is None or not goal[1] or not goal[2]:
+        return None
+    sign, bound, value = goal
+    return value / bound if sign == "≤" else bound / value
 
 
 def rows(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -67,14 +82,12 @@ def markdown(results: dict[str, Any], drawn: bool) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, row in rows(results):
-        share = share_of_goal(row)
-        met = "-" if share is None else ("yes" if share <= 1 else "no")
         base = row.get("baseline")
         base_text = f"{base}: {_number(row['baseline_value'], row['unit'])}" if base else "-"
         lines.append(
             f"| {name} | {row['figure']} | {_number(row['value'], row['unit'])} | {base_text} "
             f"| {_number(row.get('ratio'), 'x') if 'ratio' in row else '-'} "
-            f"| {row.get('goal', '-')} | {met} |"
+            f"| {row.get('goal', '-')} | {met(row)} |"
         )
     notes = [f"- {row['figure']}: {row['note']}" for _, row in rows(results) if row.get("note")]
     if notes:
@@ -110,9 +123,9 @@ def plot(results: dict[str, Any], path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     height = 1.5 + 0.28 * max(len(ratios), len(shares))
-    figure, (left, right) = plt.subplots(1, 2, figsize=(14, height), constrained_layout=True)
-    _bars(left, ratios, "ratio to the baseline of the same run (log)", "tab:blue")
-    _bars(right, shares, "share of the goal (1 = at the goal; left of the line = met)", "tab:green")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(16, height), constrained_layout=True)
+    _bars(left, ratios, "ratio to its baseline, same run (log)", "tab:blue")
+    _bars(right, shares, "share of its goal: ≤ 1 is met (log)", "tab:green")
     figure.suptitle(f"make bench ({results['mode']}), {results['machine']['date']}")
     figure.savefig(path, dpi=90)
     plt.close(figure)

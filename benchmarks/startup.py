@@ -5,7 +5,8 @@ start, imports, the dispatch, its result, and exit. Printed per measurement:
 min, median and max over ``--runs`` runs, after one untimed warm-up run. The
 processes keep compiled bytecode (in a temporary ``PYTHONPYCACHEPREFIX``, even
 when ``PYTHONDONTWRITEBYTECODE`` is set here), as an installed package has it;
-``--no-bytecode-cache`` measures every module compiled from source instead.
+``--no-bytecode-cache`` measures every module (the standard library's too)
+compiled from source instead.
 
 - ``python -c pass``: the interpreter alone (the floor of any fresh process);
 - ``import valence``: the import alone, timed inside the process;
