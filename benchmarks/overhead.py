@@ -3,6 +3,8 @@
 Each measurement runs in a fresh subprocess (so peak RSS is its own) on two
 graph shapes of trivial tasks: a chain and a fan-out/fan-in. Printed: wall
 time, ms per task, peak RSS, RSS growth per node, and valence/Dask ratios.
+The floor is ``dask-dict``: Dask's threaded scheduler on a raw task dict
+(nothing durable); ``dask-threads`` is the same scheduler via ``dask.delayed``.
 
 ``valence-dask`` runs valence on a ``DaskExecutor`` LocalCluster (2 worker
 processes, 1 thread each, as ``dask-distributed``) and then, in the same
@@ -24,6 +26,7 @@ import sys
 import tempfile
 import time
 
+from report import record
 from shapes import workflow
 
 
@@ -75,6 +78,24 @@ def run_dask_threaded(shape: str, n: int) -> float:
     return elapsed
 
 
+def run_dask_dict(shape: str, n: int) -> float:
+    """Dask's threaded scheduler on a raw task dict, the dict built inside the timing."""
+    from dask.threaded import get
+
+    start = time.perf_counter()
+    if shape == "chain":
+        graph = {"x0": (inc, 0)} | {f"x{i}": (inc, f"x{i - 1}") for i in range(1, n)}
+        key = f"x{n - 1}"
+    else:
+        graph = {f"x{i}": (inc, i) for i in range(n)}
+        graph["total"] = (total, [f"x{i}" for i in range(n)])
+        key = "total"
+    out = get(graph, key)
+    elapsed = time.perf_counter() - start
+    assert out is not None
+    return elapsed
+
+
 def run_dask_distributed(shape: str, n: int, cluster=None) -> float:
     from distributed import Client, LocalCluster
 
@@ -118,6 +139,8 @@ def one(system: str, shape: str, n: int) -> None:
                 dask_executor().shutdown()
     elif system == "dask-threads":
         elapsed = run_dask_threaded(shape, n)
+    elif system == "dask-dict":
+        elapsed = run_dask_dict(shape, n)
     else:
         elapsed = run_dask_distributed(shape, n)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -150,7 +173,42 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-SYSTEMS = ["valence-thread", "valence-local", "valence-dask", "dask-threads", "dask-distributed"]
+SYSTEMS = [
+    "valence-thread",
+    "valence-local",
+    "valence-dask",
+    "dask-dict",
+    "dask-threads",
+    "dask-distributed",
+]
+# valence system -> its goal as a multiple of the floor (Dask threaded on a raw task dict)
+GOALS = {"valence-thread": "≤ 2x", "valence-local": "≤ 4x"}
+
+
+def record_rows(rows: dict, shape: str, n: int, growth: dict) -> None:
+    """Hand the per-task figures to ``make bench`` (benchmarks/report.py)."""
+    floor = rows.get("dask-dict")
+    for system, row in rows.items():
+        if not system.startswith("valence-"):
+            continue
+        per_task = 1000 * row["seconds"] / n
+        same = row.get("same_cluster_seconds")
+        if same:
+            base, base_ms, goal = "raw client.submit, same cluster", 1000 * same / n, "≤ 1.2x"
+        elif floor:
+            base, base_ms = "Dask threaded, raw task dict", 1000 * floor["seconds"] / n
+            goal = GOALS.get(system)
+        else:
+            base, base_ms, goal = None, None, None
+        record(
+            f"per task, {system}, {shape}, N={n}",
+            per_task,
+            "ms",
+            baseline=base,
+            baseline_value=base_ms,
+            goal=goal,
+        )
+        record(f"memory per node, {system}, {shape}, N={n}", growth[system], "KB", goal="≤ 10 KB")
 
 
 def main() -> None:
@@ -170,7 +228,7 @@ def main() -> None:
     )
     for n in sizes:
         for shape in ("chain", "fan"):
-            rows = {}
+            rows, growths = {}, {}
             for system in systems:
                 distributed = system in ("dask-distributed", "valence-dask")
                 if distributed and n > 1000 and shape == "chain" and args.quick:
@@ -179,14 +237,16 @@ def main() -> None:
                 row = measure(system, shape, n)
                 growth = (row["peak_kb"] - small["peak_kb"]) / n
                 rows[system] = row
+                growths[system] = growth
                 print(
                     f"{system:<18} {shape:<6} {n:>6} {row['seconds']:>8.3f} "
                     f"{1000 * row['seconds'] / n:>8.3f} {row['peak_kb'] / 1024:>8.1f} "
                     f"{growth:>8.2f} {_ms(row['wait_ms']):>8}",
                     flush=True,
                 )
+            record_rows(rows, shape, n, growths)
             for ours in ("valence-thread", "valence-local", "valence-dask"):
-                for base in ("dask-threads", "dask-distributed"):
+                for base in ("dask-dict", "dask-threads", "dask-distributed"):
                     if ours in rows and base in rows:
                         ratio = rows[ours]["seconds"] / rows[base]["seconds"]
                         print(f"  ratio {ours}/{base} ({shape}, N={n}): {ratio:.2f}")

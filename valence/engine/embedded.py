@@ -163,6 +163,11 @@ def _register_exit_hook() -> None:
     import concurrent.futures.process
     import concurrent.futures.thread  # noqa: F401
 
+    # `import valence` no longer imports the executors: import the built-in ones now, so
+    # the pools' own exit hook is registered before ours (it runs after ours) and a
+    # dispatch finishing during exit need not import a module that registers a hook.
+    import valence.executors.local  # noqa: F401
+
     register = getattr(threading, "_register_atexit", None)
     if register is not None:
         register(_wait_at_exit)

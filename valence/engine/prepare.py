@@ -315,10 +315,27 @@ def _environment() -> tuple[tuple[str, str], ...]:
 
     versions = {}
     for dist in metadata.distributions():
-        name = dist.metadata["Name"]
+        name, version = _name_and_version(dist)
         if name:
-            versions[name.lower()] = dist.version
+            versions[name.lower()] = version
     return tuple(sorted(versions.items()))
+
+
+def _name_and_version(dist: Any) -> tuple[str | None, str | None]:
+    """A distribution's Name and Version headers, read without parsing its whole metadata.
+
+    ``dist.metadata`` runs the e-mail parser over every file (long descriptions
+    included): ~0.25 s for a hundred distributions, most of a fresh process's dispatch.
+    """
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line:  # the headers end at the first empty line
+            break
+        key, colon, value = line.partition(":")
+        if colon and key in ("Name", "Version"):
+            found.setdefault(key, value.strip())
+    return found.get("Name"), found.get("Version")
 
 
 def environment() -> dict[str, str]:

@@ -20,8 +20,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import cloudpickle
-
 __all__ = [
     "HOOK_OPTIONS",
     "Deps",
@@ -237,11 +235,15 @@ class DepsModule(_Plain):
         if self.module_name in sys.modules:
             return sys.modules[self.module_name]
         if importlib.util.find_spec(self.module_name) is None:
+            import cloudpickle
+
             sys.modules[self.module_name] = cloudpickle.loads(self.pickled_module)
         return importlib.import_module(self.module_name)
 
 
 def _pickle_by_value(module: ModuleType) -> bytes:
+    import cloudpickle
+
     registered = module.__name__ in cloudpickle.list_registry_pickle_by_value()
     if not registered:
         cloudpickle.register_pickle_by_value(module)
