@@ -10,16 +10,17 @@ use of its name, so ``import valence`` stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import typing as _typing
 
 from valence.errors import ValenceError
-from valence.lazy import Table, lazy_exports
+from valence.lazy import Table as _Table
+from valence.lazy import lazy_exports as _lazy_exports
 from valence.workflow.deps import DepsBash, DepsCall, DepsModule, DepsPip
 from valence.workflow.electron import Electron, electron
 from valence.workflow.lattice import Lattice, lattice
 from valence.workflow.tracing import wait
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from valence import executor, fs, leptons, status, triggers
     from valence.client import cancel, dispatch, dispatch_sync, get_result, redispatch
     from valence.config import get_config, reload_config, set_config
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 from valence._version import __version__ as __version__
 
 # Public name -> (module, attribute or None for the module itself), imported on first use.
-_LAZY: Table = {
+_LAZY: _Table = {
     "executor": ("valence.executor", None),
     "fs": ("valence.fs", None),
     "leptons": ("valence.leptons", None),
@@ -56,7 +57,7 @@ _LAZY: Table = {
 }
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY)
 
 
 __all__ = [
