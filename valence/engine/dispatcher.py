@@ -461,7 +461,7 @@ class Dispatcher:
                 else:
                     self._start_task(run, node)
             for node in early_cutoff(self.store, run, self._batch, held, self._clock()):
-                if self._stall is None:
+                if self.write_error is None:  # a start may stall the store (not narrowed)
                     self._start_task(run, node)
                 else:
                     transitions.requeue(state, node.id)  # started once the store accepts writes
