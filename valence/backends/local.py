@@ -113,7 +113,7 @@ class LocalBackend:
             lattice, tuple(args), dict(kwargs), lattice_digest=lattice_digest
         )
         if reuse:
-            reuse_from_store(self.store, prepared, Scope("any"))
+            prepared = reuse_from_store(self.store, prepared, Scope("any"))
         return prepared
 
     def start(self, prepared: Prepared, *, disable_run: bool = False) -> str:

@@ -31,8 +31,12 @@ from valence import status as st
 from valence.config import write_retry_seconds
 from valence.engine import state as transitions
 from valence.engine.ownership import is_alive, new_owner
-from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
-from valence.engine.redispatch import not_reusable_inside, reuse_in_sublattice
+from valence.engine.prepare import AllReused, Prepared, prepare_dispatch, utcnow
+from valence.engine.redispatch import (
+    not_reusable_inside,
+    record_new_dispatch,
+    reuse_in_sublattice,
+)
 from valence.engine.resume import rebuild
 from valence.engine.reuse import early_cutoff, index_keys, may_cut_off
 from valence.engine.run import Batch, Lazy, Run, format_exception, helper_value
@@ -102,19 +106,19 @@ class Dispatcher:
         self.owner = new_owner()
 
     # ---- public, thread-safe ----------------------------------------------------
-    def submit(self, prepared: Prepared) -> None:
+    def submit(self, prepared: Prepared | AllReused) -> None:
         """Record ``prepared`` durably, then schedule it."""
         prepared.record.owner = self.owner
-        if prepared.reuse_source is not None:  # everything reused: finished on arrival
+        if isinstance(prepared, AllReused):  # everything reused: finished on arrival
             self.store.record_reused_dispatch(
                 prepared.record,
-                prepared.reuse_source,
+                prepared.source_id,
                 when=prepared.record.end_time or self._clock(),
-                reason=prepared.reuse_reason or {},
+                reason=prepared.reason,
             )
             return
         prepared.record.status = st.RUNNING  # accepted to run: NEW_OBJECT means disable_run
-        self.store.record_dispatch(prepared.record, prepared.nodes, prepared.edges, prepared.blobs)
+        record_new_dispatch(self.store, prepared)
         did = prepared.record.dispatch_id
         with self._lock:
             self._events[did] = threading.Event()
@@ -609,11 +613,11 @@ class Dispatcher:
                 kwargs,
                 replacements=run.prepared.replacements,
                 root_dispatch_id=record.root_dispatch_id,
-                parent=(record.dispatch_id, node.id),
+                sublattice_of=(record.dispatch_id, node.id),
             )
             child.record.owner = self.owner
-            reuse_in_sublattice(self.store, run.prepared, node.id, child)
-            self.store.record_dispatch(child.record, child.nodes, child.edges, child.blobs)
+            child = reuse_in_sublattice(self.store, run.prepared, node.id, child)
+            record_new_dispatch(self.store, child)
         except StoreWriteError as exc:  # not the node's fault: start it once the store recovers
             run.state.ready.appendleft(node.id)
             self._write_failed(exc)

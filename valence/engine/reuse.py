@@ -172,6 +172,22 @@ def may_cut_off(record: NodeRecord) -> bool:
     )
 
 
+def reused_fields(source: NodeRecord, now: datetime) -> dict[str, Any]:
+    """The fields of a node reused from ``source`` (by a redispatch plan or early cutoff)."""
+    return {
+        "status": st.COMPLETED,
+        "start_time": now,
+        "end_time": now,
+        "output_digest": source.output_digest,
+        "stdout": source.stdout,
+        "stderr": source.stderr,
+        "executor": source.executor,
+        "sub_dispatch_id": source.sub_dispatch_id,
+        "reused_from_dispatch": source.dispatch_id,
+        "reused_from_node": source.node_id,
+    }
+
+
 def cutoff_reason(match: NodeRecord) -> dict[str, Any]:
     text = (
         f"same code and byte-identical inputs as node {match.node_id} of "
@@ -208,21 +224,7 @@ def early_cutoff(
         reason = records[node.id].reason = cutoff_reason(match)
         transitions.complete(state, node.id, match.output_digest, None)
         state.values.pop(node.id, None)  # read from the store when needed
-        batch.node(
-            run.dispatch_id,
-            node.id,
-            status=st.COMPLETED,
-            start_time=now,
-            end_time=now,
-            output_digest=match.output_digest,
-            stdout=match.stdout,
-            stderr=match.stderr,
-            executor=match.executor,
-            sub_dispatch_id=match.sub_dispatch_id,
-            reused_from_dispatch=match.dispatch_id,
-            reused_from_node=match.node_id,
-            reason=reason,
-        )
+        batch.node(run.dispatch_id, node.id, **reused_fields(match, now), reason=reason)
     return rest
 
 
