@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import inspect
 import platform
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from valence import status as st
@@ -218,8 +219,10 @@ def _plan_against(
         previous_id=previous.dispatch_id,
         force_rerun=force,
         reuse_scope=scope,
-        copy=row_copy(prepared, previous, now),
     )
+    copy = row_copy(planned, previous, now)
+    if copy is not None:
+        planned = replace(planned, copy=copy, blobs=_unwritten_blobs(planned, copy))
     return planned, decisions
 
 
@@ -381,10 +384,20 @@ def apply_decisions(
     return done
 
 
-def reused_text(node_id: int, previous_id: str, computed_in: str | None) -> str:
-    """A reuse reason's text, as :func:`valence.engine.decide.reuse_decision` words it."""
-    text = f"same key as node {node_id} of {previous_id[:8]}"
-    return text + f" (computed in {computed_in[:8]})" if computed_in else text
+_REUSE_FIELDS = (
+    "dispatch_id",
+    "status",
+    "start_time",
+    "end_time",
+    "error",
+    "traceback",
+    "attempts",
+    "reused_from_dispatch",
+    "reused_from_node",
+    "reason",
+)
+_KEPT = attrgetter(*(f.name for f in fields(NodeRecord) if f.name not in _REUSE_FIELDS))
+"""The fields a copied row keeps as they are: every field but those the copy sets."""
 
 
 def row_copy(prepared: Prepared, previous: StoredDispatch, when: datetime) -> RowCopy | None:
@@ -392,7 +405,8 @@ def row_copy(prepared: Prepared, previous: StoredDispatch, when: datetime) -> Ro
 
     Those are copied inside the database when the dispatch is recorded
     (:func:`record_new_dispatch`). A node qualifies only if the row the copy
-    makes equals the row its record would be written as, field by field.
+    makes (:func:`valence.store.copy.record_dispatch_copying`) equals the row its
+    record would be written as, field by field.
     """
     previous_id, old_nodes = previous.dispatch_id, previous.nodes
     copied = []
@@ -400,35 +414,66 @@ def row_copy(prepared: Prepared, previous: StoredDispatch, when: datetime) -> Ro
         i = record.node_id
         old = old_nodes[i] if i < len(old_nodes) else None
         if (
-            old is None
-            or old.node_id != i
-            or record.reused_from_dispatch != previous_id
-            or record.reused_from_node != i
+            old is not None
+            and old.node_id == i
+            and record.reused_from_dispatch == previous_id
+            and record.reused_from_node == i
+            and record.status == st.COMPLETED
+            and record.start_time == when
+            and record.end_time == when
+            and record.error is None
+            and record.traceback is None
+            and record.attempts == 0
+            and _KEPT(record) == _KEPT(old)
+            and record.reason == _reused_reason(i, previous_id, old.reused_from_dispatch)
         ):
-            continue
-        expected = replace(
-            old,
-            dispatch_id=record.dispatch_id,
-            status=st.COMPLETED,
-            start_time=when,
-            end_time=when,
-            error=None,
-            traceback=None,
-            attempts=0,
-            reused_from_dispatch=previous_id,
-            reused_from_node=i,
-            reason={
-                "decision": "reuse",
-                "code": "reused",
-                "text": reused_text(i, previous_id, old.reused_from_dispatch),
-            },
-        )
-        if expected == record:
             copied.append(i)
     if not copied:
         return None
     same_edges = [_edge_row(e) for e in prepared.edges] == [_edge_row(e) for e in previous.edges]
     return RowCopy(previous_id, as_ranges(copied), when, same_edges)
+
+
+def _reused_reason(node_id: int, previous_id: str, computed_in: str | None) -> dict[str, Any]:
+    """The reason :func:`valence.engine.decide.reuse_decision` gives a node of the previous
+    dispatch's same node, as :mod:`valence.store.copy` builds it in SQL."""
+    text = f"same key as node {node_id} of {previous_id[:8]}"
+    if computed_in:
+        text += f" (computed in {computed_in[:8]})"
+    return {"decision": "reuse", "code": "reused", "text": text}
+
+
+def _unwritten_blobs(prepared: Prepared, copy: RowCopy) -> dict[str, bytes]:
+    """``prepared.blobs`` without the values of copied parameter nodes.
+
+    A parameter's output is its value: a reused one was checked intact before
+    deciding, so it need not be hashed and offered to the store again. A digest
+    any other row or the dispatch record names is kept.
+    """
+    copied = copy.covers()
+    drop = {
+        n.value_digest
+        for n in prepared.nodes
+        if n.node_id in copied and n.value_digest and n.value_digest == n.output_digest
+    }
+    if not drop:
+        return prepared.blobs
+    record = prepared.record
+    drop.difference_update(
+        d
+        for n in prepared.nodes
+        if n.node_id not in copied
+        for d in (n.value_digest, n.function_digest, n.source_digest, n.output_digest)
+    )
+    drop.difference_update(
+        (
+            record.inputs_digest,
+            record.lattice_digest,
+            record.graph.get("output_digest"),
+            record.metadata.get("replacements_digest"),
+        )
+    )
+    return {d: data for d, data in prepared.blobs.items() if d not in drop}
 
 
 def _edge_row(edge: EdgeRecord) -> tuple[int, int, str, str, int | None]:
