@@ -116,7 +116,7 @@ def unkeyed_flow(x):
         (rf.howto, (1, 2), (), {"replace_electrons": {"task_2": rf.task_2_redefined}}),
         (rf.fan, ([1, 2, 3],), (), {"force_rerun": ["total"]}),
         (rf.fan, ([1, 2, 3],), ([1, 2, 3], 3), {}),
-        (unkeyed_flow, (1,), (2,), {}),
+        (unkeyed_flow, (1,), (1,), {}),
         (rf.gains_input, (1,), (1, True), {}),
         (rf.outer, (1,), (), {"force_rerun": ["task_0"]}),
         (rf.breaks, (1, 2), (1, 3), {}),
