@@ -69,7 +69,7 @@ def outputs_to_check(previous: Sequence[NodeRecord], found: Mapping[str, NodeRec
 def decide(ctx: Context) -> list[Decision]:
     """One decision per node of ``ctx.nodes``, in node id order."""
     completed, seen = usable(ctx.previous, ctx.found)
-    counterparts = _counterparts(ctx) if ctx.previous is not None else {}
+    counterparts = _Counterparts(ctx)
     incoming = ctx.graph.parents()
     decisions: dict[int, Decision] = {}
     forced: set[int] = set()
@@ -152,7 +152,7 @@ def _why_run(
     record: NodeRecord,
     forced: set[int],
     seen: Mapping[str, NodeRecord],
-    counterparts: Mapping[int, NodeRecord],
+    counterparts: _Counterparts,
     incoming: Mapping[int, Sequence[Edge]],
     decisions: Mapping[int, Decision],
 ) -> tuple[Code, str]:
@@ -166,10 +166,10 @@ def _why_run(
     if ctx.previous is None:
         return "no_match", f"no COMPLETED node in {ctx.scope_text} has this key"
     if record.key in seen:
-        old = seen[record.key]
-        return "parent_not_completed", f"node {old.node_id} had this key but was {old.status}"
+        holder = seen[record.key]
+        return "parent_not_completed", f"node {holder.node_id} had this key but was {holder.status}"
     replaced = node.metadata.get("replaced")
-    old = counterparts.get(node.id)
+    old = counterparts.of(node.id)
     new_code = old is None or record.metadata.get("code") != old.metadata.get("code")
     if replaced and (new_code or old is None or old.name != record.name):
         return "replaced", f"{replaced} replaced by {record.name}"
@@ -201,6 +201,19 @@ def _changed_inputs(
     if upstream:
         return "upstream_changed", "upstream changed: " + ", ".join(upstream)
     return "changed", "its inputs differ from the parent's (an argument was added or removed)"
+
+
+class _Counterparts:
+    """Each new node's previous node, paired on first use (only explanations need it)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._pairs: dict[int, NodeRecord] | None = None
+
+    def of(self, node_id: int) -> NodeRecord | None:
+        if self._pairs is None:
+            self._pairs = _counterparts(self._ctx)
+        return self._pairs.get(node_id)
 
 
 def _counterparts(ctx: Context) -> dict[int, NodeRecord]:

@@ -217,7 +217,9 @@ def _node_records(
     return records, fn_blobs
 
 
-def _function_blobs(node: Any, cache: dict[int, tuple[str, str]], blobs: dict[str, bytes]):
+def _function_blobs(
+    node: Any, cache: dict[int, tuple[str, str]], blobs: dict[str, bytes]
+) -> tuple[str, str]:
     electron = node.electron
     found = cache.get(id(electron))
     if found is None:
@@ -278,7 +280,8 @@ def _signature_info(electron: Any) -> dict[str, Any]:
         params = [[p.name, p.kind.name, p.default is not p.empty] for p in sig.parameters.values()]
         return {"signature": str(sig), "params": params}
 
-    return _cached(function, "signature", compute)
+    info: dict[str, Any] = _cached(function, "signature", compute)
+    return info
 
 
 def _json_metadata(metadata: dict[str, Any]) -> dict[str, Any]:

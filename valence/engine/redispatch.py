@@ -78,7 +78,7 @@ def merge_inputs(
     )
     merged = dict(original.arguments)
     merged.update(update.arguments)
-    bound = inspect.BoundArguments(sig, merged)  # type: ignore[arg-type]
+    bound = inspect.BoundArguments(sig, merged)
     args, kwargs = bound.args, bound.kwargs
     lattice.bind_inputs(args, kwargs)
     return tuple(args), dict(kwargs)

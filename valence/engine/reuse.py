@@ -60,8 +60,10 @@ class Scope:
 
 def check_reuse_from(value: Any) -> str | tuple[str, ...] | None:
     """``None``/"parent", "any", or dispatch ids; one clear error otherwise."""
-    if value is None or value in ("parent", "any"):
-        return value
+    if value is None:
+        return None
+    if value in ("parent", "any"):
+        return str(value)
     if isinstance(value, str):
         return (value,)
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
@@ -205,16 +207,15 @@ def early_cutoff(
     """
     if not held:
         return held
-    state, records = run.state, run.prepared.nodes
+    state, records, scope = run.state, run.prepared.nodes, run.prepared.reuse_scope
+    assert scope is not None, "early cutoff runs only in a dispatch with a reuse scope"
     keys = {
         n.id: None
         if downstream_of_not_reusable(run, n.id)
         else data_key(records[n.id], state.incoming[n.id], state.digests)
         for n in held
     }
-    found = store.find_completed(
-        [k for k in keys.values() if k], run.prepared.reuse_scope.dispatches
-    )
+    found = store.find_completed([k for k in keys.values() if k], scope.dispatches)
     rest = []
     for node in held:
         match = found.get(keys[node.id] or "")

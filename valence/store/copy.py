@@ -86,7 +86,8 @@ def record_dispatch_copying(
     if copy.when.tzinfo is None:
         raise ValueError("RowCopy.when must be a timezone-aware datetime")
     dispatch_id = dispatch.dispatch_id
-    for record in itertools.chain(nodes, edges):
+    records: Iterable[NodeRecord | EdgeRecord] = itertools.chain(nodes, edges)
+    for record in records:
         if record.dispatch_id != dispatch_id:
             raise ValueError(
                 f"{type(record).__name__} of dispatch {record.dispatch_id!r} given "
