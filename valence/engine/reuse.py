@@ -1,6 +1,6 @@
 """Where reused results may come from, and early cutoff.
 
-A dispatch with reuse has a :class:`Scope`: the parent's lineage (the default of
+A dispatch with reuse has a :class:`Scope`: the lineage of the dispatch redispatched (the default of
 a redispatch), the whole store (``reuse_from="any"``, and
 ``ct.dispatch(..., reuse_previous_results=True)``), or listed dispatches. Keys
 are looked up in the store's ``node_keys`` index, which holds the Merkle key and
@@ -8,9 +8,9 @@ the data key of every task and sublattice node that ran to completion
 (:func:`index_keys`; reused nodes add nothing).
 
 Early cutoff: a task's *data key* hashes its own code token (what its Merkle key
-hashes besides its parents) with the output digests of its parents, so it is
-known only when the parents have finished. A task whose Merkle key matched
-nothing, but whose parents produced byte-identical outputs to those some earlier
+hashes besides its upstream keys) with the output digests of its upstream
+nodes, so it is known only when those have finished. A task whose Merkle key
+matched nothing, but whose upstream nodes produced byte-identical outputs to those some earlier
 run of the same code consumed, gets that run's output (:func:`early_cutoff`,
 when the node becomes ready).
 """
@@ -39,9 +39,9 @@ NO_CUTOFF = ("forced", "reuse_off", "not_reusable", "blob_missing", "blob_damage
 class Scope:
     """The dispatches reuse may draw on: ``dispatches`` None means the whole store."""
 
-    name: str  # "parent", "any" or "listed"
+    name: str  # "parent" (the redispatched dispatch's lineage), "any" or "listed"
     dispatches: frozenset[str] | None = None
-    roots: tuple[str, ...] = ()  # the parent or the listed ids, before closing over lineage
+    roots: tuple[str, ...] = ()  # the redispatched or the listed ids, before closing over lineage
 
     @property
     def store_wide(self) -> bool:
@@ -73,12 +73,12 @@ def check_reuse_from(value: Any) -> str | tuple[str, ...] | None:
     )
 
 
-def resolve_scope(store: Store, reuse_from: str | Sequence[str] | None, parent_id: str) -> Scope:
-    """The scope of a redispatch of ``parent_id`` (unknown dispatch ids raise)."""
+def resolve_scope(store: Store, reuse_from: str | Sequence[str] | None, previous_id: str) -> Scope:
+    """The scope of a redispatch of ``previous_id`` (unknown dispatch ids raise)."""
     if reuse_from == "any":
         return Scope("any")
     if reuse_from is None or reuse_from == "parent":
-        return Scope("parent", lineage(store, [parent_id]), (parent_id,))
+        return Scope("parent", lineage(store, [previous_id]), (previous_id,))
     ids = tuple(store.resolve_id(prefix) for prefix in reuse_from)
     return Scope("listed", lineage(store, ids), ids)
 
@@ -144,7 +144,7 @@ def candidates(store: Store, nodes: Sequence[NodeRecord], scope: Scope) -> dict[
 
 
 def data_key(record: NodeRecord, edges: Iterable[Edge], digests: Mapping[int, str]) -> str | None:
-    """The node's data key from its parents' output digests; None if it has none.
+    """The node's data key from its upstream nodes' output digests; None if it has none.
 
     Only nodes with a Merkle key get one: a task that is not reusable, or is
     downstream of one, is never reused by early cutoff either.
@@ -242,12 +242,12 @@ def downstream_of_not_reusable(run: Run, node_id: int) -> bool:
         if current in memo:
             stack.pop()
             continue
-        parents = [e.parent for e in incoming[current]]
-        pending = [p for p in parents if p not in memo]
+        upstream = [e.parent for e in incoming[current]]
+        pending = [p for p in upstream if p not in memo]
         if pending:
             stack.extend(pending)
             continue
-        memo[current] = any(records[p].not_reusable or memo[p] for p in parents)
+        memo[current] = any(records[p].not_reusable or memo[p] for p in upstream)
         stack.pop()
     return memo[node_id]
 
