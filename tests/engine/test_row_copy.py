@@ -79,9 +79,19 @@ def both_ways(previous_id: str, args: tuple[Any, ...], **options: Any) -> int:
         d.as_reason() for d in plan_slow.decisions
     ]
     assert (fast.status, fast.result) == (slow.status, slow.result)
-    assert rows(fast.dispatch_id) == rows(slow.dispatch_id)
-    assert edges(fast.dispatch_id) == edges(slow.dispatch_id)
+    same_rows(fast.dispatch_id, slow.dispatch_id)
     return sum(len(c.covers()) for c in copied)
+
+
+def same_rows(fast_id: str, slow_id: str) -> None:
+    """Equal node rows and edges, here and in the child dispatches of sublattices that ran."""
+    assert rows(fast_id) == rows(slow_id)
+    assert edges(fast_id) == edges(slow_id)
+    store = get_embedded().store
+    for fast, slow in zip(store.get_nodes(fast_id), store.get_nodes(slow_id), strict=True):
+        if fast.sub_dispatch_id and fast.reused_from_dispatch is None:
+            assert slow.sub_dispatch_id
+            same_rows(fast.sub_dispatch_id, slow.sub_dispatch_id)
 
 
 def test_one_changed_input_of_a_fan(valence_home):
@@ -110,6 +120,11 @@ def unkeyed_flow(x):
     return rf.task_0(unkeyed(x)), rf.task_1(x)
 
 
+@ct.electron
+def task_1_again(b):
+    return b * 3
+
+
 @pytest.mark.parametrize(
     ("flow", "first_args", "args", "options"),
     [
@@ -119,9 +134,19 @@ def unkeyed_flow(x):
         (unkeyed_flow, (1,), (1,), {}),
         (rf.gains_input, (1,), (1, True), {}),
         (rf.outer, (1,), (), {"force_rerun": ["task_0"]}),
+        (rf.outer, (1,), (), {"replace_electrons": {"task_1": task_1_again}}),
         (rf.breaks, (1, 2), (1, 3), {}),
     ],
-    ids=["replaced", "forced", "new_argument", "not_reusable", "new_node", "sublattice", "failed"],
+    ids=[
+        "replaced",
+        "forced",
+        "new_argument",
+        "not_reusable",
+        "new_node",
+        "sublattice",
+        "inside_a_sublattice",
+        "failed",
+    ],
 )
 def test_the_copy_writes_what_the_records_say(valence_home, flow, first_args, args, options):
     first = wait(ct.dispatch(flow)(*first_args))
