@@ -46,7 +46,8 @@ from valence.engine.events import (
 )
 from valence.engine.lease import Lease, Peers, lease_seconds
 from valence.engine.ownership import new_owner
-from valence.engine.prepare import Prepared
+from valence.engine.prepare import AllReused, Prepared
+from valence.engine.redispatch import record_new_dispatch
 from valence.engine.resume import rebuild
 from valence.engine.reuse import early_cutoff, index_keys, may_cut_off
 from valence.engine.run import Batch, Lazy, Run, format_exception, helper_value
@@ -121,7 +122,7 @@ class Dispatcher:
         self.lease: Lease | None = None  # held on a shared store (hold_lease)
 
     # ---- public, thread-safe ----------------------------------------------------
-    def submit(self, prepared: Prepared) -> None:
+    def submit(self, prepared: Prepared | AllReused) -> None:
         """Record ``prepared`` durably, then schedule it."""
         if self.lease is not None and self.lease.lost:
             raise LeaseLostError(
@@ -130,16 +131,16 @@ class Dispatcher:
                 "restart the process to dispatch again"
             )
         prepared.record.owner = self.owner
-        if prepared.reuse_source is not None:  # everything reused: finished on arrival
+        if isinstance(prepared, AllReused):  # everything reused: finished on arrival
             self.store.record_reused_dispatch(
                 prepared.record,
-                prepared.reuse_source,
+                prepared.source_id,
                 when=prepared.record.end_time or self._clock(),
-                reason=prepared.reuse_reason or {},
+                reason=prepared.reason,
             )
             return
         prepared.record.status = st.RUNNING  # accepted to run: NEW_OBJECT means disable_run
-        self.store.record_dispatch(prepared.record, prepared.nodes, prepared.edges, prepared.blobs)
+        record_new_dispatch(self.store, prepared)
         self._track(prepared.record.dispatch_id)
         self._queue.put(Start(prepared))
         self._ensure_thread()

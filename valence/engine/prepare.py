@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from valence import serialize
 from valence import status as st
@@ -24,15 +24,22 @@ from valence.clock import utcnow
 from valence.errors import SerializationError, UnknownExecutorError
 from valence.fingerprint import Unhashable, user_imports
 from valence.fs.digest import tracking as files_read
+from valence.store.copy import RowCopy
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
 from valence.workflow.graph import NodeKind, TransportGraph
 from valence.workflow.keys import NodeKey, compute_keys
 from valence.workflow.lattice import Lattice, remember_source
 
+if TYPE_CHECKING:
+    from valence.engine.reuse import Scope
 
-@dataclass
+
+@dataclass(frozen=True)
 class Prepared:
-    """A dispatch ready to be recorded and run."""
+    """A dispatch ready to be recorded and run: its rows, the blobs they need, its graph.
+
+    Node records are mutable rows; the dispatcher updates them as nodes run.
+    """
 
     record: DispatchRecord
     nodes: list[NodeRecord]
@@ -40,17 +47,25 @@ class Prepared:
     blobs: dict[str, bytes]
     graph: TransportGraph
     lattice: Lattice
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    keys: list[NodeKey]
     fn_blobs: dict[int, str] = field(default_factory=dict)  # node id -> function digest
     done: dict[int, str] = field(default_factory=dict)  # node id -> output digest (reused)
     replacements: dict[str, Any] = field(default_factory=dict)
-    reuse_source: str | None = None  # set: every node is reused from this dispatch
-    reuse_parent: str | None = None  # redispatch with reuse: the dispatch reused from
+    previous_id: str | None = None  # redispatch with reuse: the dispatch redispatched
     force_rerun: frozenset[str] = frozenset()
-    reuse_reason: dict[str, Any] | None = None
-    reuse_scope: Any = None  # engine.reuse.Scope: where early cutoff (and sublattices) look
+    reuse_scope: Scope | None = None  # where early cutoff (and sublattices) look
+    copy: RowCopy | None = None  # reused rows of ``previous_id`` the store copies as they are
+
+
+@dataclass(frozen=True)
+class AllReused:
+    """A redispatch in which every node is reused: recorded COMPLETED, nothing runs.
+
+    The store copies ``source_id``'s node and edge rows with ``reason``.
+    """
+
+    record: DispatchRecord
+    source_id: str
+    reason: dict[str, Any]
 
 
 def new_dispatch_id() -> str:
@@ -83,11 +98,14 @@ def prepare_dispatch(
     replacements: dict[str, Any] | None = None,
     dispatch_id: str | None = None,
     root_dispatch_id: str | None = None,
-    parent: tuple[str, int] | None = None,
+    sublattice_of: tuple[str, int] | None = None,
     redispatched_from: str | None = None,
     lattice_digest: str | None = None,
 ) -> Prepared:
-    """Bind, trace, fingerprint and serialize; raise before anything is written."""
+    """Bind, trace, fingerprint and serialize; raise before anything is written.
+
+    ``sublattice_of`` is (dispatch id, node id) of the sublattice node this dispatch runs.
+    """
     if not isinstance(lattice, Lattice):
         raise TypeError(
             f"ct.dispatch needs a @ct.lattice workflow, got {type(lattice).__name__}; "
@@ -128,25 +146,15 @@ def prepare_dispatch(
         lattice_source=_source(lattice.function),
         inputs_digest=inputs_digest,
         graph=graph_info,
-        parent_dispatch_id=parent[0] if parent else None,
-        parent_node_id=parent[1] if parent else None,
+        parent_dispatch_id=sublattice_of[0] if sublattice_of else None,
+        parent_node_id=sublattice_of[1] if sublattice_of else None,
         redispatched_from=redispatched_from,
         python_version=platform.python_version(),
         environment=environment(),
         metadata=metadata,
     )
     return Prepared(
-        record,
-        nodes,
-        edges,
-        blobs,
-        graph,
-        lattice,
-        tuple(args),
-        dict(kwargs),
-        keys,
-        fn_blobs,
-        replacements=dict(replacements or {}),
+        record, nodes, edges, blobs, graph, lattice, fn_blobs, replacements=dict(replacements or {})
     )
 
 
@@ -205,7 +213,9 @@ def _node_records(
     return records, fn_blobs
 
 
-def _function_blobs(node: Any, cache: dict[int, tuple[str, str]], blobs: dict[str, bytes]):
+def _function_blobs(
+    node: Any, cache: dict[int, tuple[str, str]], blobs: dict[str, bytes]
+) -> tuple[str, str]:
     electron = node.electron
     found = cache.get(id(electron))
     if found is None:
@@ -266,7 +276,8 @@ def _signature_info(electron: Any) -> dict[str, Any]:
         params = [[p.name, p.kind.name, p.default is not p.empty] for p in sig.parameters.values()]
         return {"signature": str(sig), "params": params}
 
-    return _cached(function, "signature", compute)
+    info: dict[str, Any] = _cached(function, "signature", compute)
+    return info
 
 
 def _json_metadata(metadata: dict[str, Any]) -> dict[str, Any]:

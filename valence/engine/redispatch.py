@@ -3,150 +3,63 @@
 Everything comes from the store (the lattice and every electron travel by
 value), so the original source is not needed. The plan is computed before
 anything is written: bad inputs or replacements raise and leave the store as
-it was. A node is reused exactly when its Merkle key equals the key of a
-COMPLETED node of the parent dispatch; every node carries the reason.
+it was. Which node is reused, and why each other one runs, is decided by the
+pure :func:`valence.engine.decide.decide`; this module loads what it reads,
+applies the decisions to the new dispatch's records and records the result
+(reused rows copied inside the database where they are unchanged).
+
+Names: the *previous* dispatch is the one redispatched; a sublattice's child
+dispatch runs *inside* a node of the dispatch it belongs to; *upstream* nodes
+feed a node in the graph.
 """
 
 from __future__ import annotations
 
-import html
 import inspect
 import platform
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from functools import cached_property
+from dataclasses import fields, replace
+from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
-from valence import serialize
 from valence import status as st
 from valence.clock import utcnow
+from valence.engine.decide import Context, decide, outputs_to_check
+from valence.engine.plan import Decision, Plan
 from valence.engine.prepare import (
+    AllReused,
     Prepared,
     environment,
     gc_paused,
     new_dispatch_id,
     prepare_dispatch,
 )
-from valence.engine.reuse import Scope, candidates, check_reuse_from, resolve_scope
+from valence.engine.reuse import (
+    Scope,
+    candidates,
+    check_reuse_from,
+    resolve_scope,
+    reused_fields,
+)
+from valence.engine.stored import StoredDispatch
 from valence.errors import ReplacementError
 from valence.store import Store
+from valence.store.copy import RowCopy, as_ranges, record_dispatch_copying
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
 from valence.workflow.electron import Electron, as_electron
-from valence.workflow.graph import SUBLATTICE_PREFIX, NodeKind, TransportGraph
+from valence.workflow.graph import SUBLATTICE_PREFIX
 from valence.workflow.lattice import Lattice, bind_or_explain
 
-
-@dataclass(frozen=True)
-class Decision:
-    """What a redispatch does with one node, and why."""
-
-    node_id: int
-    name: str
-    kind: str
-    action: str  # "reuse" or "run"
-    code: str  # reused | reused_store | reuse_off | forced | not_reusable | parent_not_completed
-    #            | replaced | new_code | changed_argument | upstream_changed | new_node | changed
-    #            | no_match (early_cutoff is decided while running, never in a plan)
-    #            | blob_missing | blob_damaged
-    text: str
-    reused_from: tuple[str, int] | None = None
-    source: NodeRecord | None = field(default=None, repr=False, compare=False)
-
-    def as_reason(self) -> dict[str, Any]:
-        return {"decision": self.action, "code": self.code, "text": self.text}
-
-
-class Plan:
-    """The per-node decisions of a redispatch, before it runs."""
-
-    def __init__(
-        self,
-        parent_id: str,
-        decisions: list[Decision] | Callable[[], list[Decision]],
-        prepared: Prepared,
-    ) -> None:
-        self.parent_id = parent_id
-        self._decisions = decisions
-        self.prepared = prepared
-
-    @property
-    def decisions(self) -> list[Decision]:
-        if callable(self._decisions):
-            self._decisions = self._decisions()
-        return self._decisions
-
-    @property
-    def reused(self) -> list[Decision]:
-        return [d for d in self.decisions if d.action == "reuse"]
-
-    @property
-    def to_run(self) -> list[Decision]:
-        return [d for d in self.decisions if d.action == "run"]
-
-    def tasks(self) -> list[Decision]:
-        """Decisions for task and sublattice nodes only (helpers hidden)."""
-        return [d for d in self.decisions if d.kind in ("electron", "sublattice")]
-
-    def headline(self) -> str:
-        """``Redispatch of X: 1 task reused, 1 to run`` (tasks only; helpers are not counted)."""
-        tasks = self.tasks()
-        reused = sum(1 for d in tasks if d.action == "reuse")
-        return (
-            f"Redispatch of {self.parent_id}: {reused} task{'s' * (reused != 1)} reused, "
-            f"{len(tasks) - reused} to run"
-        )
-
-    def __repr__(self) -> str:
-        return f"<{self.headline()}>"
-
-    def __str__(self) -> str:
-        lines = [self.headline()]
-        lines += [
-            f"  {d.node_id:>4}  {d.name[:30]:<30} {d.action.upper():<5}  {d.text}"
-            for d in self.tasks()
-        ]
-        return "\n".join(lines)
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(str(self))
-
-    def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td style='text-align:right'>{d.node_id}</td><td>{html.escape(d.name)}</td>"
-            f"<td><b>{d.action.upper()}</b></td><td>{html.escape(d.text)}</td></tr>"
-            for d in self.tasks()
-        )
-        head = "<tr><th>id</th><th>task</th><th>decision</th><th>why</th></tr>"
-        return f"<div><b>{html.escape(self.headline())}</b><table>{head}{rows}</table></div>"
-
-
-class Parent:
-    """A stored dispatch as redispatch and resume need it: code and inputs by value.
-
-    Loading raises CodeUnavailableError when the stored code needs a module this
-    process lacks. Node and edge rows are read on first use.
-    """
-
-    def __init__(self, store: Store, record: DispatchRecord) -> None:
-        self.store = store
-        self.record = record
-        self.lattice: Lattice = serialize.loads(store.get_blob(record.lattice_digest or ""))
-        inputs = serialize.loads(store.get_blob(record.inputs_digest or ""))
-        self.args: tuple[Any, ...] = tuple(inputs["args"])
-        self.kwargs: dict[str, Any] = dict(inputs["kwargs"])
-        digest = record.metadata.get("replacements_digest")
-        self.replacements: dict[str, Electron] = (
-            serialize.loads(store.get_blob(digest)) if digest else {}
-        )
-
-    @cached_property
-    def nodes(self) -> list[NodeRecord]:
-        return self.store.get_nodes(self.record.dispatch_id)
-
-    @cached_property
-    def edges(self) -> list[EdgeRecord]:
-        return self.store.get_edges(self.record.dispatch_id)
+__all__ = [
+    "Decision",
+    "Plan",
+    "merge_inputs",
+    "not_reusable_inside",
+    "plan_redispatch",
+    "record_new_dispatch",
+    "reuse_from_store",
+    "reuse_in_sublattice",
+]
 
 
 def merge_inputs(
@@ -165,7 +78,7 @@ def merge_inputs(
     )
     merged = dict(original.arguments)
     merged.update(update.arguments)
-    bound = inspect.BoundArguments(sig, merged)  # type: ignore[arg-type]
+    bound = inspect.BoundArguments(sig, merged)
     args, kwargs = bound.args, bound.kwargs
     lattice.bind_inputs(args, kwargs)
     return tuple(args), dict(kwargs)
@@ -177,20 +90,18 @@ def signature_shape(function: Any) -> list[list[Any]]:
     return [[p.name, p.kind.name, p.default is not p.empty] for p in sig.parameters.values()]
 
 
-def resolve_replacements(
-    parent: Parent, store: Store, replace: dict[str, Any]
-) -> dict[str, Electron]:
-    """Merge new replacements with those the parent already ran with; check them."""
-    effective = dict(parent.replacements)
+def resolve_replacements(previous: StoredDispatch, replace: dict[str, Any]) -> dict[str, Electron]:
+    """Merge new replacements with those the previous dispatch ran with; check them."""
+    effective = dict(previous.replacements)
     if not replace:
         return effective
-    known = _task_metadata(parent, store)
+    known = _task_metadata(previous)
     current = {electron.name: original for original, electron in effective.items()}
     for name, value in replace.items():
         if name not in known:
             raise ReplacementError(
                 f"replace_electrons names {name!r}, which is not a task of dispatch "
-                f"{parent.record.dispatch_id}; its tasks are: {', '.join(sorted(known))}"
+                f"{previous.dispatch_id}; its tasks are: {', '.join(sorted(known))}"
             )
         new = as_electron(value, f"replace_electrons[{name!r}]")
         _check_signature(name, known[name], new)
@@ -198,17 +109,17 @@ def resolve_replacements(
     return effective
 
 
-def _task_metadata(parent: Parent, store: Store) -> dict[str, dict[str, Any]]:
-    """Task name -> its stored metadata, in the parent and its sublattices."""
+def _task_metadata(previous: StoredDispatch) -> dict[str, dict[str, Any]]:
+    """Task name -> its stored metadata, in the dispatch and its sublattices."""
     found: dict[str, dict[str, Any]] = {}
-    pending = [parent.nodes]
+    pending = [previous.nodes]
     while pending:
         for node in pending.pop():
             if node.kind not in ("electron", "sublattice"):
                 continue
             found.setdefault(node.name.removeprefix(SUBLATTICE_PREFIX), node.metadata)
             if node.sub_dispatch_id:
-                pending.append(store.get_nodes(node.sub_dispatch_id))
+                pending.append(previous.store.get_nodes(node.sub_dispatch_id))
     return found
 
 
@@ -237,131 +148,139 @@ def plan_redispatch(
     """Everything a redispatch will do, computed without writing anything.
 
     ``reuse_from`` ("parent", "any" or dispatch ids) turns reuse on and says
-    where keys are looked up besides the parent.
+    where keys are looked up besides the dispatch redispatched.
     """
     reuse_from = check_reuse_from(reuse_from)
     reuse = reuse or reuse_from is not None
-    parent = Parent(store, store.get_dispatch(store.resolve_id(dispatch_id)))
-    if reuse and not (args or kwargs or replace or force_rerun) and _all_reusable(parent):
+    previous = StoredDispatch(store, store.get_dispatch(store.resolve_id(dispatch_id)))
+    if reuse and not (args or kwargs or replace or force_rerun) and _all_reusable(previous):
         for prefix in reuse_from if isinstance(reuse_from, tuple) else ():
             store.resolve_id(prefix)  # an unknown id raises even when nothing is looked up
-        return _full_reuse(store, parent)
-    scope = resolve_scope(store, reuse_from, parent.record.dispatch_id) if reuse else None
-    args, kwargs = merge_inputs(parent.lattice, (parent.args, parent.kwargs), args, kwargs or {})
-    replacements = resolve_replacements(parent, store, replace or {})
-    known = _task_metadata(parent, store)
-    unknown = [
-        name for name in force_rerun if name not in known and name not in _names(replacements)
-    ]
+        return _full_reuse(previous)
+    scope = resolve_scope(store, reuse_from, previous.dispatch_id) if reuse else None
+    args, kwargs = merge_inputs(
+        previous.lattice, (previous.args, previous.kwargs), args, kwargs or {}
+    )
+    replacements = resolve_replacements(previous, replace or {})
+    known = _task_metadata(previous)
+    names = {electron.name for electron in replacements.values()}
+    unknown = [name for name in force_rerun if name not in known and name not in names]
     if unknown:
         raise ReplacementError(
             f"force_rerun names {unknown}, which are not tasks of dispatch "
-            f"{parent.record.dispatch_id}; its tasks are: {', '.join(sorted(known))}"
+            f"{previous.dispatch_id}; its tasks are: {', '.join(sorted(known))}"
         )
     prepared = prepare_dispatch(
-        parent.lattice,
+        previous.lattice,
         args,
         kwargs,
         replacements=replacements,
-        redispatched_from=parent.record.dispatch_id,
-        lattice_digest=parent.record.lattice_digest,
+        redispatched_from=previous.dispatch_id,
+        lattice_digest=previous.record.lattice_digest,
     )
-    decisions = _plan_against(
-        prepared, parent, reuse=reuse, force=frozenset(force_rerun), scope=scope
+    prepared, decisions = _plan_against(
+        prepared, previous, reuse=reuse, force=frozenset(force_rerun), scope=scope
     )
-    return Plan(parent.record.dispatch_id, decisions, prepared)
+    return Plan(previous.dispatch_id, decisions, prepared)
 
 
 def _plan_against(
     prepared: Prepared,
-    parent: Parent,
+    previous: StoredDispatch,
     *,
     reuse: bool,
     force: frozenset[str],
-    scope: Scope | None = None,
-) -> list[Decision]:
-    found = candidates(parent.store, prepared.nodes, scope) if scope and scope.store_wide else None
-    decisions = decide(prepared, parent, reuse=reuse, force=set(force), found=found)
-    apply_decisions(prepared, decisions)
-    if reuse:
-        prepared.reuse_parent = parent.record.dispatch_id
-        prepared.force_rerun = force
-        prepared.reuse_scope = scope
-        if scope is not None:
-            prepared.record.metadata["reuse_scope"] = scope.as_metadata()
-    return decisions
+    scope: Scope | None,
+) -> tuple[Prepared, list[Decision]]:
+    """Decide every node of ``prepared`` against ``previous``; the updated dispatch."""
+    store = previous.store
+    found = candidates(store, prepared.nodes, scope) if scope and scope.store_wide else {}
+    problems = store.blob_problems(outputs_to_check(previous.nodes, found)) if reuse else {}
+    context = Context(
+        prepared.nodes,
+        prepared.graph,
+        previous.nodes,
+        previous.dispatch_id,
+        reuse=reuse,
+        force=force,
+        found=found,
+        problems=problems,
+    )
+    decisions = decide(context)
+    now = utcnow()
+    done = apply_decisions(prepared.nodes, decisions, now)
+    if not reuse:
+        return replace(prepared, done={**prepared.done, **done}), decisions
+    if scope is not None:
+        prepared.record.metadata["reuse_scope"] = scope.as_metadata()
+    planned = replace(
+        prepared,
+        done={**prepared.done, **done},
+        previous_id=previous.dispatch_id,
+        force_rerun=force,
+        reuse_scope=scope,
+    )
+    copy = row_copy(planned, previous, now)
+    if copy is not None:
+        planned = replace(planned, copy=copy, blobs=_unwritten_blobs(planned, copy))
+    return planned, decisions
 
 
-def reuse_inside_sublattice(store: Store, outer: Prepared, node_id: int, child: Prepared) -> None:
-    """A sublattice that must run again still reuses what is valid inside it.
-
-    Its new child dispatch is planned against the child dispatch that the same
-    sublattice node ran in the dispatch being reused from (same node id and
-    name; when ids shifted, e.g. a dict input became a collection node, the
-    same occurrence of that name), by the same key rule as the top level.
-    """
-    assert outer.reuse_parent is not None
-    old = _same_sublattice(store, outer, node_id)
-    if old is None or not old.sub_dispatch_id:
-        if outer.reuse_scope is not None and outer.reuse_scope.store_wide:
-            reuse_from_store(store, child, outer.reuse_scope)
-        return
-    parent = Parent(store, store.get_dispatch(old.sub_dispatch_id))
-    _plan_against(child, parent, reuse=True, force=outer.force_rerun, scope=outer.reuse_scope)
-
-
-def reuse_in_sublattice(store: Store, outer: Prepared, node_id: int, child: Prepared) -> None:
-    """Plan a sublattice's new child dispatch by the reuse settings of the dispatch it runs in."""
-    if outer.reuse_parent is not None:
-        reuse_inside_sublattice(store, outer, node_id, child)
-    elif outer.reuse_scope is not None:
-        reuse_from_store(store, child, outer.reuse_scope)
-
-
-def reuse_from_store(store: Store, prepared: Prepared, scope: Scope) -> list[Decision]:
-    """A dispatch without a parent that reuses by key from ``scope`` (the whole store).
+def reuse_from_store(store: Store, prepared: Prepared, scope: Scope) -> Prepared:
+    """A dispatch that reuses by key from ``scope`` (the whole store), redispatching nothing.
 
     Each node whose key a COMPLETED node in the scope has is reused from it;
     every other node runs (and may still be reused by early cutoff).
     """
-    found = candidates(store, prepared.nodes, scope)
-    incoming = prepared.graph.parents()
-    tainted: dict[int, str] = {}  # a sublattice that ran a not reusable task, and dependents
-    by_id: dict[int, Decision] = {}
-    for node_id in prepared.graph.topological_order():
-        record = prepared.nodes[node_id]
-        args = (record.node_id, record.name, record.kind)
-        _taint(node_id, record, found, incoming[node_id], tainted)
-        match = found.get(record.key or "")
-        if node_id in tainted:
-            by_id[node_id] = Decision(*args, "run", "not_reusable", tainted[node_id])
-        elif match is not None and not match.not_reusable:
-            by_id[node_id] = _reuse(args, match, None)
-        elif record.key is None:
-            why = record.not_reusable or "no key"
-            by_id[node_id] = Decision(*args, "run", "not_reusable", why)
-        else:
-            text = f"no COMPLETED node in {scope.describe()} has this key"
-            by_id[node_id] = Decision(*args, "run", "no_match", text)
-    decisions = [by_id[i] for i in range(len(prepared.nodes))]
-    apply_decisions(prepared, decisions)
-    prepared.reuse_scope = scope
+    context = Context(
+        prepared.nodes,
+        prepared.graph,
+        None,
+        found=candidates(store, prepared.nodes, scope),
+        scope_text=scope.describe(),
+    )
+    done = apply_decisions(prepared.nodes, decide(context), utcnow())
     prepared.record.metadata["reuse_scope"] = scope.as_metadata()
-    return decisions
+    return replace(prepared, done={**prepared.done, **done}, reuse_scope=scope)
 
 
-def _same_sublattice(store: Store, outer: Prepared, node_id: int) -> NodeRecord | None:
-    """The reused-from dispatch's node for this sublattice node: same id, else same occurrence."""
-    assert outer.reuse_parent is not None
+def reuse_in_sublattice(store: Store, outer: Prepared, node_id: int, child: Prepared) -> Prepared:
+    """``child``, a sublattice's new child dispatch, planned by ``outer``'s reuse settings.
+
+    In a redispatch with reuse, the child is planned against the child dispatch
+    that the same sublattice node ran in the previous dispatch (same node id and
+    name; when ids shifted, e.g. a dict input became a collection node, the
+    same occurrence of that name), by the same key rule as the top level.
+    """
+    if outer.previous_id is None:
+        if outer.reuse_scope is None:
+            return child
+        return reuse_from_store(store, child, outer.reuse_scope)
+    old = _same_sublattice(store, outer.previous_id, outer, node_id)
+    if old is None or not old.sub_dispatch_id:
+        if outer.reuse_scope is not None and outer.reuse_scope.store_wide:
+            return reuse_from_store(store, child, outer.reuse_scope)
+        return child
+    previous = StoredDispatch(store, store.get_dispatch(old.sub_dispatch_id))
+    planned, _ = _plan_against(
+        child, previous, reuse=True, force=outer.force_rerun, scope=outer.reuse_scope
+    )
+    return planned
+
+
+def _same_sublattice(
+    store: Store, previous_id: str, outer: Prepared, node_id: int
+) -> NodeRecord | None:
+    """The previous dispatch's node for this sublattice node: same id, else same occurrence."""
     name = outer.nodes[node_id].name
     try:
-        old = store.get_node(outer.reuse_parent, node_id)
+        old = store.get_node(previous_id, node_id)
     except KeyError:
         old = None
     if old is not None and old.name == name:
         return old
     occurrence = sum(1 for record in outer.nodes[:node_id] if record.name == name)
-    olds = [n for n in store.get_nodes(outer.reuse_parent) if n.name == name]
+    olds = [n for n in store.get_nodes(previous_id) if n.name == name]
     return olds[occurrence] if occurrence < len(olds) else None
 
 
@@ -379,17 +298,17 @@ def not_reusable_inside(child: Prepared) -> str | None:
     return None
 
 
-def _all_reusable(parent: Parent) -> bool:
-    record = parent.record
+def _all_reusable(previous: StoredDispatch) -> bool:
+    record, store = previous.record, previous.store
     if record.status != st.COMPLETED or not record.result_digest:
         return False
     if record.metadata.get("reads_files"):  # keys depend on file contents: recompute them
         return False
     if not _same_environment(record):
         return False
-    if parent.store.unreusable_node_count(record.dispatch_id) != 0:
+    if store.unreusable_node_count(record.dispatch_id) != 0:
         return False
-    return not parent.store.output_problems(record.dispatch_id)  # else damaged ones run again
+    return not store.output_problems(record.dispatch_id)  # else damaged ones run again
 
 
 def _same_environment(record: DispatchRecord) -> bool:
@@ -405,15 +324,15 @@ def _same_environment(record: DispatchRecord) -> bool:
     )
 
 
-def _full_reuse(store: Store, parent: Parent) -> Plan:
+def _full_reuse(previous: StoredDispatch) -> Plan:
     """Same inputs, same code, every node COMPLETED with a key: every key matches.
 
     The keys are a pure function of the stored lattice, inputs and replacements,
-    so re-tracing would reproduce the parent's keys exactly, every node would be
-    reused and the result would be the parent's result blob. The new dispatch
-    is recorded COMPLETED at once, its node rows copied inside the database.
+    so re-tracing would reproduce the previous dispatch's keys exactly, every
+    node would be reused and the result would be its result blob. The new
+    dispatch is recorded COMPLETED at once, its node rows copied inside the database.
     """
-    old = parent.record
+    old = previous.record
     now = utcnow()
     new_id = new_dispatch_id()
     record = replace(
@@ -433,199 +352,139 @@ def _full_reuse(store: Store, parent: Parent) -> Plan:
         owner=None,
     )
     text = f"same key as the same node of {old.dispatch_id[:8]} (nothing changed)"
-    reason = {"decision": "reuse", "code": "reused", "text": text}
-    prepared = Prepared(
-        record,
-        [],
-        [],
-        {},
-        TransportGraph(),
-        parent.lattice,
-        parent.args,
-        parent.kwargs,
-        [],
-        replacements=dict(parent.replacements),
-        reuse_source=old.dispatch_id,
-        reuse_reason=reason,
-    )
+    reason: dict[str, Any] = {"decision": "reuse", "code": "reused", "text": text}
 
     def decisions() -> list[Decision]:
         return [
             Decision(
                 n.node_id, n.name, n.kind, "reuse", "reused", text, (old.dispatch_id, n.node_id), n
             )
-            for n in parent.nodes
+            for n in previous.nodes
         ]
 
-    return Plan(old.dispatch_id, decisions, prepared)
+    return Plan(old.dispatch_id, decisions, AllReused(record, old.dispatch_id, reason))
 
 
-def _names(replacements: dict[str, Electron]) -> set[str]:
-    return {electron.name for electron in replacements.values()}
+def apply_decisions(
+    nodes: list[NodeRecord], decisions: list[Decision], now: datetime
+) -> dict[int, str]:
+    """Record every reason; mark reused nodes COMPLETED with their source's output.
 
-
-def decide(
-    prepared: Prepared,
-    parent: Parent,
-    *,
-    reuse: bool,
-    force: set[str],
-    found: dict[str, NodeRecord] | None = None,
-) -> list[Decision]:
-    """Reuse by key equality with a COMPLETED parent node; explain everything else.
-
-    ``found`` adds COMPLETED nodes from elsewhere in the store (the parent's win).
+    Returns node id -> output digest of the reused nodes.
     """
-    completed: dict[str, NodeRecord] = {}
-    seen: dict[str, NodeRecord] = {}
-    for node in parent.nodes:
-        if node.key:
-            seen.setdefault(node.key, node)
-            if node.status == st.COMPLETED and node.output_digest and not node.not_reusable:
-                completed.setdefault(node.key, node)
-    for key, node in (found or {}).items():  # a not reusable match taints, as a parent's does
-        seen.setdefault(key, node)
-        if not node.not_reusable:
-            completed.setdefault(key, node)
-    outputs = [n.output_digest or "" for n in completed.values()] if reuse else []
-    problems = parent.store.blob_problems(outputs)
-    counterparts = _counterparts(prepared, parent)
-    incoming = prepared.graph.parents()
-    decisions: dict[int, Decision] = {}
-    forced: set[int] = set()
-    tainted: dict[int, str] = {}  # a sublattice that ran a not reusable task, and dependents
-    for node_id in prepared.graph.topological_order():
-        node, record = prepared.graph.nodes[node_id], prepared.nodes[node_id]
-        label = node.electron.name if node.electron is not None else node.name
-        if label in force or any(e.parent in forced for e in incoming[node.id]):
-            forced.add(node.id)
-        _taint(node.id, record, seen, incoming[node.id], tainted)
-        args = (node.id, record.name, record.kind)
-        match = completed.get(record.key or "")
-        if reuse and match is not None and node.id not in forced and node.id not in tainted:
-            problem = problems.get(match.output_digest or "")
-            if problem is None:
-                decisions[node_id] = _reuse(args, match, parent.record.dispatch_id)
-            else:  # running it again rewrites the blob
-                text = (
-                    f"same key as node {match.node_id} of {parent.record.dispatch_id[:8]}, "
-                    f"but its stored output is {problem}"
-                )
-                decisions[node_id] = Decision(*args, "run", f"blob_{problem}", text)
-            continue
-        if reuse and node.id in tainted and node.id not in forced:
-            decisions[node_id] = Decision(*args, "run", "not_reusable", tainted[node.id])
-            continue
-        code, text = _why_run(
-            node, record, reuse, forced, seen, counterparts, incoming, decisions, label in force
-        )
-        decisions[node_id] = Decision(*args, "run", code, text)
-    return [decisions[i] for i in range(len(prepared.nodes))]
-
-
-def _taint(node_id: int, record: NodeRecord, seen, incoming, tainted: dict[int, str]) -> None:
-    old = seen.get(record.key or "")
-    if old is not None and old.not_reusable:
-        tainted[node_id] = f"in {old.dispatch_id[:8]} it {old.not_reusable}"
-        return
-    for edge in incoming:
-        if edge.parent in tainted:
-            tainted[node_id] = f"upstream node {edge.parent} is not reusable"
-            return
-
-
-def _reuse(args: tuple[int, str, str], match: NodeRecord, parent_id: str | None) -> Decision:
-    source = match.dispatch_id
-    text = f"same key as node {match.node_id} of {source[:8]}"
-    if match.reused_from_dispatch:
-        text += f" (computed in {match.reused_from_dispatch[:8]})"
-    code = "reused" if source == parent_id else "reused_store"
-    if code == "reused_store":
-        text += ", found in the store"
-    return Decision(*args, "reuse", code, text, (source, match.node_id), match)
-
-
-def _why_run(
-    node, record, reuse, forced, seen, counterparts, incoming, decisions, named
-) -> tuple[str, str]:
-    if not reuse:
-        return "reuse_off", "reuse_previous_results=False"
-    if node.id in forced:
-        return "forced", "named in force_rerun" if named else "downstream of a task in force_rerun"
-    if record.key is None:
-        return "not_reusable", record.not_reusable or "no key"
-    if record.key in seen:
-        old = seen[record.key]
-        return "parent_not_completed", f"node {old.node_id} had this key but was {old.status}"
-    replaced = node.metadata.get("replaced")
-    old = counterparts.get(node.id)
-    new_code = old is None or record.metadata.get("code") != old.metadata.get("code")
-    if replaced and (new_code or old is None or old.name != record.name):
-        return "replaced", f"{replaced} replaced by {record.name}"
-    if old is None:
-        return "new_node", "no matching task in the parent dispatch"
-    if new_code:
-        return "new_code", "the task's code (or a function, constant or file it uses) changed"
-    return _changed_inputs(node, incoming, decisions)
-
-
-def _changed_inputs(node, incoming, decisions) -> tuple[str, str]:
-    arguments, upstream = [], []
-    for edge in incoming[node.id]:
-        parent = decisions[edge.parent]
-        if parent.action == "reuse":
-            continue
-        if parent.kind == "parameter" or (
-            parent.kind == "collection" and parent.code == "changed_argument"
-        ):
-            arguments.append(edge.name if edge.param_type != "wait" else "(wait)")
-        else:
-            upstream.append(f"{parent.node_id} ({parent.name})")
-    if node.kind is NodeKind.PARAMETER:
-        return "changed_argument", "new value"
-    if arguments:
-        return "changed_argument", "changed argument(s): " + ", ".join(dict.fromkeys(arguments))
-    if upstream:
-        return "upstream_changed", "upstream changed: " + ", ".join(upstream)
-    return "changed", "its inputs differ from the parent's (an argument was added or removed)"
-
-
-def _counterparts(prepared: Prepared, parent: Parent) -> dict[int, NodeRecord]:
-    """Pair nodes by (original task name, occurrence): for explanations only."""
-
-    def ident(name: str, metadata: dict[str, Any]) -> str:
-        return metadata.get("replaced") or name
-
-    old_by: dict[tuple[str, int], NodeRecord] = {}
-    counts: Counter[str] = Counter()
-    for node in parent.nodes:
-        name = ident(node.name, node.metadata)
-        old_by[(name, counts[name])] = node
-        counts[name] += 1
-    pairs: dict[int, NodeRecord] = {}
-    counts = Counter()
-    for node in prepared.graph.nodes:
-        name = ident(prepared.nodes[node.id].name, node.metadata)
-        found = old_by.get((name, counts[name]))
-        counts[name] += 1
-        if found is not None:
-            pairs[node.id] = found
-    return pairs
-
-
-def apply_decisions(prepared: Prepared, decisions: list[Decision]) -> None:
-    """Mark reused nodes COMPLETED with the parent's blob; record every reason."""
-    now = utcnow()
-    for decision, record in zip(decisions, prepared.nodes, strict=False):
+    done: dict[int, str] = {}
+    for decision, record in zip(decisions, nodes, strict=False):
         record.reason = decision.as_reason()
         source = decision.source
-        if decision.action != "reuse" or source is None or decision.reused_from is None:
+        if decision.action != "reuse" or source is None:
             continue
-        record.status = st.COMPLETED
-        record.start_time = record.end_time = now
-        record.output_digest = source.output_digest
-        record.stdout, record.stderr = source.stdout, source.stderr
-        record.executor = source.executor
-        record.sub_dispatch_id = source.sub_dispatch_id
-        record.reused_from_dispatch, record.reused_from_node = decision.reused_from
-        prepared.done[record.node_id] = source.output_digest or ""
+        for name, value in reused_fields(source, now).items():
+            setattr(record, name, value)
+        done[record.node_id] = source.output_digest or ""
+    return done
+
+
+_REUSE_FIELDS = (
+    "dispatch_id",
+    "status",
+    "start_time",
+    "end_time",
+    "error",
+    "traceback",
+    "attempts",
+    "reused_from_dispatch",
+    "reused_from_node",
+    "reason",
+)
+_KEPT = attrgetter(*(f.name for f in fields(NodeRecord) if f.name not in _REUSE_FIELDS))
+"""The fields a copied row keeps as they are: every field but those the copy sets."""
+
+
+def row_copy(prepared: Prepared, previous: StoredDispatch, when: datetime) -> RowCopy | None:
+    """The nodes whose rows equal the same node's row of ``previous`` but for reuse fields.
+
+    Those are copied inside the database when the dispatch is recorded
+    (:func:`record_new_dispatch`). A node qualifies only if the row the copy
+    makes (:func:`valence.store.copy.record_dispatch_copying`) equals the row its
+    record would be written as, field by field.
+    """
+    previous_id, old_nodes = previous.dispatch_id, previous.nodes
+    copied = []
+    for record in prepared.nodes:
+        i = record.node_id
+        old = old_nodes[i] if i < len(old_nodes) else None
+        if (
+            old is not None
+            and old.node_id == i
+            and record.reused_from_dispatch == previous_id
+            and record.reused_from_node == i
+            and record.status == st.COMPLETED
+            and record.start_time == when
+            and record.end_time == when
+            and record.error is None
+            and record.traceback is None
+            and record.attempts == 0
+            and _KEPT(record) == _KEPT(old)
+            and record.reason == _reused_reason(i, previous_id, old.reused_from_dispatch)
+        ):
+            copied.append(i)
+    if not copied:
+        return None
+    same_edges = [_edge_row(e) for e in prepared.edges] == [_edge_row(e) for e in previous.edges]
+    return RowCopy(previous_id, as_ranges(copied), when, same_edges)
+
+
+def _reused_reason(node_id: int, previous_id: str, computed_in: str | None) -> dict[str, Any]:
+    """The reason :func:`valence.engine.decide.reuse_decision` gives a node of the previous
+    dispatch's same node, as :mod:`valence.store.copy` builds it in SQL."""
+    text = f"same key as node {node_id} of {previous_id[:8]}"
+    if computed_in:
+        text += f" (computed in {computed_in[:8]})"
+    return {"decision": "reuse", "code": "reused", "text": text}
+
+
+def _unwritten_blobs(prepared: Prepared, copy: RowCopy) -> dict[str, bytes]:
+    """``prepared.blobs`` without the values of copied parameter nodes.
+
+    A parameter's output is its value: a reused one was checked intact before
+    deciding, so it need not be hashed and offered to the store again. A digest
+    any other row or the dispatch record names is kept.
+    """
+    copied = copy.covers()
+    drop = {
+        n.value_digest
+        for n in prepared.nodes
+        if n.node_id in copied and n.value_digest and n.value_digest == n.output_digest
+    }
+    if not drop:
+        return prepared.blobs
+    record = prepared.record
+    drop.difference_update(
+        d
+        for n in prepared.nodes
+        if n.node_id not in copied
+        for d in (n.value_digest, n.function_digest, n.source_digest, n.output_digest)
+    )
+    drop.difference_update(
+        (
+            record.inputs_digest,
+            record.lattice_digest,
+            record.graph.get("output_digest"),
+            record.metadata.get("replacements_digest"),
+        )
+    )
+    return {d: data for d, data in prepared.blobs.items() if d not in drop}
+
+
+def _edge_row(edge: EdgeRecord) -> tuple[int, int, str, str, int | None]:
+    return edge.parent_id, edge.child_id, edge.edge_name, edge.param_type, edge.arg_index
+
+
+def record_new_dispatch(store: Store, prepared: Prepared) -> None:
+    """Write ``prepared``'s dispatch, nodes, edges and blobs in one transaction."""
+    if prepared.copy is None:
+        store.record_dispatch(prepared.record, prepared.nodes, prepared.edges, prepared.blobs)
+    else:
+        record_dispatch_copying(
+            store, prepared.record, prepared.nodes, prepared.edges, prepared.blobs, prepared.copy
+        )

@@ -1,6 +1,6 @@
 """Where reused results may come from, and early cutoff.
 
-A dispatch with reuse has a :class:`Scope`: the parent's lineage (the default of
+A dispatch with reuse has a :class:`Scope`: the lineage of the dispatch redispatched (the default of
 a redispatch), the whole store (``reuse_from="any"``, and
 ``ct.dispatch(..., reuse_previous_results=True)``), or listed dispatches. Keys
 are looked up in the store's ``node_keys`` index, which holds the Merkle key and
@@ -8,9 +8,9 @@ the data key of every task and sublattice node that ran to completion
 (:func:`index_keys`; reused nodes add nothing).
 
 Early cutoff: a task's *data key* hashes its own code token (what its Merkle key
-hashes besides its parents) with the output digests of its parents, so it is
-known only when the parents have finished. A task whose Merkle key matched
-nothing, but whose parents produced byte-identical outputs to those some earlier
+hashes besides its upstream keys) with the output digests of its upstream
+nodes, so it is known only when those have finished. A task whose Merkle key
+matched nothing, but whose upstream nodes produced byte-identical outputs to those some earlier
 run of the same code consumed, gets that run's output (:func:`early_cutoff`,
 when the node becomes ready).
 """
@@ -38,9 +38,9 @@ NO_CUTOFF = ("forced", "reuse_off", "not_reusable", "blob_missing", "blob_damage
 class Scope:
     """The dispatches reuse may draw on: ``dispatches`` None means the whole store."""
 
-    name: str  # "parent", "any" or "listed"
+    name: str  # "parent" (the redispatched dispatch's lineage), "any" or "listed"
     dispatches: frozenset[str] | None = None
-    roots: tuple[str, ...] = ()  # the parent or the listed ids, before closing over lineage
+    roots: tuple[str, ...] = ()  # the redispatched or the listed ids, before closing over lineage
 
     @property
     def store_wide(self) -> bool:
@@ -59,8 +59,10 @@ class Scope:
 
 def check_reuse_from(value: Any) -> str | tuple[str, ...] | None:
     """``None``/"parent", "any", or dispatch ids; one clear error otherwise."""
-    if value is None or value in ("parent", "any"):
-        return value
+    if value is None:
+        return None
+    if value in ("parent", "any"):
+        return str(value)
     if isinstance(value, str):
         return (value,)
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
@@ -70,12 +72,12 @@ def check_reuse_from(value: Any) -> str | tuple[str, ...] | None:
     )
 
 
-def resolve_scope(store: Store, reuse_from: str | Sequence[str] | None, parent_id: str) -> Scope:
-    """The scope of a redispatch of ``parent_id`` (unknown dispatch ids raise)."""
+def resolve_scope(store: Store, reuse_from: str | Sequence[str] | None, previous_id: str) -> Scope:
+    """The scope of a redispatch of ``previous_id`` (unknown dispatch ids raise)."""
     if reuse_from == "any":
         return Scope("any")
     if reuse_from is None or reuse_from == "parent":
-        return Scope("parent", lineage(store, [parent_id]), (parent_id,))
+        return Scope("parent", lineage(store, [previous_id]), (previous_id,))
     ids = tuple(store.resolve_id(prefix) for prefix in reuse_from)
     return Scope("listed", lineage(store, ids), ids)
 
@@ -141,7 +143,7 @@ def candidates(store: Store, nodes: Sequence[NodeRecord], scope: Scope) -> dict[
 
 
 def data_key(record: NodeRecord, edges: Iterable[Edge], digests: Mapping[int, str]) -> str | None:
-    """The node's data key from its parents' output digests; None if it has none.
+    """The node's data key from its upstream nodes' output digests; None if it has none.
 
     Only nodes with a Merkle key get one: a task that is not reusable, or is
     downstream of one, is never reused by early cutoff either.
@@ -171,6 +173,22 @@ def may_cut_off(record: NodeRecord) -> bool:
     )
 
 
+def reused_fields(source: NodeRecord, now: datetime) -> dict[str, Any]:
+    """The fields of a node reused from ``source`` (by a redispatch plan or early cutoff)."""
+    return {
+        "status": st.COMPLETED,
+        "start_time": now,
+        "end_time": now,
+        "output_digest": source.output_digest,
+        "stdout": source.stdout,
+        "stderr": source.stderr,
+        "executor": source.executor,
+        "sub_dispatch_id": source.sub_dispatch_id,
+        "reused_from_dispatch": source.dispatch_id,
+        "reused_from_node": source.node_id,
+    }
+
+
 def cutoff_reason(match: NodeRecord) -> dict[str, Any]:
     text = (
         f"same code and byte-identical inputs as node {match.node_id} of "
@@ -188,16 +206,15 @@ def early_cutoff(
     """
     if not held:
         return held
-    state, records = run.state, run.prepared.nodes
+    state, records, scope = run.state, run.prepared.nodes, run.prepared.reuse_scope
+    assert scope is not None, "early cutoff runs only in a dispatch with a reuse scope"
     keys = {
         n.id: None
         if downstream_of_not_reusable(run, n.id)
         else data_key(records[n.id], state.incoming[n.id], state.digests)
         for n in held
     }
-    found = store.find_completed(
-        [k for k in keys.values() if k], run.prepared.reuse_scope.dispatches
-    )
+    found = store.find_completed([k for k in keys.values() if k], scope.dispatches)
     rest = []
     for node in held:
         match = found.get(keys[node.id] or "")
@@ -206,21 +223,7 @@ def early_cutoff(
             continue
         reason = records[node.id].reason = cutoff_reason(match)
         transitions.complete_stored(state, node.id, match.output_digest)  # read when needed
-        batch.node(
-            run.dispatch_id,
-            node.id,
-            status=st.COMPLETED,
-            start_time=now,
-            end_time=now,
-            output_digest=match.output_digest,
-            stdout=match.stdout,
-            stderr=match.stderr,
-            executor=match.executor,
-            sub_dispatch_id=match.sub_dispatch_id,
-            reused_from_dispatch=match.dispatch_id,
-            reused_from_node=match.node_id,
-            reason=reason,
-        )
+        batch.node(run.dispatch_id, node.id, **reused_fields(match, now), reason=reason)
     return rest
 
 
@@ -237,12 +240,12 @@ def downstream_of_not_reusable(run: Run, node_id: int) -> bool:
         if current in memo:
             stack.pop()
             continue
-        parents = [e.parent for e in incoming[current]]
-        pending = [p for p in parents if p not in memo]
+        upstream = [e.parent for e in incoming[current]]
+        pending = [p for p in upstream if p not in memo]
         if pending:
             stack.extend(pending)
             continue
-        memo[current] = any(records[p].not_reusable or memo[p] for p in parents)
+        memo[current] = any(records[p].not_reusable or memo[p] for p in upstream)
         stack.pop()
     return memo[node_id]
 

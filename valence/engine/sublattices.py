@@ -16,7 +16,7 @@ from valence import status as st
 from valence.engine import state as transitions
 from valence.engine import values
 from valence.engine.prepare import Prepared, prepare_dispatch
-from valence.engine.redispatch import not_reusable_inside, reuse_in_sublattice
+from valence.engine.redispatch import not_reusable_inside, record_new_dispatch, reuse_in_sublattice
 from valence.engine.resume import rebuild
 from valence.engine.reuse import index_keys
 from valence.engine.run import Batch, Run
@@ -48,11 +48,11 @@ def prepare_child(store: Store, run: Run, node: Node, owner: str) -> Prepared:
         kwargs,
         replacements=outer.replacements,
         root_dispatch_id=outer.record.root_dispatch_id,
-        parent=(outer.record.dispatch_id, node.id),
+        sublattice_of=(outer.record.dispatch_id, node.id),
     )
     child.record.owner = owner
-    reuse_in_sublattice(store, outer, node.id, child)
-    store.record_dispatch(child.record, child.nodes, child.edges, child.blobs)
+    child = reuse_in_sublattice(store, outer, node.id, child)
+    record_new_dispatch(store, child)
     return child
 
 
