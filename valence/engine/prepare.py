@@ -324,10 +324,10 @@ def _source(function: Any) -> str:
 def _environment() -> tuple[tuple[str, str], ...]:
     from importlib import metadata
 
-    versions = {}
+    versions: dict[str, str] = {}
     for dist in metadata.distributions():
         name, version = _name_and_version(dist)
-        if name:
+        if name and version is not None:  # without a version it is not an installed package
             versions[name.lower()] = version
     return tuple(sorted(versions.items()))
 
