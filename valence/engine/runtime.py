@@ -29,9 +29,14 @@ from valence.engine import purge as policy
 from valence.engine.completion import Completion
 from valence.engine.dispatcher import Dispatcher
 from valence.engine.ownership import is_alive
-from valence.engine.prepare import Prepared, prepare_dispatch
+from valence.engine.prepare import AllReused, Prepared, prepare_dispatch
 from valence.engine.purge import PurgeReport
-from valence.engine.redispatch import Plan, plan_redispatch, reuse_from_store
+from valence.engine.redispatch import (
+    Plan,
+    plan_redispatch,
+    record_new_dispatch,
+    reuse_from_store,
+)
 from valence.engine.reuse import Scope
 from valence.errors import StoreError
 from valence.ids import dispatch_prefix
@@ -157,15 +162,17 @@ class Runtime:
             lattice, tuple(args), dict(kwargs), lattice_digest=lattice_digest
         )
         if reuse:
-            reuse_from_store(self.store, prepared, Scope("any"))
+            prepared = reuse_from_store(self.store, prepared, Scope("any"))
         return prepared
 
-    def start(self, prepared: Prepared, *, disable_run: bool = False) -> str:
-        """Record ``prepared`` and (unless ``disable_run``) run it; return its id."""
+    def start(self, prepared: Prepared | AllReused, *, disable_run: bool = False) -> str:
+        """Record ``prepared`` and (unless ``disable_run``) run it; return its id.
+
+        A redispatch that reuses everything (``AllReused``) is recorded finished.
+        """
         with _RECORDING.shared():
-            if disable_run:
-                record = prepared.record
-                self.store.record_dispatch(record, prepared.nodes, prepared.edges, prepared.blobs)
+            if disable_run and isinstance(prepared, Prepared):
+                record_new_dispatch(self.store, prepared)
             else:
                 dispatcher = self._dispatcher()
                 self.resume_dead()
