@@ -21,7 +21,6 @@ only those it names. Plain builtin values skip cloudpickle.
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import os
 import pathlib
@@ -34,6 +33,7 @@ from typing import Any
 
 import cloudpickle
 
+from valence.blobfiles import digest_of
 from valence.errors import CodeUnavailableError, SerializationError
 
 __all__ = ["digest", "dumps", "is_installed_path", "is_user_module", "loads"]
@@ -86,9 +86,7 @@ def load_named(data: bytes, origin: str) -> Any:
         raise error from exc
 
 
-def digest(data: bytes) -> str:
-    """sha256 hex of ``data``: the content address of a blob."""
-    return hashlib.sha256(data).hexdigest()
+digest = digest_of  # sha256 hex of the bytes: the content address of a blob
 
 
 def _plain(obj: Any, depth: int = 0) -> bool:
