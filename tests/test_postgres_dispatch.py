@@ -39,6 +39,11 @@ from tests.engine.test_redispatch import (  # noqa: E402, F401
     test_redispatch_of_redispatch_reuses_transitively,
     test_reused_output_is_the_same_blob_and_parent_is_immutable,
 )
+from tests.engine.test_row_copy import (  # noqa: E402, F401
+    test_one_changed_input_of_a_fan,
+    test_rows_gone_from_the_previous_dispatch_write_nothing,
+    test_the_copy_writes_what_the_records_say,
+)
 from tests.engine.test_reuse_store import (  # noqa: E402, F401
     test_dispatch_with_reuse_runs_nothing_already_computed,
     test_early_cutoff_reuses_dependents_of_a_byte_identical_output,

@@ -103,15 +103,17 @@ def record_dispatch_copying(
             )
         rows.insert_blobs(conn, blob_rows)
         conn.execute(dispatches_t.insert(), vars(dispatch))
-        fresh = (vars(node) for node in nodes if node.node_id not in copied)
+        fresh = [vars(node) for node in nodes if node.node_id not in copied]
         bulk.insert_many(conn, rows.NODE_INSERT, NODE_FIELDS, fresh)
         columns = _copied_node_columns(dispatch_id, copy, json_object)
-        inserted = 0
         for start in range(0, len(copy.ranges), RANGES_PER_STATEMENT):
             chunk = copy.ranges[start : start + RANGES_PER_STATEMENT]
             within = or_(*(nodes_t.c.node_id.between(first, last) for first, last in chunk))
             source = select(*columns).where(nodes_t.c.dispatch_id == copy.previous_id, within)
-            inserted += conn.execute(nodes_t.insert().from_select(NODE_FIELDS, source)).rowcount
+            conn.execute(nodes_t.insert().from_select(NODE_FIELDS, source))
+        # counted, not taken from rowcount: psycopg reports -1 for INSERT ... SELECT
+        mine = nodes_t.c.dispatch_id == dispatch_id
+        inserted = conn.execute(select(func.count()).where(mine)).scalar_one() - len(fresh)
         if inserted != len(copied):  # e.g. the previous dispatch was deleted meanwhile
             raise StoreError(
                 f"dispatch {copy.previous_id!r} no longer has the {len(copied)} node rows "
