@@ -2,7 +2,10 @@
 
 Each measurement runs in a fresh subprocess (so peak RSS is its own) on two
 graph shapes of trivial tasks: a chain and a fan-out/fan-in. Printed: wall
-time, ms per task, peak RSS, RSS growth per node, and valence/Dask ratios.
+time, ms per task, CPU time per task of the dispatching process (all its
+threads; the machine may be shared, CPU time is less noisy), peak RSS, RSS
+growth per node, and valence/Dask ratios. The floor is ``dask-raw``: Dask's
+threaded scheduler on a hand-built task dict (nothing durable).
 
 ``valence-dask`` runs valence on a ``DaskExecutor`` LocalCluster (2 worker
 processes, 1 thread each, as ``dask-distributed``) and then, in the same
@@ -11,6 +14,7 @@ fresh Client; its ratio is against that same-cluster baseline.
 
     python benchmarks/overhead.py            # N = 1,000 and 10,000
     python benchmarks/overhead.py --quick    # N = 1,000 only
+    python benchmarks/overhead.py --systems valence-thread,dask-raw --sizes 10000,100000
 """
 
 from __future__ import annotations
@@ -36,6 +40,17 @@ def total(xs):
 
 
 WAIT_LATENCY: list[float] = []
+CPU_SECONDS: list[float] = []  # CPU time of this (the dispatching) process, every thread
+
+
+def clocks() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def record(started: tuple[float, float]) -> float:
+    """Seconds of wall time since ``started``; its CPU time goes to CPU_SECONDS."""
+    CPU_SECONDS.append(time.process_time() - started[1])
+    return time.perf_counter() - started[0]
 
 
 def run_valence(shape: str, n: int, executor: str) -> float:
@@ -49,9 +64,9 @@ def run_valence(shape: str, n: int, executor: str) -> float:
     lattice = workflow(shape, task, gather)
     if executor == "dask":  # the cluster starts outside the measurement, as for raw Dask
         dask_executor().client.submit(inc, 0).result()
-    start = time.perf_counter()
+    started = clocks()
     result = ct.get_result(ct.dispatch(lattice)(n), wait=True)
-    elapsed = time.perf_counter() - start
+    elapsed = record(started)
     WAIT_LATENCY.append((datetime.now(timezone.utc) - result.end_time).total_seconds())
     assert result.status == "COMPLETED", result.error
     return elapsed
@@ -60,7 +75,7 @@ def run_valence(shape: str, n: int, executor: str) -> float:
 def run_dask_threaded(shape: str, n: int) -> float:
     import dask
 
-    start = time.perf_counter()
+    started = clocks()
     if shape == "chain":
         x = 0
         for _ in range(n):
@@ -70,7 +85,27 @@ def run_dask_threaded(shape: str, n: int) -> float:
         out = dask.delayed(total)([dask.delayed(inc)(i) for i in range(n)]).compute(
             scheduler="threads"
         )
-    elapsed = time.perf_counter() - start
+    elapsed = record(started)
+    assert out is not None
+    return elapsed
+
+
+def run_dask_raw(shape: str, n: int) -> float:
+    """Dask's threaded scheduler on a hand-built task dict: the floor (nothing durable)."""
+    from dask.threaded import get
+
+    if shape == "chain":
+        dsk: dict = {"x0": (inc, 0)}
+        for i in range(1, n):
+            dsk[f"x{i}"] = (inc, f"x{i - 1}")
+        out_key = f"x{n - 1}"
+    else:
+        dsk = {f"x{i}": (inc, i) for i in range(n)}
+        dsk["total"] = (total, [f"x{i}" for i in range(n)])
+        out_key = "total"
+    started = clocks()
+    out = get(dsk, out_key)
+    elapsed = record(started)
     assert out is not None
     return elapsed
 
@@ -118,14 +153,18 @@ def one(system: str, shape: str, n: int) -> None:
                 dask_executor().shutdown()
     elif system == "dask-threads":
         elapsed = run_dask_threaded(shape, n)
+    elif system == "dask-raw":
+        elapsed = run_dask_raw(shape, n)
     else:
         elapsed = run_dask_distributed(shape, n)
+    cpu = CPU_SECONDS[0] if CPU_SECONDS else None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     wait = WAIT_LATENCY[0] * 1000 if WAIT_LATENCY else None
     print(
         json.dumps(
             {
                 "seconds": elapsed,
+                "cpu_seconds": cpu,
                 "peak_kb": peak,
                 "base_kb": rss_before,
                 "wait_ms": wait,
@@ -150,7 +189,15 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-SYSTEMS = ["valence-thread", "valence-local", "valence-dask", "dask-threads", "dask-distributed"]
+SYSTEMS = [
+    "valence-thread",
+    "valence-local",
+    "valence-dask",
+    "dask-raw",
+    "dask-threads",
+    "dask-distributed",
+]
+BASES = ("dask-raw", "dask-threads", "dask-distributed")
 
 
 def main() -> None:
@@ -158,18 +205,23 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--one", nargs=3)
     parser.add_argument("--systems", help="comma-separated subset of: " + ", ".join(SYSTEMS))
+    parser.add_argument("--sizes", help="comma-separated N (default 1000,10000)")
+    parser.add_argument("--shapes", default="chain,fan")
     args = parser.parse_args()
     if args.one:
         one(args.one[0], args.one[1], int(args.one[2]))
         return
     sizes = [1000] if args.quick else [1000, 10000]
+    if args.sizes:
+        sizes = [int(n) for n in args.sizes.split(",")]
     systems = args.systems.split(",") if args.systems else SYSTEMS
+    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1 and 5 min)")
     print(
-        f"{'system':<18} {'shape':<6} {'N':>6} {'wall s':>8} {'ms/task':>8} "
+        f"{'system':<18} {'shape':<6} {'N':>6} {'wall s':>8} {'ms/task':>8} {'cpu ms/t':>8} "
         f"{'peak MB':>8} {'KB/node':>8} {'wait ms':>8}"
     )
     for n in sizes:
-        for shape in ("chain", "fan"):
+        for shape in args.shapes.split(","):
             rows = {}
             for system in systems:
                 distributed = system in ("dask-distributed", "valence-dask")
@@ -179,14 +231,16 @@ def main() -> None:
                 row = measure(system, shape, n)
                 growth = (row["peak_kb"] - small["peak_kb"]) / n
                 rows[system] = row
+                cpu = row["cpu_seconds"]
+                cpu_ms = "-" if cpu is None else f"{1000 * cpu / n:.3f}"
                 print(
                     f"{system:<18} {shape:<6} {n:>6} {row['seconds']:>8.3f} "
-                    f"{1000 * row['seconds'] / n:>8.3f} {row['peak_kb'] / 1024:>8.1f} "
+                    f"{1000 * row['seconds'] / n:>8.3f} {cpu_ms:>8} {row['peak_kb'] / 1024:>8.1f} "
                     f"{growth:>8.2f} {_ms(row['wait_ms']):>8}",
                     flush=True,
                 )
             for ours in ("valence-thread", "valence-local", "valence-dask"):
-                for base in ("dask-threads", "dask-distributed"):
+                for base in BASES:
                     if ours in rows and base in rows:
                         ratio = rows[ours]["seconds"] / rows[base]["seconds"]
                         print(f"  ratio {ours}/{base} ({shape}, N={n}): {ratio:.2f}")
