@@ -35,6 +35,9 @@ from tests.engine.test_dispatch import (  # noqa: E402, F401
     test_result_readable_from_another_process,
     test_sublattice_runs_as_linked_child_dispatch,
 )
+from tests.engine.test_group_commit import (  # noqa: E402, F401
+    test_kill_in_a_group_commit_loses_nothing_a_reader_saw,
+)
 from tests.engine.test_redispatch import (  # noqa: E402, F401
     task_log,
     test_covalent_howto_replacement_with_reuse,
