@@ -761,9 +761,9 @@ class Dispatcher:
     def _flush(self) -> None:
         if not self._batch or self._frozen:
             return
-        if not (self._urgent or self._batch.dispatches or self._stall is not None):
-            if time.monotonic() < self._committed + GROUP_COMMIT_S:
-                return  # group commit: written with later changes, by the deadline
+        urgent = self._urgent or self._batch.dispatches or self._stall is not None
+        if not urgent and time.monotonic() < self._committed + GROUP_COMMIT_S:
+            return  # group commit: written with later changes, by the deadline
         batch = self._batch  # replaced only once written: a refused batch is kept
         defer = bool(batch.keys) and not batch.dispatches and len(batch.keys) < KEY_BATCH
         self.store.record_transitions(
