@@ -2,10 +2,9 @@
 
 Each measurement runs in a fresh subprocess (so peak RSS is its own) on two
 graph shapes of trivial tasks: a chain and a fan-out/fan-in. Printed: wall
-time, ms per task, CPU time per task of the dispatching process (all its
-threads; the machine may be shared, CPU time is less noisy), peak RSS, RSS
-growth per node, and valence/Dask ratios. The floor is ``dask-raw``: Dask's
-threaded scheduler on a hand-built task dict (nothing durable).
+time, ms per task, peak RSS, RSS growth per node, and valence/Dask ratios.
+The floor is ``dask-dict``: Dask's threaded scheduler on a raw task dict
+(nothing durable); ``dask-threads`` is the same scheduler via ``dask.delayed``.
 
 ``valence-dask`` runs valence on a ``DaskExecutor`` LocalCluster (2 worker
 processes, 1 thread each, as ``dask-distributed``) and then, in the same
@@ -14,7 +13,6 @@ fresh Client; its ratio is against that same-cluster baseline.
 
     python benchmarks/overhead.py            # N = 1,000 and 10,000
     python benchmarks/overhead.py --quick    # N = 1,000 only
-    python benchmarks/overhead.py --systems valence-thread,dask-raw --sizes 10000,100000
 """
 
 from __future__ import annotations
@@ -28,6 +26,7 @@ import sys
 import tempfile
 import time
 
+from report import record
 from shapes import workflow
 
 
@@ -40,17 +39,7 @@ def total(xs):
 
 
 WAIT_LATENCY: list[float] = []
-CPU_SECONDS: list[float] = []  # CPU time of this (the dispatching) process, every thread
-
-
-def clocks() -> tuple[float, float]:
-    return time.perf_counter(), time.process_time()
-
-
-def record(started: tuple[float, float]) -> float:
-    """Seconds of wall time since ``started``; its CPU time goes to CPU_SECONDS."""
-    CPU_SECONDS.append(time.process_time() - started[1])
-    return time.perf_counter() - started[0]
+CPU_SECONDS: list[float] = []  # CPU time of this (the dispatching) process, all threads
 
 
 def run_valence(shape: str, n: int, executor: str) -> float:
@@ -64,9 +53,10 @@ def run_valence(shape: str, n: int, executor: str) -> float:
     lattice = workflow(shape, task, gather)
     if executor == "dask":  # the cluster starts outside the measurement, as for raw Dask
         dask_executor().client.submit(inc, 0).result()
-    started = clocks()
+    start, cpu = time.perf_counter(), time.process_time()
     result = ct.get_result(ct.dispatch(lattice)(n), wait=True)
-    elapsed = record(started)
+    elapsed = time.perf_counter() - start
+    CPU_SECONDS.append(time.process_time() - cpu)
     WAIT_LATENCY.append((datetime.now(timezone.utc) - result.end_time).total_seconds())
     assert result.status == "COMPLETED", result.error
     return elapsed
@@ -75,7 +65,7 @@ def run_valence(shape: str, n: int, executor: str) -> float:
 def run_dask_threaded(shape: str, n: int) -> float:
     import dask
 
-    started = clocks()
+    start = time.perf_counter()
     if shape == "chain":
         x = 0
         for _ in range(n):
@@ -85,27 +75,26 @@ def run_dask_threaded(shape: str, n: int) -> float:
         out = dask.delayed(total)([dask.delayed(inc)(i) for i in range(n)]).compute(
             scheduler="threads"
         )
-    elapsed = record(started)
+    elapsed = time.perf_counter() - start
     assert out is not None
     return elapsed
 
 
-def run_dask_raw(shape: str, n: int) -> float:
-    """Dask's threaded scheduler on a hand-built task dict: the floor (nothing durable)."""
+def run_dask_dict(shape: str, n: int) -> float:
+    """Dask's threaded scheduler on a raw task dict, the dict built inside the timing."""
     from dask.threaded import get
 
+    start, cpu = time.perf_counter(), time.process_time()
     if shape == "chain":
-        dsk: dict = {"x0": (inc, 0)}
-        for i in range(1, n):
-            dsk[f"x{i}"] = (inc, f"x{i - 1}")
-        out_key = f"x{n - 1}"
+        graph = {"x0": (inc, 0)} | {f"x{i}": (inc, f"x{i - 1}") for i in range(1, n)}
+        key = f"x{n - 1}"
     else:
-        dsk = {f"x{i}": (inc, i) for i in range(n)}
-        dsk["total"] = (total, [f"x{i}" for i in range(n)])
-        out_key = "total"
-    started = clocks()
-    out = get(dsk, out_key)
-    elapsed = record(started)
+        graph = {f"x{i}": (inc, i) for i in range(n)}
+        graph["total"] = (total, [f"x{i}" for i in range(n)])
+        key = "total"
+    out = get(graph, key)
+    elapsed = time.perf_counter() - start
+    CPU_SECONDS.append(time.process_time() - cpu)
     assert out is not None
     return elapsed
 
@@ -153,18 +142,17 @@ def one(system: str, shape: str, n: int) -> None:
                 dask_executor().shutdown()
     elif system == "dask-threads":
         elapsed = run_dask_threaded(shape, n)
-    elif system == "dask-raw":
-        elapsed = run_dask_raw(shape, n)
+    elif system == "dask-dict":
+        elapsed = run_dask_dict(shape, n)
     else:
         elapsed = run_dask_distributed(shape, n)
-    cpu = CPU_SECONDS[0] if CPU_SECONDS else None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     wait = WAIT_LATENCY[0] * 1000 if WAIT_LATENCY else None
     print(
         json.dumps(
             {
                 "seconds": elapsed,
-                "cpu_seconds": cpu,
+                "cpu_seconds": CPU_SECONDS[0] if CPU_SECONDS else None,
                 "peak_kb": peak,
                 "base_kb": rss_before,
                 "wait_ms": wait,
@@ -193,11 +181,38 @@ SYSTEMS = [
     "valence-thread",
     "valence-local",
     "valence-dask",
-    "dask-raw",
+    "dask-dict",
     "dask-threads",
     "dask-distributed",
 ]
-BASES = ("dask-raw", "dask-threads", "dask-distributed")
+# valence system -> its goal as a multiple of the floor (Dask threaded on a raw task dict)
+GOALS = {"valence-thread": "≤ 2x", "valence-local": "≤ 4x"}
+
+
+def record_rows(rows: dict, shape: str, n: int, growth: dict) -> None:
+    """Hand the per-task figures to ``make bench`` (benchmarks/report.py)."""
+    floor = rows.get("dask-dict")
+    for system, row in rows.items():
+        if not system.startswith("valence-"):
+            continue
+        per_task = 1000 * row["seconds"] / n
+        same = row.get("same_cluster_seconds")
+        if same:
+            base, base_ms, goal = "raw client.submit, same cluster", 1000 * same / n, "≤ 1.2x"
+        elif floor:
+            base, base_ms = "Dask threaded, raw task dict", 1000 * floor["seconds"] / n
+            goal = GOALS.get(system)
+        else:
+            base, base_ms, goal = None, None, None
+        record(
+            f"per task, {system}, {shape}, N={n}",
+            per_task,
+            "ms",
+            baseline=base,
+            baseline_value=base_ms,
+            goal=goal,
+        )
+        record(f"memory per node, {system}, {shape}, N={n}", growth[system], "KB", goal="≤ 10 KB")
 
 
 def main() -> None:
@@ -206,7 +221,6 @@ def main() -> None:
     parser.add_argument("--one", nargs=3)
     parser.add_argument("--systems", help="comma-separated subset of: " + ", ".join(SYSTEMS))
     parser.add_argument("--sizes", help="comma-separated N (default 1000,10000)")
-    parser.add_argument("--shapes", default="chain,fan")
     args = parser.parse_args()
     if args.one:
         one(args.one[0], args.one[1], int(args.one[2]))
@@ -215,14 +229,14 @@ def main() -> None:
     if args.sizes:
         sizes = [int(n) for n in args.sizes.split(",")]
     systems = args.systems.split(",") if args.systems else SYSTEMS
-    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1 and 5 min)")
+    print(f"load: {os.getloadavg()[0]:.2f} (1 min); cpu ms/t: CPU time of the measuring process")
     print(
         f"{'system':<18} {'shape':<6} {'N':>6} {'wall s':>8} {'ms/task':>8} {'cpu ms/t':>8} "
         f"{'peak MB':>8} {'KB/node':>8} {'wait ms':>8}"
     )
     for n in sizes:
-        for shape in args.shapes.split(","):
-            rows = {}
+        for shape in ("chain", "fan"):
+            rows, growths = {}, {}
             for system in systems:
                 distributed = system in ("dask-distributed", "valence-dask")
                 if distributed and n > 1000 and shape == "chain" and args.quick:
@@ -231,7 +245,8 @@ def main() -> None:
                 row = measure(system, shape, n)
                 growth = (row["peak_kb"] - small["peak_kb"]) / n
                 rows[system] = row
-                cpu = row["cpu_seconds"]
+                growths[system] = growth
+                cpu = row.get("cpu_seconds")
                 cpu_ms = "-" if cpu is None else f"{1000 * cpu / n:.3f}"
                 print(
                     f"{system:<18} {shape:<6} {n:>6} {row['seconds']:>8.3f} "
@@ -239,8 +254,9 @@ def main() -> None:
                     f"{growth:>8.2f} {_ms(row['wait_ms']):>8}",
                     flush=True,
                 )
+            record_rows(rows, shape, n, growths)
             for ours in ("valence-thread", "valence-local", "valence-dask"):
-                for base in BASES:
+                for base in ("dask-dict", "dask-threads", "dask-distributed"):
                     if ours in rows and base in rows:
                         ratio = rows[ours]["seconds"] / rows[base]["seconds"]
                         print(f"  ratio {ours}/{base} ({shape}, N={n}): {ratio:.2f}")

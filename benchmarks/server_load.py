@@ -23,6 +23,7 @@ import threading
 import time
 from pathlib import Path
 
+from report import record
 from sqlalchemy import make_url
 
 import valence as ct
@@ -150,6 +151,10 @@ def run(clients: int, dispatches: int, executor: str, database: str | None) -> N
         f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
         f"mean {statistics.mean(latencies) * 1000:.0f} ms"
     )
+    shape = f"{clients} clients x {dispatches} dispatches of 100 nodes, {executor} executor"
+    record(f"server throughput, {shape}", len(ids) / finished, "/s", goal="≥ 100 /s")
+    p99 = percentile(latencies, 0.99)
+    record(f"server submit latency p99, {shape}", p99, "s", goal="≤ 0.5 s")
     ok = not failures and not wrong and not locked and not errors
     ok = ok and len(ids) == total_wanted and listed - 1 == total_wanted
     if not ok:

@@ -25,6 +25,7 @@ import tempfile
 import time
 
 import httpx
+from report import record
 from shapes import workflow
 
 CHROMIUM = "/usr/bin/chromium"
@@ -87,10 +88,10 @@ def main() -> None:
     os.environ["VALENCE_TOKEN"] = token
     from playwright.sync_api import sync_playwright
 
-    from valence.server.app import open_runtime
-    from valence.server.run import BackgroundServer
+    from valence.engine.runtime import Runtime
+    from valence.server.serve import BackgroundServer
 
-    runtime = open_runtime()
+    runtime = Runtime.open()
     server = BackgroundServer(runtime, token=token)
     url = server.start()
     try:
@@ -109,6 +110,15 @@ def main() -> None:
                     f"({route[0][1] / 1e6:.1f} MB)   usable {statistics.median(seconds):.2f} s "
                     f"(range {min(seconds):.2f}-{max(seconds):.2f}, {options.runs} runs)   "
                     f"boxes {pages[0][1]:,}"
+                )
+                where = f"{shape}, N={options.n}"
+                route_median = statistics.median(r[0] for r in route)
+                record(f"web UI /graph route, {where}", route_median, "s")
+                record(
+                    f"web UI navigation to a drawn graph, {where}",
+                    statistics.median(seconds),
+                    "s",
+                    note=f"range {min(seconds):.2f}-{max(seconds):.2f} s over {options.runs} runs",
                 )
             browser.close()
     finally:

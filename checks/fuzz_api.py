@@ -136,10 +136,10 @@ def run(examples: int, home: Path, database_url: str | None = None) -> Report:
     if database_url:
         os.environ["VALENCE_DATABASE_URL"] = database_url
     from valence.backends.http import close_all
-    from valence.server.app import open_runtime
-    from valence.server.run import BackgroundServer
+    from valence.engine.runtime import Runtime
+    from valence.server.serve import BackgroundServer
 
-    runtime = open_runtime()
+    runtime = Runtime.open()
     server = BackgroundServer(runtime, token=TOKEN)
     url = server.start()
     try:

@@ -24,6 +24,7 @@ def valence_home(tmp_path, monkeypatch):
     home = tmp_path / "valence-home"
     monkeypatch.setenv("VALENCE_HOME", str(home))
     monkeypatch.delenv("VALENCE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("VALENCE_BLOB_URL", raising=False)
     monkeypatch.delenv("VALENCE_SERVER", raising=False)
     monkeypatch.delenv("VALENCE_TOKEN", raising=False)
     monkeypatch.setenv("VALENCE_EXECUTOR", "thread")

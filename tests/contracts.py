@@ -342,8 +342,13 @@ class StoreContract:
         assert store.get_node("d", 0).status == "NEW_OBJECT"
 
     def test_empty_transitions_are_a_no_op(self, store: Store) -> None:
+        store.record_dispatch(make_dispatch("d"), make_nodes("d", 2), [])
+        before = (store.get_dispatch("d"), store.get_nodes("d"), store.unreferenced_blobs())
         store.record_transitions()
-        store.record_transitions(nodes=[("ghost", 0, {})])
+        store.record_transitions(nodes=[("ghost", 0, {})], dispatches=[("d", {})])
+        after = (store.get_dispatch("d"), store.get_nodes("d"), store.unreferenced_blobs())
+        assert after == before
+        assert [d.dispatch_id for d in store.list_dispatches()] == ["d"]
 
     # -- blobs -----------------------------------------------------------------------
 
@@ -699,6 +704,7 @@ class StoreContract:
         }
         assert store.get_dispatch("theirs").name == "child"
 
+    @pytest.mark.slow
     def test_processes_opening_a_new_database_at_once(
         self, store_url: str, blob_dir: Path, open_store: Callable[[], Store]
     ) -> None:

@@ -43,10 +43,10 @@ def parametrize(metafunc: pytest.Metafunc) -> None:
 def server_mode(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mode]:
     """A real server over this test's valence home, used by the public functions."""
     from valence.backends.http import close_all
-    from valence.server.app import open_runtime
-    from valence.server.run import BackgroundServer
+    from valence.engine.runtime import Runtime
+    from valence.server.serve import BackgroundServer
 
-    runtime = open_runtime()
+    runtime = Runtime.open()
     server = BackgroundServer(runtime, token="test-token")
     url = server.start()
     monkeypatch.setenv("VALENCE_SERVER", url)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 
 import pytest
 
@@ -23,9 +22,6 @@ if not POSTGRES_URL:
         "set VALENCE_TEST_POSTGRES_URL=postgresql+psycopg://... to run dispatches on PostgreSQL",
         allow_module_level=True,
     )
-
-from sqlalchemy import create_engine, make_url  # noqa: E402
-from sqlalchemy.pool import NullPool  # noqa: E402
 
 from tests.engine.test_dispatch import (  # noqa: E402, F401
     test_bad_arguments_write_nothing,
@@ -54,6 +50,7 @@ from tests.engine.test_reuse_store import (  # noqa: E402, F401
     test_redispatch_with_early_cutoff_in_the_parent_scope,
     test_sublattice_reused_whole_or_inside_from_another_workflow,
 )
+from tests.pg import fresh_schema  # noqa: E402
 from tests.server.conftest import api, runtime, server  # noqa: E402, F401
 from tests.server.test_fuzz import test_generated_requests_never_get_a_server_error  # noqa: E402, F401
 from tests.server.test_hostile import (  # noqa: E402, F401
@@ -69,25 +66,18 @@ from tests.test_bad_input import (  # noqa: E402, F401
 )
 
 
+def _release_embedded() -> None:
+    embedded = sys.modules.get("valence.engine.embedded")
+    if embedded is not None:
+        embedded.reset()  # release its connections before the schema goes
+
+
 @pytest.fixture
 def valence_db(valence_home, monkeypatch):
     """A fresh schema in the PostgreSQL database, as the store's URL (dropped afterwards)."""
-    assert POSTGRES_URL
-    schema = f"valence_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL, poolclass=NullPool)
-    try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    with fresh_schema(_release_embedded) as url:
         monkeypatch.setenv("VALENCE_DATABASE_URL", url.render_as_string(hide_password=False))
         yield url
-        embedded = sys.modules.get("valence.engine.embedded")
-        if embedded is not None:
-            embedded.reset()  # release its connections before the schema goes
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    finally:
-        admin.dispose()
 
 
 def test_dispatches_really_land_in_postgres(valence_db):

@@ -2,6 +2,9 @@
 
 ``VALENCE_HOME``          data directory (default: the per-user data dir)
 ``VALENCE_DATABASE_URL``  SQLAlchemy URL (default: SQLite file in the home)
+``VALENCE_BLOB_URL``      where large values live: a directory, an fsspec URL
+                          (``s3://bucket/prefix``, ...) or ``db://`` (the database);
+                          default: ``<home>/blobs``
 ``VALENCE_EXECUTOR``      default executor name (default: ``local``)
 ``VALENCE_SERVER``        server address for clients (default: the one ``valence start``
                           recorded in ``<home>/server.json``, else the embedded dispatcher)
@@ -11,9 +14,11 @@
                           (disk full) before failing the dispatches it runs (default 60)
 ``VALENCE_MAX_STREAM_BYTES``   stdout (and stderr) kept per task run (default 1 MiB)
 ``VALENCE_ALLOWED_HOSTS``      host names a loopback server answers besides loopback ones
+``VALENCE_LEASE_SECONDS``      servers sharing a network store: silence before takeover (30)
+``VALENCE_HOST_ID``            the host part of dispatcher owner ids (default: host name)
 
-The executor, database URL, server address and request limit have keys in
-``$VALENCE_HOME/valence.toml`` too (``sdk.executor``, ``database.url``,
+The executor, database URL, blob URL, server address and request limit have keys in
+``$VALENCE_HOME/valence.toml`` too (``sdk.executor``, ``database.url``, ``blobs.url``,
 ``server.address``, ``server.max_request_bytes``); the variable wins.
 ``get_config``/``set_config``/``reload_config`` read and write that file
 (:mod:`valence.configfile`).
@@ -47,9 +52,17 @@ class Settings:
     database_url: str
     executor: str
 
+    blob_url: str = ""  # VALENCE_BLOB_URL / blobs.url; "" means blob_dir
+
     @property
     def blob_dir(self) -> Path:
+        """The default blob store: a directory in the home."""
         return self.home / "blobs"
+
+    @property
+    def blobs(self) -> str:
+        """Where the store keeps large values: ``blob_url``, else ``blob_dir``."""
+        return self.blob_url or str(self.blob_dir)
 
     @property
     def server_file(self) -> Path:
@@ -82,7 +95,8 @@ def load_settings() -> Settings:
     home = home_dir()
     url = _setting(home, "database.url") or f"sqlite:///{home / 'valence.db'}"
     executor = _setting(home, "sdk.executor") or DEFAULT_EXECUTOR
-    return Settings(home=home, database_url=url, executor=executor)
+    blob_url = str(_setting(home, "blobs.url") or "").strip()
+    return Settings(home=home, database_url=url, executor=executor, blob_url=blob_url)
 
 
 def _setting(home: Path, key: str) -> Any:

@@ -36,6 +36,7 @@ FILE_NAME = "valence.toml"
 DEFAULTS: dict[str, Any] = {
     "sdk": {"executor": "local"},
     "database": {"url": ""},
+    "blobs": {"url": ""},
     "server": {"address": "", "max_request_bytes": 64 * 1024 * 1024},
     "executors": {
         "local": {
@@ -55,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
 ENVIRONMENT = {
     "sdk.executor": "VALENCE_EXECUTOR",
     "database.url": "VALENCE_DATABASE_URL",
+    "blobs.url": "VALENCE_BLOB_URL",
     "server.address": "VALENCE_SERVER",
     "server.max_request_bytes": "VALENCE_MAX_REQUEST_BYTES",
 }

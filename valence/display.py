@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-TASK_KINDS = frozenset({"electron", "sublattice"})
+from valence.text import shorten
+from valence.workflow.graph import TASK_KINDS
+
 PREVIEW = 200
 
 _COLOURS = {
@@ -35,10 +37,6 @@ def duration(start: datetime | None, end: datetime | None) -> str:
     if start is None or end is None:
         return "-"
     return f"{(end - start).total_seconds():.3f}s"
-
-
-def shorten(text: str, limit: int = PREVIEW) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def count_tasks(statuses: Iterable[tuple[str | None, str]]) -> Counter[str]:
@@ -129,7 +127,7 @@ def node_text(node: dict[str, Any]) -> str:
     if node.get("error"):
         lines.append(f"  error: {node['error'].splitlines()[0]}")
     elif node.get("output") is not None:
-        lines.append(f"  output: {shorten(node['output'].object_string)}")
+        lines.append(f"  output: {shorten(node['output'].object_string, PREVIEW)}")
     for stream in ("stdout", "stderr"):
         if node.get(stream):
             lines.append(f"  {stream}: {shorten(node[stream].rstrip(), 500)}")
@@ -143,7 +141,7 @@ def node_html(node: dict[str, Any]) -> str:
         ("why", _decision(node)),
     ]
     if node.get("output") is not None and not node.get("error"):
-        facts.append(("output", shorten(node["output"].object_string)))
+        facts.append(("output", shorten(node["output"].object_string, PREVIEW)))
     out = headline_html(f"Node {node['node_id']} {node['node_name']}", node["status"], facts)
     if node.get("error"):
         out += error_html(f"{node['error']}\n{node.get('traceback') or ''}")

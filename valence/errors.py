@@ -10,17 +10,19 @@ Messages say what is wrong and how to fix it. The tree::
     ├── StoreError
     │   ├── SchemaVersionError             the database was written by a newer valence
     │   ├── DispatchNotFoundError          (also KeyError) unknown dispatch id
-    │   ├── NodeNotFoundError              (also KeyError; valence.store) unknown node id
+    │   ├── NodeNotFoundError              (also KeyError) unknown node id
     │   ├── StoreDamagedError              the database file is damaged or not a database
     │   ├── StoreWriteError                the store refuses writes (disk full, I/O error)
+    │   ├── LeaseLostError                 this dispatcher lost its lease on a shared store
     │   └── BlobMissingError               a stored value is gone from the blob store
     │       └── BlobCorruptError           a stored value no longer matches its digest
     ├── ExecutorError
     │   ├── UnknownExecutorError           an executor name with no registered plugin
     │   ├── WorkerDiedError                the worker process running a task died
-    │   ├── DependencyError                (valence.executors.hooks) a dep or hook failed
+    │   ├── DependencyError                a task's deps_bash, deps_pip or hook failed
     │   └── FileTransferError              a task's file transfer (ct.fs) failed
-    ├── ResumeError (valence.engine.resume) a stored dispatch no longer traces to its graph
+    ├── ResumeError                        a stored dispatch no longer traces to its graph
+    ├── LeptonError                        a lepton's foreign code failed or is declared badly
     ├── TaskFailedError                    a dispatch ended FAILED (raised only on request)
     ├── DispatchTimeoutError (TimeoutError) get_result(wait=True, timeout=...) ran out
     ├── MissingExtraError (ImportError)    a feature needs an optional extra (valence.extras)
@@ -71,12 +73,23 @@ class DispatchNotFoundError(StoreError, KeyError):
         return str(self.args[0]) if self.args else "dispatch not found"
 
 
+class NodeNotFoundError(StoreError, KeyError):
+    """A dispatch has no node with the given id."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else "node not found"
+
+
 class StoreDamagedError(StoreError):
     """The database file is damaged, empty, or not a valence database."""
 
 
 class StoreWriteError(StoreError):
     """The store cannot be written (a full disk, an I/O error, a read-only file system)."""
+
+
+class LeaseLostError(StoreError):
+    """This process's dispatcher could not renew its lease on a shared store."""
 
 
 class BlobMissingError(StoreError):
@@ -97,6 +110,18 @@ class UnknownExecutorError(ExecutorError, ValueError):
 
 class WorkerDiedError(ExecutorError):
     """The worker process running a task died before reporting back."""
+
+
+class DependencyError(ExecutorError):
+    """A task's deps_bash command, deps_pip install or call_before/after hook failed."""
+
+
+class ResumeError(ValenceError):
+    """The stored dispatch cannot be rebuilt faithfully."""
+
+
+class LeptonError(ValenceError):
+    """A lepton's foreign code failed, or the lepton is declared inconsistently."""
 
 
 class TaskFailedError(ValenceError):

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from valence.errors import ValenceError
+from valence.errors import LeptonError
 from valence.workflow.deps import normalize_options, retval_keywords
 from valence.workflow.electron import Electron
 
@@ -37,10 +37,6 @@ _PYTHON = ("python", "Python")
 _C = ("C", "c")
 _SHELL = ("bash", "shell")
 _MARKER = "VALENCE-LEPTON-OUTPUT-"
-
-
-class LeptonError(ValenceError):
-    """A lepton's foreign code failed, or the lepton is declared inconsistently."""
 
 
 def _type_name(kind: Any) -> str:

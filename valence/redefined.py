@@ -17,6 +17,7 @@ from typing import Any
 
 from valence import serialize
 from valence.errors import RedefinedElectronWarning
+from valence.workflow.graph import NodeKind
 
 __all__ = ["warn_if_redefined"]
 
@@ -46,7 +47,7 @@ def warn_if_redefined(backend: Any, dispatch_id: str, replaced: dict[str, Any]) 
     digests = {
         (n.name, n.function_digest)
         for n in backend.get_nodes(dispatch_id)
-        if n.kind == "electron" and n.name in live and n.function_digest
+        if n.kind == NodeKind.ELECTRON and n.name in live and n.function_digest
     }
     for name, digest in sorted(digests):
         electron = live[name]

@@ -14,6 +14,7 @@ from valence import display, serialize
 from valence import status as st
 from valence.status import Status, as_status
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
+from valence.text import shorten
 from valence.transportable import TransportableObject
 
 
@@ -318,4 +319,4 @@ def summary_html(result: Result, limit: int = 50) -> str:
 def _preview(result: Result, limit: int = 200) -> str:
     encoded = result.encoded_result
     text = "None" if encoded is None else encoded.object_string
-    return display.shorten(text, limit)
+    return shorten(text, limit)

@@ -149,7 +149,7 @@ class TransportableObject:
         except Exception:
             value, inner = None, None
         if not isinstance(inner, str):
-            from valence.display import shorten
+            from valence.text import shorten
 
             text = shorten(self.object_string, 5000)  # a huge value must not flood the page
             inner = f"<pre style='margin:0'>{html.escape(text)}</pre>"

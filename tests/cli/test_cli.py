@@ -199,6 +199,7 @@ def test_status_without_server_and_with_a_stale_pid_file(valence_home):
     assert "no server log" in cli("logs", code=1).stderr
 
 
+@pytest.mark.slow
 def test_usage_errors_are_one_line_with_exit_status_1(valence_home):
     import subprocess
     import sys

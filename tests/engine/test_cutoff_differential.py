@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as hs
 
 import valence as ct
-from tests import reuse_flows as flows
+from tests import redispatch_flows as flows
 from valence.backends import choose_backend
 
 OPS = sorted(flows.CATALOGUE)

@@ -102,6 +102,7 @@ def test_a_redispatch_runs_again_a_node_whose_output_is_damaged_or_missing(valen
     )
 
 
+@pytest.mark.slow
 def test_fsck_reports_damaged_and_missing_blobs_and_who_uses_them(valence_home):
     from tests.server.processes import valence
 

@@ -258,6 +258,7 @@ def test_default_process_executor_runs_tasks(monkeypatch):
     assert result.get_node_result(0)["executor"] == "local"
 
 
+@pytest.mark.slow
 def test_waits_for_running_dispatches_at_exit(tmp_path, valence_home):
     module = tmp_path / "exitflow.py"
     module.write_text(

@@ -153,6 +153,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow
 def test_a_reader_never_resumes_and_a_zombie_owner_counts_as_dead(
     tmp_path, valence_home, monkeypatch
 ):

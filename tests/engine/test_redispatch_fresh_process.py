@@ -70,6 +70,7 @@ def import_from(path, name, monkeypatch):
     return importlib.import_module(name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["thread", "local"])
 def test_redispatch_after_module_deleted_from_fresh_process(
     tmp_path, monkeypatch, valence_home, executor

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 import valence as ct
 from tests import workflows as wf
 
@@ -22,7 +24,8 @@ LOG = os.environ["VALENCE_TEST_LOG"]
 def step(i, prev):
     with open(LOG, "a") as fh:
         fh.write(f"start {i}\\n")
-    time.sleep(0.4)
+    while i >= 2 and not os.path.exists(os.environ["VALENCE_TEST_GATE"]):
+        time.sleep(0.02)  # tasks 2.. wait for the test to open the gate
     with open(LOG, "a") as fh:
         fh.write(f"end {i}\\n")
     return prev + [i]
@@ -43,14 +46,14 @@ if __name__ == "__main__":
 
 
 def kill_when(argv, cwd, env, ready) -> str:
-    """Run a script that prints a dispatch id, kill -9 it once ``ready()``; return the id."""
+    """Run a script that prints a dispatch id, kill -9 it once ``ready(id)``; return the id."""
     proc = subprocess.Popen(
         [sys.executable, *argv], cwd=cwd, env=env, stdout=subprocess.PIPE, text=True
     )
     try:
         dispatch_id = proc.stdout.readline().strip()
         deadline = time.time() + 60
-        while not ready():
+        while not ready(dispatch_id):
             assert time.time() < deadline, "the workflow never got going"
             time.sleep(0.02)
     finally:
@@ -60,21 +63,33 @@ def kill_when(argv, cwd, env, ready) -> str:
     return dispatch_id
 
 
+@pytest.mark.slow
 def test_killed_dispatch_is_resumed_by_the_next_process(tmp_path, valence_home, monkeypatch):
-    log = tmp_path / "ran.log"
+    log, gate = tmp_path / "ran.log", tmp_path / "gate"
     log.write_text("")
     (tmp_path / "crashflow.py").write_text(FLOW)
-    env = {**os.environ, "VALENCE_HOME": str(valence_home), "VALENCE_TEST_LOG": str(log)}
-    dispatch_id = kill_when(
-        ["crashflow.py", "6"], tmp_path, env, lambda: log.read_text().count("end ") >= 2
-    )
+    env = {
+        **os.environ,
+        "VALENCE_HOME": str(valence_home),
+        "VALENCE_TEST_LOG": str(log),
+        "VALENCE_TEST_GATE": str(gate),
+    }
+
+    def two_recorded(dispatch_id: str) -> bool:
+        steps = [n.status for n in ct.get_result(dispatch_id).nodes if n.name == "step"]
+        return "start 2" in log.read_text() and steps.count("COMPLETED") == 2
+
+    try:  # killed while task 2 waits at the gate, once tasks 0 and 1 are recorded
+        dispatch_id = kill_when(["crashflow.py", "6"], tmp_path, env, two_recorded)
+    finally:
+        gate.touch()  # lets an orphaned worker, if any, finish too
     monkeypatch.setenv("VALENCE_TEST_LOG", str(log))
-    before = log.read_text().count("end ")
+    monkeypatch.setenv("VALENCE_TEST_GATE", str(gate))
+    assert log.read_text().split("\n").count("end 1") == 1
     assert ct.get_result(dispatch_id).status == "RUNNING"  # reading resumes nothing
     assert ct.dispatch_sync(wf.chain)(1).status == "COMPLETED"  # dispatching does
     result = ct.get_result(dispatch_id, wait=True, timeout=120)
     assert result.status == "COMPLETED", result.error
-    assert 2 <= before < 6
     assert result.result == list(range(6))
     lines = log.read_text().split("\n")
     starts = [line.split()[1] for line in lines if line.startswith("start")]
@@ -137,6 +152,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow
 def test_a_resumed_dispatch_keeps_early_cutoff(tmp_path, valence_home, monkeypatch):
     log, gate = tmp_path / "ran.log", tmp_path / "gate"
     log.write_text("")
@@ -157,7 +173,7 @@ def test_a_resumed_dispatch_keeps_early_cutoff(tmp_path, valence_home, monkeypat
     assert first.returncode == 0, first.stderr
     first_id = first.stdout.strip().splitlines()[-1]
     dispatch_id = kill_when(
-        ["cutoffflow.py", "gated"], tmp_path, env, lambda: "start gated" in log.read_text()
+        ["cutoffflow.py", "gated"], tmp_path, env, lambda _: "start gated" in log.read_text()
     )
     monkeypatch.setenv("VALENCE_TEST_LOG", str(log))
     monkeypatch.setenv("VALENCE_TEST_GATE", str(gate))

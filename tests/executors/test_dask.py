@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import sys
@@ -13,12 +14,14 @@ import pytest
 
 import valence as ct
 from tests.executor_contract import ExecutorContract, add, large_output, make_spec, run
+from valence import serialize
+from valence.blobfiles import digest_of, open_blob_files
 from valence.executors import get_executor
 from valence.executors.base import BlobTarget, Executor
 from valence.executors.dask import DaskExecutor
 from valence.executors.local import LocalExecutor
 from valence.executors.outputs import blob_target, read_stored
-from valence.store.blobs import INLINE_LIMIT, BlobFiles
+from valence.store.blobs import INLINE_LIMIT, LocalBlobFiles
 
 WORKERS = 2
 
@@ -96,7 +99,7 @@ def test_a_large_output_is_written_by_the_worker(
     outcome = dask_executor.submit(spec).result(timeout=30)
     assert outcome.ok and outcome.output_stored and outcome.output_bytes is None
     assert outcome.output_digest is not None
-    assert BlobFiles(tmp_path / "blobs").exists(outcome.output_digest)
+    assert LocalBlobFiles(tmp_path / "blobs").exists(outcome.output_digest)
     data = read_stored(tmp_path / "blobs", outcome.output_digest)
     assert pickle.loads(data) == b"v" * size
 
@@ -109,7 +112,7 @@ def test_without_the_store_token_the_output_travels_back(
     spec.blob_target = BlobTarget(str(tmp_path / "blobs"), "another-store")
     outcome = dask_executor.submit(spec).result(timeout=30)
     assert outcome.ok and not outcome.output_stored and outcome.output_bytes is not None
-    assert not BlobFiles(tmp_path / "blobs").exists(outcome.output_digest or "0" * 64)
+    assert not LocalBlobFiles(tmp_path / "blobs").exists(outcome.output_digest or "0" * 64)
 
 
 def test_small_outputs_travel_back(dask_executor: DaskExecutor, tmp_path: Path) -> None:
@@ -174,3 +177,51 @@ def test_a_task_with_a_timeout_reports_its_start(dask_executor: DaskExecutor) ->
     while not events and time.monotonic() < deadline:
         time.sleep(0.05)
     assert events == ["started"]
+
+
+# -- a blob store by URL, seen from the cluster's worker processes ---------------------
+
+
+def test_a_worker_writes_a_large_output_to_a_blob_url(
+    dask_executor: DaskExecutor, tmp_path: Path
+) -> None:
+    url = f"local://{tmp_path / 'remote'}"  # fsspec's local file system: the generic path
+    spec = make_spec(dask_executor, large_output, 3 * INLINE_LIMIT)
+    spec.blob_target = blob_target(url)
+    outcome = dask_executor.submit(spec).result(timeout=30)
+    assert outcome.ok and outcome.output_stored and outcome.output_bytes is None
+    assert outcome.output_digest is not None
+    assert pickle.loads(read_stored(url, outcome.output_digest)) == b"v" * (3 * INLINE_LIMIT)
+
+
+def test_a_memory_url_is_not_shared_with_worker_processes(
+    dask_executor: DaskExecutor, tmp_path: Path
+) -> None:
+    url = f"memory://valence-{tmp_path.name}"  # each process has its own memory file system
+    spec = make_spec(dask_executor, large_output, 3 * INLINE_LIMIT)
+    spec.blob_target = blob_target(url)
+    outcome = dask_executor.submit(spec).result(timeout=30)
+    assert outcome.ok and not outcome.output_stored and outcome.output_bytes is not None
+    assert not open_blob_files(url).exists(outcome.output_digest or "0" * 64)
+
+
+def test_a_dispatch_on_dask_keeps_large_outputs_at_the_blob_url(
+    dask_executor: DaskExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"local://{tmp_path / 'remote'}"
+    monkeypatch.setenv("VALENCE_BLOB_URL", url)
+    files = open_blob_files(url)  # the very instance this process's store uses
+    written: list[str] = []
+    store = files._store
+    monkeypatch.setattr(files, "_store", lambda d, data: written.append(d) or store(d, data))
+    big = ct.electron(large_output, executor=dask_executor)
+
+    @ct.lattice
+    def flow(n):
+        return big(n)
+
+    result = ct.dispatch_sync(flow)(2 * INLINE_LIMIT)
+    assert result.status == ct.status.COMPLETED and result.result == b"v" * (2 * INLINE_LIMIT)
+    output = digest_of(serialize.dumps(b"v" * (2 * INLINE_LIMIT)))
+    assert files.exists(output) and output not in written  # the worker wrote it, only it
+    assert not list(LocalBlobFiles(Path(os.environ["VALENCE_HOME"]) / "blobs").iterate())

@@ -55,7 +55,7 @@ def _runs(kernel) -> Counter:
 
 def _store() -> Store:
     settings = load_settings()
-    return Store.open(settings.database_url, settings.blob_dir)
+    return Store.open(settings.database_url, settings.blobs)
 
 
 def _dispatch(kernel) -> str:

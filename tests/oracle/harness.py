@@ -72,45 +72,56 @@ def expected_runs(
 ) -> list[str]:
     """Tasks that must run: changed or not reusable, and everything downstream.
 
-    Two flags per variable: its key changed (what consumes it in the same graph must
-    run) and its value changed. A sublattice's tasks are keyed by the values they
-    receive, so inside it only changed values count: a ``reusable=False`` task that
-    returns the same value again does not make a sublattice's tasks run (its own
-    dependents in the same graph do). ``replaced``: the redispatch replaces tasks, which
-    (a known loss of reuse, not a stale result) reruns every sublattice node. With a
-    ``may`` list, what follows such a sublattice only through unchanged values goes
-    there instead: early cutoff may reuse it (same code, byte-identical inputs) or not.
+    Three flags per variable: its key changed, its value changed, and it descends
+    from a ``reusable=False`` task in the same graph (tainted). A consumer of a changed
+    or tainted value must run. A consumer whose inputs changed only in key (the
+    producer ran again but returned the same value: a same-output edit, a sublattice
+    re-expanded around reused tasks) may be reused by early cutoff, so with a ``may``
+    list it goes there (either outcome is right; the result comparison still guards
+    staleness). A sublattice's tasks are keyed by the values they receive, so inside it
+    only changed values count; a sublattice in which a ``reusable=False`` task ran taints
+    its output. ``replaced``: the redispatch replaces tasks, which (a known loss of
+    reuse, not a stale result) re-expands every sublattice node.
     """
     ran: list[str] = []
     maybe = ran if may is None else may
 
-    def walk(scope: Scope, keys: set[str], values: set[str], soft: set[str]) -> tuple[bool, bool]:
-        """Whether a task in ``scope`` must run, and whether one may (early cutoff aside)."""
-        must_run = may_run = False
+    def walk(
+        scope: Scope, keys: set[str], values: set[str], soft: set[str], taint: set[str]
+    ) -> tuple[bool, bool, bool]:
+        """Whether a task in ``scope`` must run, whether one may, whether one is stochastic."""
+        must_run = may_run = stochastic = False
         for k, step in enumerate(scope.steps):
-            var = f"v{k}"
+            var, ins = f"v{k}", set(step.inputs)
             if isinstance(step, Task):
                 edited = step.name in changed
-                hit = (edited and step.name not in pinned) or step.name in rekeyed
-                hit = hit or not step.reusable or bool(keys & set(step.inputs))
-                moved = (edited and hit and not same_output) or bool(values & set(step.inputs))
-                soft_hit = not hit and bool(soft & set(step.inputs))
+                own = (edited and step.name not in pinned) or step.name in rekeyed
+                tainted = not step.reusable or bool(taint & ins)
+                hit = own or tainted or bool(values & ins)
+                moved = (edited and hit and not same_output) or bool(values & ins)
+                soft_hit = not hit and bool((keys | soft) & ins)
+                stochastic = stochastic or not step.reusable
                 ran.extend([step.name] * hit)
                 maybe.extend([step.name] * soft_hit)
             else:
                 inner = {f"x{j}" for j, v in enumerate(step.inputs) if v in values}
-                inner_must, inner_may = walk(step.scope, set(inner), inner, set())
+                inner_must, inner_may, inner_stochastic = walk(
+                    step.scope, set(inner), inner, set(), set()
+                )
                 moved = f"v{len(step.scope.steps) - 1}" in inner
-                hit = inner_must or bool(keys & set(step.inputs))
-                soft_hit = not hit and (replaced or inner_may or bool(soft & set(step.inputs)))
+                tainted = inner_stochastic or bool(taint & ins)
+                stochastic = stochastic or inner_stochastic
+                hit = inner_must or bool((keys | taint) & ins)
+                soft_hit = not hit and (replaced or inner_may or bool(soft & ins))
             keys.update([var] * (hit or (soft_hit and moved)))
             soft.update([var] * (soft_hit and not moved))
             values.update([var] * moved)
+            taint.update([var] * tainted)
             must_run = must_run or hit
             may_run = may_run or soft_hit
-        return must_run, may_run
+        return must_run, may_run, stochastic
 
-    walk(wf.top, set(dirty_params), set(dirty_params), set())
+    walk(wf.top, set(dirty_params), set(dirty_params), set(), set())
     if may is not None:
         may.sort()
     return sorted(ran)
@@ -253,7 +264,10 @@ def compare(case: Case, parent: dict[str, Any], out: dict[str, Any]) -> None:
     changed |= alt
     dirty = {p for p, (a, b) in out["inputs"].items() if a != b}
     replaced = options.replace_all or bool(edit.alt)
-    rekeyed = _reads_module(wf) - pinned if options.replace_all and edit.edits_module else set()
+    # A task reading its module through globals() is keyed by every module global, the
+    # imported package (by its version) included, once the replacement is fingerprinted.
+    module_changed = edit.edits_module or edit.workflow.pkg_version != wf.pkg_version
+    rekeyed = _reads_module(wf) - pinned if options.replace_all and module_changed else set()
     may: list[str] = []  # after a sublattice rerun only for the replacement: early cutoff's
     want = expected_runs(
         wf, changed, dirty, edit.same_output, replaced, frozenset(rekeyed), frozenset(pinned), may

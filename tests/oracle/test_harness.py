@@ -6,6 +6,7 @@ import copy
 
 import pytest
 
+from tests.oracle.components import Component
 from tests.oracle.edits import Edit
 from tests.oracle.harness import Case, Mismatch, Options, compare, expected_runs
 from tests.oracle.model import Scope, SubCall, Task, Workflow
@@ -109,3 +110,46 @@ def test_a_pinned_task_keeps_its_key_but_returns_new_output_when_it_runs():
     stochastic = _workflow(stochastic=True)
     runs = expected_runs(stochastic, {"t0"}, set(), pinned=pinned)
     assert runs == ["t0", "t1", "t2", "t3"]
+
+
+def _reads_globals_case(replace_all: bool) -> tuple[Case, dict]:
+    """t4 reads its module through ``globals()``; the edit bumps the package's version."""
+    wf = _workflow()
+    wf.comps = [Component("dyn", 0, {"b": 3})]
+    wf.top.steps[3].comps = [0]
+    bumped = copy.deepcopy(wf)
+    bumped.pkg_version += 1
+    edit = Edit("package_version", "bump", bumped, set(), in_main=False, same_output=True)
+    case = Case(wf, edit, Options(replace_all=replace_all, delete_module=False))
+    return case, {"inputs": INPUTS, "fresh": _run(1, EVERYTHING)}
+
+
+def test_a_replaced_task_reading_globals_is_keyed_by_the_package_it_imports():
+    # found by a long oracle run: the replacement's fingerprint reads every module
+    # global, the package module (by its version) included, so t4 must run again
+    case, out = _reads_globals_case(replace_all=True)
+    compare(case, {}, {**out, "reuse": _run(1, ["t4"])})
+    with pytest.raises(Mismatch, match=r"STALE: did not run \['t4'\]"):
+        compare(case, {}, {**out, "reuse": _run(1, [])})
+    # without replacements the stored code runs, keyed as before: t4 stays reused
+    case, out = _reads_globals_case(replace_all=False)
+    compare(case, {}, {**out, "reuse": _run(1, [])})
+
+
+def test_consumers_of_a_rerun_that_changed_no_value_may_be_cut_off():
+    """Found by a long oracle run: t2 inside the sublattice is edited, but the sublattice
+    returns t1's value, so t3 sees byte-identical inputs and early cutoff may reuse it."""
+    inner = Scope(
+        "sub0", 1, [Task("t1", ["x0"], []), Task("t2", ["x0"], []), Task("t5", ["v0"], [])]
+    )
+    top = Scope("wf", 1, [SubCall(inner, ["p0"]), Task("t3", ["v0"], [])])
+    wf = Workflow("c0", [], top, ["1"])
+    may: list[str] = []
+    assert expected_runs(wf, {"t2"}, set(), may=may) == ["t2"]
+    assert may == ["t3"]
+    # a changed value is never optional; nor is anything after a reusable=False task
+    may = []
+    assert expected_runs(wf, {"t1"}, set(), may=may) == ["t1", "t3", "t5"]
+    assert may == []
+    inner.steps[1].reusable = False
+    assert expected_runs(wf, set(), set(), may=may) == ["t2", "t3"]

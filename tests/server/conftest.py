@@ -13,9 +13,9 @@ from tests.server.rest import TOKEN
 
 @pytest.fixture
 def runtime(valence_home) -> Iterator[Any]:
-    from valence.server.app import open_runtime
+    from valence.engine.runtime import Runtime
 
-    rt = open_runtime()
+    rt = Runtime.open()
     yield rt
     rt.dispatcher.wait_all(60)
     rt.store.close()
@@ -23,7 +23,7 @@ def runtime(valence_home) -> Iterator[Any]:
 
 @pytest.fixture
 def server(runtime) -> Iterator[Any]:
-    from valence.server.run import BackgroundServer
+    from valence.server.serve import BackgroundServer
 
     with BackgroundServer(runtime, token=TOKEN, max_body=1_000_000) as running:
         yield running

@@ -23,19 +23,26 @@ def valence(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
     )
 
 
-def serve(home: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """``valence serve --port 0`` in a subprocess; returns it and its URL once it answers."""
-    log = open(home.parent / "serve.log", "ab")  # noqa: SIM115 - closed with the process
+def serve(
+    home: Path, env: dict[str, str] | None = None, log_name: str = "serve.log"
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``valence serve --port 0`` in a subprocess; returns it and its URL once it answers.
+
+    ``env`` adds to this process's environment; the output goes to ``log_name`` beside
+    the home.
+    """
+    log_path = home.parent / log_name
+    log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
         [sys.executable, "-m", "valence.cli.main", "serve", "--port", "0"],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env=dict(os.environ),
+        env={**os.environ, **(env or {})},
     )
     log.close()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        assert process.poll() is None, (home.parent / "serve.log").read_text()
+        assert process.poll() is None, log_path.read_text()
         try:
             record = json.loads((home / "server.json").read_text())
         except (FileNotFoundError, ValueError):

@@ -257,8 +257,8 @@ def test_disable_run(api, disable_run):
 
 
 def test_workers_size_the_local_pools():
+    from valence.engine.runtime import executor_resolver
     from valence.executors.local import LocalExecutor, ThreadExecutor
-    from valence.server.app import executor_resolver
 
     resolve = executor_resolver(3)
     assert resolve(None, default="thread") == ThreadExecutor(workers=3)

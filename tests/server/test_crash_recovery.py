@@ -57,6 +57,7 @@ def started():
             process.wait(30)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["thread", "local"])
 def test_stop_and_kill_mid_run_then_resume(valence_home, tmp_path, started, monkeypatch, executor):
     monkeypatch.setenv("VALENCE_EXECUTOR", executor)  # the server's default executor

@@ -153,7 +153,7 @@ def test_only_loopback_host_names_are_answered(server):
 
 
 def test_a_reverse_proxy_name_can_be_allowed(runtime, monkeypatch):
-    from valence.server.run import BackgroundServer
+    from valence.server.serve import BackgroundServer
 
     monkeypatch.setenv("VALENCE_ALLOWED_HOSTS", "valence.internal, Other.Example")
     with BackgroundServer(runtime, token=TOKEN) as running:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import stat
 
+import pytest
+
 import valence as ct
 from tests import workflows as wf
 from tests.server.processes import valence
@@ -12,6 +14,7 @@ from valence.backends import choose_backend
 from valence.backends.http import HttpBackend, close_all
 
 
+@pytest.mark.slow
 def test_start_use_stop(valence_home):
     started = valence("start", "--port", "0")
     assert started.returncode == 0, started.stderr
@@ -43,6 +46,7 @@ def test_start_use_stop(valence_home):
     assert ct.get_result(result.dispatch_id).result == 16
 
 
+@pytest.mark.slow
 def test_start_on_a_busy_port_fails_with_one_line(valence_home):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

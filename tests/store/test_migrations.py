@@ -27,7 +27,7 @@ def test_database_at_0001_is_upgraded_to_head(tmp_path):
     engine.dispose()
 
     with Store.open(url, tmp_path / "blobs") as store:
-        assert store.schema_revision() == HEAD_REVISION == "0004"
+        assert store.schema_revision() == HEAD_REVISION == "0006"
         assert store.get_triggers() == []
         now = datetime.now(timezone.utc)
         store.record_dispatch(

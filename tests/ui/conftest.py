@@ -52,22 +52,22 @@ class LiveServer:
         """The server's own backend: dispatches made through it keep their source text."""
         from valence.backends.local import LocalBackend
 
-        return LocalBackend(self.runtime.store, self.runtime.dispatcher)
+        return LocalBackend(self.runtime)
 
 
 @pytest.fixture
 def start_server(valence_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable]:
     """``start_server(token=None)`` -> a LiveServer over this test's valence home."""
     from valence.backends.http import close_all
-    from valence.server.app import open_runtime
-    from valence.server.run import BackgroundServer
+    from valence.engine.runtime import Runtime
+    from valence.server.serve import BackgroundServer
 
     started: list[tuple[BackgroundServer, Any]] = []
 
     def start(token: str | None = None) -> LiveServer:
         if token is not None:
             monkeypatch.setenv("VALENCE_TOKEN", token)
-        runtime = open_runtime()
+        runtime = Runtime.open()
         server = BackgroundServer(runtime, token=token)
         started.append((server, runtime))
         return LiveServer(server.start(), runtime, server)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.ui.workflows import pipeline, score_v2, waiting, wide
@@ -208,6 +209,7 @@ def test_pages_update_live_while_a_dispatch_runs(server, page, shoot, tmp_path):
 GROUPED = "501 tasks in 11 boxes (10 grouped) · 51 helper nodes hidden"
 
 
+@pytest.mark.slow
 def test_500_task_graph_groups_siblings_and_expands_readably(server, page, shoot):
     dispatch_id = server.dispatch(wide, 50, 10)
     server.wait(dispatch_id)
@@ -299,6 +301,7 @@ def test_unknown_dispatch_and_original_run_say_what_is_wrong(server, page):
     expect(page.locator("#message")).to_contain_text("is not a redispatch")
 
 
+@pytest.mark.slow
 def test_the_api_reference_loads_with_vendored_assets_and_the_token(start_server, page):
     server = start_server(token="docs-secret")
     dispatch_id = server.dispatch(pipeline, 3)

@@ -1,7 +1,7 @@
 """The two ways the public functions and the CLI reach dispatches.
 
-:class:`~valence.backends.local.LocalBackend` works on a store and a dispatcher
-in this process (the embedded mode, and the server itself);
+:class:`~valence.backends.local.LocalBackend` works on the in-process runtime
+(:mod:`valence.engine.runtime`: the embedded mode's);
 :class:`~valence.backends.http.HttpBackend` asks a valence server over its REST
 API. Both offer the same methods (:class:`Backend`), so every public function
 behaves the same in either mode. :func:`choose_backend` picks one.
@@ -19,22 +19,12 @@ from valence.config import load_settings, server_address
 from valence.extras import needs_extra
 
 if TYPE_CHECKING:
+    from valence.engine.purge import PurgeReport
     from valence.engine.redispatch import Plan
     from valence.results import Result
     from valence.status import Status
     from valence.store.records import DispatchRecord, NodeRecord, TriggerRecord
     from valence.workflow.lattice import Lattice
-
-
-@dataclass
-class PurgeReport:
-    """What ``purge`` deleted (or would delete, with ``dry_run``)."""
-
-    deleted: list[str]
-    kept: list[str] = field(default_factory=list)  # sublattice runs a remaining dispatch reuses
-    blobs_deleted: int = 0
-    note: str | None = None  # why blobs were not collected, if they were not
-    dry_run: bool = False
 
 
 class Backend(Protocol):
@@ -94,6 +84,17 @@ class RedispatchRequest:
     force_rerun: tuple[str, ...] = ()
     reuse_from: str | tuple[str, ...] | None = None  # "parent", "any" or dispatch ids
 
+    def plan_options(self) -> dict[str, Any]:
+        """These options as ``plan_redispatch`` (and ``Runtime.plan``) take them."""
+        return {
+            "args": tuple(self.args),
+            "kwargs": dict(self.kwargs),
+            "replace": dict(self.replace_electrons),
+            "reuse": self.reuse_previous_results,
+            "force_rerun": tuple(self.force_rerun),
+            "reuse_from": self.reuse_from,
+        }
+
 
 def task_id_list(task_ids: Any) -> list[int] | None:
     """``cancel``'s ``task_ids`` as a list of node ids (None: the whole dispatch).
@@ -119,17 +120,6 @@ def task_id_list(task_ids: Any) -> list[int] | None:
 
 def _is_integer(value: Any) -> bool:
     return not isinstance(value, bool) and hasattr(type(value), "__index__")
-
-
-def check_task_ids(dispatch_id: str, task_ids: list[int] | None, node_count: int) -> None:
-    """ValueError unless every id in ``task_ids`` is a node of the dispatch (0..count-1)."""
-    bad = [i for i in task_ids or () if not 0 <= i < node_count]
-    if bad:
-        shown = ", ".join(str(i) if len(str(i)) < 30 else str(i)[:27] + "..." for i in bad[:5])
-        raise ValueError(
-            f"dispatch {dispatch_id} has no node(s) {shown}: its node ids are "
-            f"0..{node_count - 1}; nothing was cancelled"
-        )
 
 
 MAX_DURATION_S = 365_000 * 86400

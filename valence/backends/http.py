@@ -22,16 +22,17 @@ import httpx
 
 from valence import errors, serialize
 from valence import status as st
-from valence.backends import PurgeReport, RedispatchRequest
+from valence.backends import RedispatchRequest
 from valence.config import Settings, load_token
+from valence.engine.purge import PurgeReport
 from valence.engine.redispatch import Decision, Plan
 from valence.errors import SerializationError, ServerError, ServerUnavailableError
 from valence.ids import dispatch_prefix
 from valence.results import Result
-from valence.server.schemas import DispatchOut, NodeOut
 from valence.store import NodeNotFoundError
 from valence.store.blobs import check_digest
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord, TriggerRecord
+from valence.wire import DispatchOut, DispatchSummary, NodeOut, TriggerOut
 from valence.workflow.lattice import Lattice
 
 API = "/api/v1"
@@ -212,7 +213,7 @@ class HttpBackend:
     def list_triggers(self, dispatch_ids: list[str] | None = None) -> list[TriggerRecord]:
         params = {"dispatch_id": list(dispatch_ids)} if dispatch_ids is not None else None
         rows = self._json("GET", "/triggers", params=params)["triggers"]
-        return [trigger_record(row) for row in rows]
+        return [TriggerOut.model_validate(row).record(spec=b"") for row in rows]
 
     def purge(self, older_than: timedelta, *, dry_run: bool = False) -> PurgeReport:
         params = {"older_than": f"{older_than.total_seconds()}s", "dry_run": dry_run}
@@ -257,14 +258,11 @@ class HttpBackend:
 
     def _dispatch_with_nodes(self, dispatch_id: str) -> tuple[DispatchRecord, list[NodeRecord]]:
         """The dispatch and its nodes without their stdout/stderr, in one request."""
-        data = DispatchOut.model_validate(
-            self._json(
-                "GET",
-                f"/dispatches/{_segment(dispatch_id)}",
-                params={"nodes": True, "streams": False},
-            )
+        data = self._json(
+            "GET", f"/dispatches/{_segment(dispatch_id)}", params={"nodes": True, "streams": False}
         )
-        return data.record(), [node.record() for node in data.nodes or []]
+        nodes = [NodeOut.model_validate(node).record() for node in data["nodes"] or []]
+        return DispatchOut.model_validate({**data, "nodes": None}).record(), nodes
 
     def get_edges(self, dispatch_id: str) -> list[EdgeRecord]:
         graph = self._json("GET", f"/dispatches/{_segment(dispatch_id)}/graph?edges=true")
@@ -302,14 +300,14 @@ class HttpBackend:
         params = {"status": status, "name": name, "limit": limit, "offset": offset}
         params.update({"since": _iso(since), "until": _iso(until)})
         found = self._list(params)
-        return [DispatchRecord(**_record_fields(item)) for item in found["items"]]
+        return [DispatchSummary.model_validate(item).record() for item in found["items"]]
 
     def list_with_progress(self, **filters: Any) -> list[tuple[DispatchRecord, dict[str, int]]]:
         """``list_dispatches`` with each dispatch's node count per status (one request)."""
         for key in ("since", "until"):
             filters[key] = _iso(filters.get(key))
         items = self._list(filters)["items"]
-        return [(DispatchRecord(**_record_fields(i)), dict(i["progress"])) for i in items]
+        return [(DispatchSummary.model_validate(i).record(), dict(i["progress"])) for i in items]
 
     def _list(self, params: dict[str, Any]) -> Any:
         clean = {k: v for k, v in params.items() if v is not None}
@@ -388,35 +386,3 @@ def _segment(dispatch_id: str) -> str:
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
-
-
-_SUMMARY_FIELDS = (
-    "dispatch_id",
-    "name",
-    "status",
-    "root_dispatch_id",
-    "created_at",
-    "start_time",
-    "end_time",
-    "parent_dispatch_id",
-    "redispatched_from",
-    "error",
-)
-
-
-def _record_fields(item: dict[str, Any]) -> dict[str, Any]:
-    """A list item as DispatchRecord fields (times parsed; the rest left at defaults)."""
-    fields = {name: item.get(name) for name in _SUMMARY_FIELDS}
-    for name in ("created_at", "start_time", "end_time"):
-        if fields[name] is not None:
-            fields[name] = datetime.fromisoformat(fields[name])
-    return fields
-
-
-def trigger_record(row: dict[str, Any]) -> TriggerRecord:
-    """A trigger row as the server lists it (without the pickled trigger)."""
-    times = {
-        key: datetime.fromisoformat(row[key]) if row.get(key) else None
-        for key in ("created_at", "stopped_at")
-    }
-    return TriggerRecord(**{**row, **times, "spec": b""})

@@ -105,9 +105,9 @@ def backend(ctx: typer.Context, *, runs: bool = False) -> Iterator[Backend]:
         return
     from valence.store import Store
 
-    store = Store.open(settings.database_url, settings.blob_dir)
+    store = Store.open(settings.database_url, settings.blobs)
     try:
-        yield LocalBackend(store)
+        yield LocalBackend.reading(store)
     finally:
         store.close()
 
@@ -477,7 +477,7 @@ def db_upgrade() -> None:
     from valence.store.migrate import HEAD_REVISION
 
     settings = load_settings()
-    with Store.open(settings.database_url, settings.blob_dir) as store:
+    with Store.open(settings.database_url, settings.blobs) as store:
         revision = store.schema_revision()
         out.print(f"{store.where}: schema revision {revision} (this valence: {HEAD_REVISION})")
 
@@ -501,7 +501,7 @@ def fsck() -> None:
     from valence.store import Store
 
     settings = load_settings()
-    with Store.open(settings.database_url, settings.blob_dir) as store:
+    with Store.open(settings.database_url, settings.blobs) as store:
         report = store.fsck()
     for line in report.lines():
         out.print(line, markup=False)
@@ -517,7 +517,7 @@ def start(
     """Start the server in the background; clients of this valence home then use it."""
     with needs_extra("server", "valence start"):
         from valence.server.process import server_state, start_background
-        from valence.server.run import is_loopback
+        from valence.server.serve import is_loopback
 
     settings = load_settings()
     state = server_state(settings)
@@ -537,7 +537,7 @@ def _print_ui_link(url: str | None, settings: Any) -> None:
     """The web UI's address; on loopback with the token (its file is this user's only)."""
     from urllib.parse import urlsplit
 
-    from valence.server.run import is_loopback
+    from valence.server.serve import is_loopback
 
     if not url:
         return
@@ -600,8 +600,8 @@ def serve(
     """Run the server in the foreground (containers, systemd); stop with SIGTERM or Ctrl-C."""
     with needs_extra("server", "valence serve"):
         from valence.server.process import server_state
-        from valence.server.run import configure_logging
-        from valence.server.run import serve as run_server
+        from valence.server.serve import configure_logging
+        from valence.server.serve import serve as run_server
 
     settings = load_settings()
     state = server_state(settings)

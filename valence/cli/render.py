@@ -11,6 +11,7 @@ from valence import status as st
 from valence.engine.redispatch import Plan
 from valence.results import reuse_note
 from valence.store.records import DispatchRecord, NodeRecord
+from valence.workflow.graph import TASK_KINDS
 
 STYLES = {
     st.COMPLETED: "green",
@@ -19,7 +20,6 @@ STYLES = {
     st.RUNNING: "cyan",
     st.PENDING_BACKEND: "magenta",  # queued for a worker
 }
-TASK_KINDS = ("electron", "sublattice")
 
 
 def styled(status: str) -> str:

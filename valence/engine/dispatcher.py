@@ -1,10 +1,12 @@
 """The dispatcher: one loop thread that owns all scheduling state and all writes.
 
-Executor callbacks only enqueue; the loop drains whatever has arrived, applies
-the transitions in ``engine.state``, starts newly ready nodes (helper nodes are
+Executor callbacks only enqueue events (``engine.events``); the loop drains
+whatever has arrived, applies the transitions in ``engine.state`` (the only code
+that changes scheduling state), starts newly ready nodes (helper nodes are
 resolved inline, tasks go to their executor, sublattices become child
-dispatches) and then writes every change of that round to the store in one
-batch. Waiters are woken only after their dispatch's final state is durable.
+dispatches, see ``engine.sublattices``) and then writes every change of that
+round to the store in one batch. Inputs are loaded by ``engine.values``.
+Waiters are woken only after their dispatch's final state is durable.
 ``step()`` runs one round, so tests can drive the loop without a thread.
 
 A batch the store refuses (a full disk, an I/O error) is never dropped: it is
@@ -28,21 +30,32 @@ from typing import Any
 
 from valence import serialize
 from valence import status as st
+from valence.clock import utcnow
 from valence.config import write_retry_seconds
 from valence.engine import state as transitions
-from valence.engine.ownership import is_alive, new_owner
-from valence.engine.prepare import Prepared, prepare_dispatch, utcnow
-from valence.engine.redispatch import not_reusable_inside, reuse_in_sublattice
+from valence.engine import sublattices, values
+from valence.engine.completion import Completion
+from valence.engine.events import (
+    Cancel,
+    DispatchEvent,
+    Event,
+    Freeze,
+    Live,
+    Start,
+    TaskDone,
+)
+from valence.engine.lease import Lease, Peers, lease_seconds
+from valence.engine.ownership import new_owner
+from valence.engine.prepare import Prepared
 from valence.engine.resume import rebuild
 from valence.engine.reuse import early_cutoff, index_keys, may_cut_off
 from valence.engine.run import Batch, Lazy, Run, format_exception, helper_value
-from valence.errors import SerializationError, StoreWriteError
+from valence.errors import LeaseLostError, StoreWriteError
 from valence.executors.base import Outcome, TaskSpec
 from valence.executors.outputs import blob_target, read_stored
 from valence.executors.policy import canceller, error_text, submit_with_policy, task_options
 from valence.store import Store
 from valence.workflow.graph import Node, NodeKind
-from valence.workflow.tracing import from_template, template_refs
 
 log = logging.getLogger("valence.dispatcher")
 
@@ -83,7 +96,10 @@ class Dispatcher:
         executors: Callable[..., Any] | None = None,
         clock: Callable[[], datetime] = utcnow,
         write_retry: float | None = None,
+        thread: bool = True,
     ) -> None:
+        """``executors(name, default=...)`` resolves a task's executor, ``clock`` stamps
+        times; with ``thread`` False no loop thread starts and the caller drives ``step()``."""
         if executors is None:
             from valence.executors import get_executor
 
@@ -92,9 +108,9 @@ class Dispatcher:
         self.default_executor = default_executor
         self._executors = executors
         self._clock = clock
-        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._runs: dict[str, Run] = {}
-        self._events: dict[str, threading.Event] = {}
+        self._events: dict[str, Completion] = {}
         self._batch = Batch()
         self._touched: set[str] = set()
         self._finished: list[str] = []
@@ -102,6 +118,7 @@ class Dispatcher:
         self._live: dict[tuple[str, int], dict[str, str]] = {}  # output of running tasks
         self._frozen = False
         self._thread: threading.Thread | None = None
+        self._threaded = thread
         self._lock = threading.Lock()
         self._write_retry = write_retry_seconds() if write_retry is None else write_retry
         self._stall: _Stall | None = None
@@ -109,10 +126,18 @@ class Dispatcher:
         self._committed = 0.0  # time.monotonic() of the last write (group commit)
         self._urgent = False  # this round must be written now (a cancel or a freeze)
         self.owner = new_owner()
+        self.peers = Peers(store, lease_seconds())
+        self.lease: Lease | None = None  # held on a shared store (hold_lease)
 
     # ---- public, thread-safe ----------------------------------------------------
     def submit(self, prepared: Prepared) -> None:
         """Record ``prepared`` durably, then schedule it."""
+        if self.lease is not None and self.lease.lost:
+            raise LeaseLostError(
+                "this process's dispatcher lost its lease on the shared store (it could not "
+                "renew it in time: the database was unreachable or the process paused); "
+                "restart the process to dispatch again"
+            )
         prepared.record.owner = self.owner
         if prepared.reuse_source is not None:  # everything reused: finished on arrival
             self.store.record_reused_dispatch(
@@ -124,20 +149,26 @@ class Dispatcher:
             return
         prepared.record.status = st.RUNNING  # accepted to run: NEW_OBJECT means disable_run
         self.store.record_dispatch(prepared.record, prepared.nodes, prepared.edges, prepared.blobs)
-        did = prepared.record.dispatch_id
-        with self._lock:
-            self._events[did] = threading.Event()
-        self._queue.put(("start", prepared, None))
+        self._track(prepared.record.dispatch_id)
+        self._queue.put(Start(prepared))
         self._ensure_thread()
 
     def resume_unfinished(self, only: str | None = None) -> list[str]:
         """Take over dispatches (or only the one ``only``) whose owning process is gone."""
-        resumed = []
-        for record in self.store.unfinished():
-            if only is not None and record.dispatch_id != only:
-                continue
+        resumed: list[str] = []
+        if self.lease is not None and not self.lease.valid():
+            return resumed
+        records = [
+            r
+            for r in self.store.unfinished()
+            if (only is None or r.dispatch_id == only)
+            and not r.parent_dispatch_id
+            and r.owner not in (None, self.owner)
+        ]
+        dead = self.peers.dead(r.owner for r in records if r.owner is not None)
+        for record in records:
             owner = record.owner
-            if record.parent_dispatch_id or owner is None or owner == self.owner or is_alive(owner):
+            if owner not in dead:
                 continue
             if not self.store.claim_dispatch(record.dispatch_id, self.owner, expected_owner=owner):
                 continue
@@ -160,13 +191,33 @@ class Dispatcher:
                 )
                 continue
             log.info("resuming dispatch %s", record.dispatch_id)
-            with self._lock:
-                self._events[record.dispatch_id] = threading.Event()
-            self._queue.put(("resume", prepared, None))
+            self._track(record.dispatch_id)
+            self._queue.put(Start(prepared, resume=True))
             resumed.append(record.dispatch_id)
         if resumed:
             self._ensure_thread()
         return resumed
+
+    def hold_lease(self, *, sweep: bool) -> None:
+        """On a shared store, renew a lease; with ``sweep``, take over dead peers' work."""
+        if self.lease is not None or not self.store.shares_work():
+            return
+        self.lease = Lease(
+            self.store,
+            self.owner,
+            expiry=self.peers.expiry,
+            on_lost=self.freeze,
+            sweep=self.resume_unfinished if sweep else None,
+        )
+        self.lease.start()
+
+    def release_lease(self) -> None:
+        """Stop renewing and say so: peers take this dispatcher's unfinished work at once.
+
+        Call it after :meth:`freeze`, so nothing is recorded once peers may own it.
+        """
+        if self.lease is not None:
+            self.lease.stop(retire=True)
 
     def start_pending(self, dispatch_id: str) -> bool:
         """Run a dispatch recorded with ``disable_run`` (NEW_OBJECT, no owner); False if
@@ -176,9 +227,8 @@ class Dispatcher:
         record = self.store.get_dispatch(dispatch_id)
         record.owner = self.owner
         prepared = rebuild(self.store, record)
-        with self._lock:
-            self._events[dispatch_id] = threading.Event()
-        self._queue.put(("resume", prepared, None))
+        self._track(dispatch_id)
+        self._queue.put(Start(prepared, resume=True))
         self._ensure_thread()
         return True
 
@@ -198,20 +248,30 @@ class Dispatcher:
             and thread is not threading.current_thread()
         ):
             drained = threading.Event()
-            self._queue.put(("freeze", drained, None))
+            self._queue.put(Freeze(drained))
             drained.wait(drain)
         self._frozen = True
 
     def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> threading.Event:
         """Request a cancellation; the event is set once it is applied and written."""
         applied = threading.Event()
-        self._queue.put(("cancel", dispatch_id, (task_ids, applied)))
+        self._queue.put(Cancel(dispatch_id, task_ids, applied))
         self._ensure_thread()
         return applied
+
+    def _track(self, dispatch_id: str) -> None:
+        """Waiters of ``dispatch_id`` block until this dispatcher has finished it."""
+        with self._lock:
+            self._events[dispatch_id] = Completion()
 
     def owns(self, dispatch_id: str) -> bool:
         with self._lock:
             return dispatch_id in self._events
+
+    def completion(self, dispatch_id: str) -> Completion | None:
+        """The event set once ``dispatch_id`` is finished here; None if not run here (now)."""
+        with self._lock:
+            return self._events.get(dispatch_id)
 
     def wait(self, dispatch_id: str, timeout: float | None = None) -> bool:
         """Block until this dispatcher finished ``dispatch_id``; False on timeout."""
@@ -238,6 +298,8 @@ class Dispatcher:
 
     # ---- the loop --------------------------------------------------------------
     def _ensure_thread(self) -> None:
+        if not self._threaded:
+            return
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
@@ -276,42 +338,38 @@ class Dispatcher:
                 events.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        self._urgent = any(kind in ("cancel", "freeze") for kind, _, _ in events)
+        self._urgent = any(isinstance(event, (Cancel, Freeze)) for event in events)
         if not self._frozen:
-            for kind, a, b in events:
-                if kind == "freeze":  # record what came before, then nothing
+            for event in events:
+                if isinstance(event, Freeze):  # record what came before, then nothing
                     self._pump_and_flush()
                     self._frozen = True
                     break
-                self._apply(kind, a, b)
+                self._apply(event)
             else:
                 self._pump_and_flush()
-        for kind, a, b in events:
-            if kind == "cancel":
-                b[1].set()  # applied and written (or dropped by a frozen dispatcher)
-            elif kind == "freeze":
-                a.set()
+        for event in events:
+            if isinstance(event, Cancel):
+                event.applied.set()  # applied and written (or dropped by a frozen dispatcher)
+            elif isinstance(event, Freeze):
+                event.drained.set()
         return len(events)
 
-    def _apply(self, kind: str, a: Any, b: Any) -> None:
+    def _apply(self, event: DispatchEvent) -> None:
         try:
-            if kind == "start":
-                self._start(a)
-            elif kind == "resume":
-                self._resume(a)
-            elif kind == "outcome":
-                self._on_outcome(*a, b)
-            elif kind == "live":
-                self._on_live(*a, b)
-            elif kind == "cancel":
-                self._on_cancel(a, b[0])
+            match event:  # most frequent first; class patterns without captures are cheapest
+                case TaskDone():
+                    self._on_outcome(event.dispatch_id, event.node_id, event.future)
+                case Live():
+                    self._on_live(event.dispatch_id, event.node_id, event.kind, event.value)
+                case Start(resume=True):
+                    self._resume(event.prepared)
+                case Start():
+                    self._start(event.prepared)
+                case Cancel():
+                    self._on_cancel(event.dispatch_id, event.task_ids)
         except BaseException as exc:  # user code (a value's methods) may raise anything
-            did = (
-                a.record.dispatch_id
-                if kind in ("start", "resume")
-                else (a[0] if kind in ("outcome", "live") else a)
-            )
-            self._crash(did, exc)
+            self._crash(event.dispatch_id, exc)
 
     def _pump_and_flush(self) -> None:
         if not self._write():  # earlier changes first: nothing starts while the store refuses
@@ -368,7 +426,7 @@ class Dispatcher:
     # ---- transitions with side effects -------------------------------------
     def _start(self, prepared: Prepared, parent: tuple[str, int] | None = None) -> None:
         did = prepared.record.dispatch_id
-        state = transitions.start_state(did, prepared.graph, dict(prepared.done))
+        state = transitions.start_state(did, prepared.graph, prepared.done)
         run = Run(prepared, state, parent=parent)
         self._runs[did] = run
         start = prepared.record.start_time or self._clock()
@@ -379,31 +437,26 @@ class Dispatcher:
         """Start a rebuilt dispatch, restoring failed, cancelled and sublattice nodes."""
         self._start(prepared, parent)
         run = self._runs[prepared.record.dispatch_id]
-        state = run.state
         for record in prepared.nodes:
             node_id = record.node_id
-            if record.status in (st.FAILED, st.CANCELLED) and node_id not in prepared.done:
-                state.status[node_id] = record.status
+            if node_id in prepared.done:
+                continue
+            if record.status in (st.FAILED, st.CANCELLED):
+                transitions.restore(run.state, node_id, record.status)
                 if record.status == st.FAILED:
-                    state.failed.append(node_id)
                     run.errors[node_id] = (record.error or "failed", record.traceback)
-                if node_id in state.ready:
-                    state.ready.remove(node_id)
-            elif record.sub_dispatch_id and node_id not in prepared.done and node_id in state.ready:
+            elif record.sub_dispatch_id and node_id in run.state.ready:
                 self._resume_child(run, node_id, record.sub_dispatch_id)
 
     def _resume_child(self, run: Run, node_id: int, child_id: str) -> None:
-        child = self.store.get_dispatch(child_id)
-        if child.status in st.TERMINAL:
+        record = self.store.get_dispatch(child_id)
+        if record.status in st.TERMINAL:
             return  # the node simply runs again as a fresh sublattice
-        run.state.ready.remove(node_id)
-        transitions.mark_running(run.state, node_id)
+        transitions.resume_running(run.state, node_id)
         run.children[node_id] = child_id
-        self.store.claim_dispatch(child_id, self.owner, expected_owner=child.owner)
-        child.owner = self.owner
-        with self._lock:
-            self._events[child_id] = threading.Event()
-        self._resume(rebuild(self.store, child), parent=(run.dispatch_id, node_id))
+        child = sublattices.adopt(self.store, record, self.owner)
+        self._track(child_id)
+        self._resume(child, parent=(run.dispatch_id, node_id))
 
     def _pump(self, run: Run) -> None:
         state = run.state
@@ -411,7 +464,7 @@ class Dispatcher:
         while state.ready and self._stall is None:  # nothing starts while the store refuses
             held: list[Node] = []  # may be reused by early cutoff: looked up together
             while state.ready and self._stall is None:
-                node = state.graph.nodes[state.ready.popleft()]
+                node = state.graph.nodes[transitions.take_ready(state)]
                 if node.kind.is_helper:
                     self._resolve_helper(run, node)
                 elif cutoff and may_cut_off(run.prepared.nodes[node.id]):
@@ -422,7 +475,7 @@ class Dispatcher:
                 if self._stall is None:
                     self._start_task(run, node)
                 else:
-                    state.ready.append(node.id)  # started once the store accepts writes
+                    transitions.requeue(state, node.id)  # started once the store accepts writes
 
     def _start_task(self, run: Run, node: Node) -> None:
         if node.kind is NodeKind.SUBLATTICE:
@@ -438,13 +491,13 @@ class Dispatcher:
                 digest = run.prepared.nodes[node.id].value_digest
                 assert digest is not None
             else:
-                args, kwargs = self._inputs(run, node)
+                args, kwargs = values.inputs(self.store, run, node)
                 value = helper_value(node, args, kwargs)
                 data = serialize.dumps(value)
                 digest = serialize.digest(data)
                 self._batch.blobs[digest] = data
         except BaseException as exc:  # user code may raise anything
-            self._fail(run, node, f"{type(exc).__name__}: {exc}", format_exception(exc), now, now)
+            self._fail_raised(run, node.id, exc, start_time=now, end_time=now)
             return
         transitions.complete(run.state, node.id, digest, value)
         self._batch.node(
@@ -464,10 +517,12 @@ class Dispatcher:
                 metadata.get("executor") or self._lattice_executor(run),
                 default=self.default_executor,
             )
-            args, kwargs = self._inputs(run, node)
+            args, kwargs = values.inputs(self.store, run, node)
             key = (run.dispatch_id, node.id)
             fn_digest = run.prepared.fn_blobs[node.id]
-            fn_bytes = None if executor.in_process else self._blob(run, fn_digest)
+            fn_bytes = (
+                None if executor.in_process else values.function_bytes(self.store, run, fn_digest)
+            )
             spec = TaskSpec(
                 run.dispatch_id,
                 node.id,
@@ -478,12 +533,12 @@ class Dispatcher:
                 tuple(args),
                 kwargs,
                 task_options(metadata),
-                blob_target(self.store.blob_dir) if executor.writes_blobs else None,
+                blob_target(self.store.blob_location) if executor.writes_blobs else None,
                 self._listener(key) if executor.reports_start else None,
             )
             future = submit_with_policy(executor, spec)
         except BaseException as exc:  # user code may raise anything
-            self._fail(run, node, f"{type(exc).__name__}: {exc}", format_exception(exc), now, now)
+            self._fail_raised(run, node.id, exc, start_time=now, end_time=now)
             return
         transitions.mark_running(run.state, node.id)
         run.futures[node.id] = (canceller(executor, future), future)
@@ -495,21 +550,24 @@ class Dispatcher:
             self._batch.node(
                 run.dispatch_id, node.id, status=st.RUNNING, start_time=now, executor=executor.name
             )
-        future.add_done_callback(lambda f, key=key: self._queue.put(("outcome", key, f)))
+        future.add_done_callback(self._on_done(run.dispatch_id, node.id))
+
+    def _on_done(self, dispatch_id: str, node_id: int) -> Callable[[Future[Outcome]], None]:
+        """Where a task's resolved future goes: the loop, as an event."""
+        return lambda future: self._queue.put(TaskDone(dispatch_id, node_id, future))
 
     def _listener(self, key: tuple[str, int]) -> Callable[[str, Any], None]:
         """Where a task's start and live output go: the loop, as events."""
-        return lambda kind, value: self._queue.put(("live", key, (kind, value)))
+        return lambda kind, value: self._queue.put(Live(key[0], key[1], kind, value))
 
     def _lattice_executor(self, run: Run) -> Any:
         return run.prepared.lattice.metadata.get("executor")
 
-    def _on_live(self, dispatch_id: str, node_id: int, event: tuple[str, Any]) -> None:
+    def _on_live(self, dispatch_id: str, node_id: int, kind: str, value: Any) -> None:
         """A worker started a task, or a running task printed: record it (batched)."""
         run = self._runs.get(dispatch_id)
         if run is None or run.state.status[node_id] != st.RUNNING:
             return  # finished or cancelled meanwhile: the outcome has the final word
-        kind, value = event
         if kind == "started":
             self._batch.node(dispatch_id, node_id, status=st.RUNNING, start_time=value)
         elif kind in ("stdout", "stderr"):
@@ -524,17 +582,15 @@ class Dispatcher:
         if run is None:
             return
         run.futures.pop(node_id, None)
-        node = run.state.graph.nodes[node_id]
         self._touched.add(dispatch_id)
         if run.state.status[node_id] != st.RUNNING:
             return  # cancelled (or aborted) while it ran: its outcome is discarded
         if future.cancelled():
-            run.state.running.discard(node_id)
-            run.state.status[node_id] = st.CANCELLED
+            transitions.cancel_running(run.state, node_id)
             self._batch.node(dispatch_id, node_id, status=st.CANCELLED, end_time=self._clock())
             return
         outcome = future.result()
-        common = dict(
+        common: dict[str, Any] = dict(
             start_time=outcome.start_time,
             end_time=outcome.end_time,
             stdout=outcome.stdout,
@@ -542,17 +598,15 @@ class Dispatcher:
             attempts=outcome.attempts,
         )
         if not outcome.ok:
-            self._fail(run, node, error_text(outcome), outcome.traceback, **common)
+            self._fail(run, node_id, error_text(outcome), outcome.traceback, **common)
             return
         assert outcome.output_digest is not None
         data = outcome.output_bytes
         if outcome.output_stored:  # the worker wrote the blob file itself
             try:
-                data = read_stored(self.store.blob_dir, outcome.output_digest)
+                data = read_stored(self.store.blob_location, outcome.output_digest)
             except Exception as exc:
-                self._fail(
-                    run, node, f"{type(exc).__name__}: {exc}", format_exception(exc), **common
-                )
+                self._fail_raised(run, node_id, exc, **common)
                 return
         assert data is not None
         value = outcome.output if outcome.has_output else Lazy(data)
@@ -566,18 +620,18 @@ class Dispatcher:
     def _fail(
         self,
         run: Run,
-        node: Node,
+        node_id: int,
         error: str,
         tb: str | None,
-        start_time=None,
-        end_time=None,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
         **extra: Any,
     ) -> None:
-        transitions.fail(run.state, node.id)
-        run.errors[node.id] = (error, tb)
+        transitions.fail(run.state, node_id)
+        run.errors[node_id] = (error, tb)
         self._batch.node(
             run.dispatch_id,
-            node.id,
+            node_id,
             status=st.FAILED,
             error=error,
             traceback=tb,
@@ -586,6 +640,10 @@ class Dispatcher:
             **extra,
         )
         self._touched.add(run.dispatch_id)
+
+    def _fail_raised(self, run: Run, node_id: int, exc: BaseException, **fields: Any) -> None:
+        """Fail a node with an exception raised while starting it or storing its output."""
+        self._fail(run, node_id, f"{type(exc).__name__}: {exc}", format_exception(exc), **fields)
 
     def _on_cancel(self, dispatch_id: str, task_ids: list[int] | None) -> None:
         run = self._runs.get(dispatch_id)
@@ -608,29 +666,17 @@ class Dispatcher:
                 self._on_cancel(child, None)
         self._touched.add(dispatch_id)
 
-    # ---- sublattices ----------------------------------------------------------
+    # ---- sublattices (see engine.sublattices) -------------------------------------
     def _start_sublattice(self, run: Run, node: Node) -> None:
         now = self._clock()
         try:
-            args, kwargs = self._inputs(run, node)
-            record = run.prepared.record
-            child = prepare_dispatch(
-                node.electron.function.inherit(node.metadata),  # unset options from the caller
-                tuple(args[2:]),
-                kwargs,
-                replacements=run.prepared.replacements,
-                root_dispatch_id=record.root_dispatch_id,
-                parent=(record.dispatch_id, node.id),
-            )
-            child.record.owner = self.owner
-            reuse_in_sublattice(self.store, run.prepared, node.id, child)
-            self.store.record_dispatch(child.record, child.nodes, child.edges, child.blobs)
+            child = sublattices.prepare_child(self.store, run, node, self.owner)
         except StoreWriteError as exc:  # not the node's fault: start it once the store recovers
-            run.state.ready.appendleft(node.id)
+            transitions.requeue(run.state, node.id, first=True)
             self._write_failed(exc)
             return
         except BaseException as exc:  # user code may raise anything
-            self._fail(run, node, f"{type(exc).__name__}: {exc}", format_exception(exc), now, now)
+            self._fail_raised(run, node.id, exc, start_time=now, end_time=now)
             return
         child_id = child.record.dispatch_id
         transitions.mark_running(run.state, node.id)
@@ -638,13 +684,10 @@ class Dispatcher:
         self._batch.node(
             run.dispatch_id, node.id, status=st.RUNNING, start_time=now, sub_dispatch_id=child_id
         )
-        with self._lock:
-            self._events[child_id] = threading.Event()
+        self._track(child_id)
         self._start(child, parent=(run.dispatch_id, node.id))
 
-    def _child_finished(
-        self, child: Run, status: str, digest: str | None, value: Any, error: str | None
-    ) -> None:
+    def _child_finished(self, child: Run, end: sublattices.Ended) -> None:
         assert child.parent is not None
         parent_id, node_id = child.parent
         parent = self._runs.get(parent_id)
@@ -652,43 +695,20 @@ class Dispatcher:
             return
         parent.children.pop(node_id, None)
         self._touched.add(parent_id)  # it may have been waiting for this child to end
-        if parent.state.status[node_id] != st.RUNNING:
-            return  # the sublattice node itself was cancelled (or aborted)
-        node = parent.state.graph.nodes[node_id]
         now = self._clock()
-        if status == st.COMPLETED and digest is not None:
-            transitions.complete(parent.state, node_id, digest, value)
-            fields = {"status": st.COMPLETED, "end_time": now, "output_digest": digest}
-            inside = not_reusable_inside(child.prepared)
-            if inside is not None:  # its output is not a function of its key
-                fields["not_reusable"] = parent.prepared.nodes[node_id].not_reusable = inside
-            index_keys(parent, node_id, self._batch)
-            self._batch.node(parent_id, node_id, **fields)
-        elif status == st.CANCELLED:
-            parent.state.running.discard(node_id)
-            parent.state.status[node_id] = st.CANCELLED
-            self._batch.node(parent_id, node_id, status=st.CANCELLED, end_time=now)
-        else:
-            self._fail(
-                parent,
-                node,
-                f"sublattice {child.prepared.record.name} failed: {error}",
-                None,
-                None,
-                now,
-            )
+        error = sublattices.settle(parent, node_id, child, end, self._batch, now)
+        if error is not None:
+            self._fail(parent, node_id, error, None, None, now)
 
     # ---- finishing -------------------------------------------------------------
     def _finish(self, run: Run) -> None:
-        state = run.state
         did = run.dispatch_id
-        status = transitions.final_status(state)
+        status, never_started = transitions.finish(run.state)
         fields: dict[str, Any] = {"end_time": self._clock()}
         value, digest, error = None, None, None
         if status == st.COMPLETED:
             try:
-                self._load_stored(run, template_refs(state.graph.output))
-                value = from_template(state.graph.output, lambda i: self._value(run, i))
+                value = values.lattice_output(self.store, run)
                 data = serialize.dumps(value)
                 digest = serialize.digest(data)
                 self._batch.blobs[digest] = data
@@ -700,14 +720,12 @@ class Dispatcher:
                 error or self._batch.dispatches.get(did, {}).get("error") or self._failure_text(run)
             )
             fields["error"] = error
-        for node_id, node_status in enumerate(state.status):
-            if node_status == st.NEW_OBJECT and status == st.CANCELLED:
-                state.status[node_id] = st.CANCELLED
-                self._batch.node(did, node_id, status=st.CANCELLED)
+        for node_id in never_started:
+            self._batch.node(did, node_id, status=st.CANCELLED)
         self._batch.dispatch(did, status=status, **fields)
         self._retire(run)
         if run.parent is not None:
-            self._child_finished(run, status, digest, value, error)
+            self._child_finished(run, sublattices.Ended(status, digest, value, error))
 
     def _retire(self, run: Run) -> None:
         """Forget a finished run; its waiters wake once its final state is durable."""
@@ -764,6 +782,8 @@ class Dispatcher:
         urgent = self._urgent or self._batch.dispatches or self._stall is not None
         if not urgent and time.monotonic() < self._committed + GROUP_COMMIT_S:
             return  # group commit: written with later changes, by the deadline
+        if self.lease is not None and not self.lease.valid():  # fenced: a peer may own it now
+            return
         batch = self._batch  # replaced only once written: a refused batch is kept
         defer = bool(batch.keys) and not batch.dispatches and len(batch.keys) < KEY_BATCH
         self.store.record_transitions(
@@ -810,57 +830,3 @@ class Dispatcher:
             self._unwritten[run.dispatch_id] = text
             self._retire(run)
         self._signal()  # wake every waiter now; the FAILED rows are written when possible
-
-    # ---- values -------------------------------------------------------------------
-    def _inputs(self, run: Run, node: Node) -> tuple[list[Any], dict[str, Any]]:
-        positional: list[tuple[int, Any]] = []
-        kwargs: dict[str, Any] = {}
-        edges = [e for e in run.state.incoming[node.id] if e.param_type != "wait"]
-        self._load_stored(run, [e.parent for e in edges])
-        for edge in edges:
-            value = self._value(run, edge.parent)
-            transitions.consumed(run.state, edge.parent)
-            if edge.param_type == "arg" or node.kind is NodeKind.COLLECTION:
-                positional.append((edge.arg_index or 0, value))
-            else:
-                kwargs[edge.name] = value
-        positional.sort(key=lambda pair: pair[0])
-        return [v for _, v in positional], kwargs
-
-    def _load_stored(self, run: Run, node_ids: list[int]) -> None:
-        """Outputs not in memory (reused or resumed nodes), read in one query."""
-        values, digests = run.state.values, run.state.digests
-        wanted = {i: digests[i] for i in node_ids if i not in values}
-        if wanted:
-            blobs = self.store.get_blobs(wanted.values())
-            values.update((i, Lazy(blobs[digest])) for i, digest in wanted.items())
-
-    def _value(self, run: Run, node_id: int) -> Any:
-        values = run.state.values
-        if node_id in values:
-            value = values[node_id]
-            if isinstance(value, Lazy):
-                value = values[node_id] = self._load_output(run, node_id, value.data)
-            return value
-        value = self._load_output(run, node_id, self.store.get_blob(run.state.digests[node_id]))
-        if run.state.consumers[node_id] > 1:
-            values[node_id] = value
-        return value
-
-    def _load_output(self, run: Run, node_id: int, data: bytes) -> Any:
-        """A stored output, unpickled; an error names the node that produced it.
-
-        Whatever the value's own code raises (even SystemExit) fails only its consumers.
-        """
-        name = run.state.graph.nodes[node_id].name
-        origin = f"the output of node {node_id} ({name})"
-        try:
-            return serialize.load_named(data, origin)
-        except Exception:
-            raise
-        except BaseException as exc:
-            raise SerializationError(f"cannot load {origin}: {type(exc).__name__}: {exc}") from exc
-
-    def _blob(self, run: Run, digest: str) -> bytes:
-        data = run.prepared.blobs.get(digest)
-        return data if data is not None else self.store.get_blob(digest)

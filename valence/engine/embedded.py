@@ -2,7 +2,7 @@
 
 Nothing has to be started: the first use opens the store named by the
 settings. Only a process that dispatches takes over dispatches left by dead
-processes (:meth:`Embedded.resume_dead`, on its first dispatch): reading
+processes (:meth:`Runtime.resume_dead`, on its first dispatch): reading
 (``get_result``, ``cancel``) never starts work. At interpreter exit, running
 dispatches are waited for (a line on stderr says so) before executor pools
 shut down.
@@ -13,42 +13,16 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from dataclasses import dataclass
 
-from valence.config import Settings, load_settings
+from valence.config import load_settings
 from valence.engine.dispatcher import Dispatcher
-from valence.store import Store
-
-
-@dataclass
-class Embedded:
-    """The process-wide store and dispatcher for one settings value."""
-
-    settings: Settings
-    store: Store
-    dispatcher: Dispatcher
-    resumed: bool = False
-
-    def resume_dead(self) -> None:
-        """Take over the dispatches of dead processes, once per runtime (first dispatch)."""
-        with _lock:
-            if self.resumed:
-                return
-            self.resumed = True
-        resumed = self.dispatcher.resume_unfinished()
-        if resumed:
-            print(
-                f"valence: resuming {len(resumed)} unfinished dispatch(es) "
-                "left by a process that died",
-                file=sys.stderr,
-            )
-
+from valence.engine.runtime import Runtime
 
 _lock = threading.Lock()
-_current: Embedded | None = None
+_current: Runtime | None = None
 
 
-def get_embedded() -> Embedded:
+def get_embedded() -> Runtime:
     """The embedded runtime for the current settings (reopened if they changed)."""
     global _current
     settings = load_settings()
@@ -57,9 +31,7 @@ def get_embedded() -> Embedded:
             return _current
         if _current is not None:
             _close(_current)
-        store = Store.open(settings.database_url, settings.blob_dir)
-        dispatcher = Dispatcher(store, default_executor=settings.executor)
-        _current = Embedded(settings, store, dispatcher)
+        _current = Runtime.open(settings, embedded=True)
         _hook_kernel_shutdown()
         return _current
 
@@ -73,12 +45,12 @@ def reset() -> None:
             _current = None
 
 
-def _close(embedded: Embedded) -> None:
+def _close(runtime: Runtime) -> None:
     from valence.triggers.runner import shutdown_runner
 
-    shutdown_runner(embedded.dispatcher)
-    embedded.dispatcher.wait_all()
-    embedded.store.close()
+    if runtime.dispatcher is not None:
+        shutdown_runner(runtime.dispatcher)
+    runtime.close()
 
 
 def _wait_at_exit() -> None:
@@ -91,20 +63,20 @@ def _wait_at_exit() -> None:
     """
     from valence.executors import shutdown_all
 
-    current = _current
-    if current is not None:
+    dispatcher = _dispatcher()
+    if dispatcher is not None:
         from valence.triggers.runner import shutdown_runner
 
-        shutdown_runner(current.dispatcher)
-    if current is not None and current.dispatcher.write_error is not None:
+        shutdown_runner(dispatcher)
+    if dispatcher is not None and dispatcher.write_error is not None:
         print(
             "valence: exiting while the store refuses writes "
-            f"({current.dispatcher.write_error}); the dispatches this process ran stay "
+            f"({dispatcher.write_error}); the dispatches this process ran stay "
             "RUNNING in the store and are resumed by the next process that dispatches",
             file=sys.stderr,
         )
-    active = current.dispatcher.active() if current is not None else []
-    if current is None or not active:
+    active = dispatcher.active() if dispatcher is not None else []
+    if dispatcher is None or not active:
         shutdown_all(wait=True)
         return
     if not _in_kernel():
@@ -114,12 +86,18 @@ def _wait_at_exit() -> None:
             file=sys.stderr,
         )
         try:
-            current.dispatcher.wait_all()
+            dispatcher.wait_all()
             shutdown_all(wait=True)
             return
         except KeyboardInterrupt:
             pass
-    _abandon(current, len(active))
+    _abandon(dispatcher, len(active))
+
+
+def _dispatcher() -> Dispatcher | None:
+    """The embedded runtime's dispatcher, if the runtime was opened."""
+    current = _current
+    return None if current is None else current.dispatcher
 
 
 def _in_kernel() -> bool:
@@ -139,9 +117,9 @@ def _hook_kernel_shutdown() -> None:
     original = kernel.do_shutdown
 
     def do_shutdown(restart: bool) -> object:
-        current = _current
-        if current is not None and current.dispatcher.active():
-            _abandon(current, len(current.dispatcher.active()))
+        dispatcher = _dispatcher()
+        if dispatcher is not None and dispatcher.active():
+            _abandon(dispatcher, len(dispatcher.active()))
         return original(restart)
 
     do_shutdown._valence = True  # type: ignore[attr-defined]
@@ -159,7 +137,7 @@ def _ipython() -> object:
 _abandoned = False
 
 
-def _abandon(current: Embedded, count: int) -> None:
+def _abandon(dispatcher: Dispatcher, count: int) -> None:
     global _abandoned
     from valence.executors import shutdown_all
     from valence.executors.pool import abandon_live_pools
@@ -169,7 +147,7 @@ def _abandon(current: Embedded, count: int) -> None:
     _abandoned = True
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # exiting: a second Ctrl-C changes nothing
-    current.dispatcher.freeze(drain=2.0)
+    dispatcher.freeze(drain=2.0)
     print(
         f"valence: left {count} running dispatch(es) unfinished; the next process that "
         "dispatches on this store resumes them (completed tasks are kept)",
@@ -184,6 +162,11 @@ def _register_exit_hook() -> None:
     # exit hooks run before that and in reverse order, so ours runs first.
     import concurrent.futures.process
     import concurrent.futures.thread  # noqa: F401
+
+    # `import valence` no longer imports the executors: import the built-in ones now, so
+    # the pools' own exit hook is registered before ours (it runs after ours) and a
+    # dispatch finishing during exit need not import a module that registers a hook.
+    import valence.executors.local  # noqa: F401
 
     register = getattr(threading, "_register_atexit", None)
     if register is not None:

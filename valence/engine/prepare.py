@@ -15,12 +15,12 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
 from valence import serialize
 from valence import status as st
+from valence.clock import utcnow
 from valence.errors import SerializationError, UnknownExecutorError
 from valence.fingerprint import Unhashable, user_imports
 from valence.fs.digest import tracking as files_read
@@ -51,10 +51,6 @@ class Prepared:
     force_rerun: frozenset[str] = frozenset()
     reuse_reason: dict[str, Any] | None = None
     reuse_scope: Any = None  # engine.reuse.Scope: where early cutoff (and sublattices) look
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def new_dispatch_id() -> str:
@@ -200,7 +196,7 @@ def _node_records(
             metadata=_shared_metadata(node, key, shared),
         )
         if node.kind is NodeKind.PARAMETER:
-            record.value_digest = _put(blobs, _dump(node.value, f"argument {node.name[11:]!r}"))
+            record.value_digest = _put(blobs, _dump(node.value, f"argument {node.bare_name!r}"))
         elif node.electron is not None:
             fn_digest, src_digest = _function_blobs(node, fn_cache, blobs)
             record.function_digest, record.source_digest = fn_digest, src_digest
@@ -319,10 +315,27 @@ def _environment() -> tuple[tuple[str, str], ...]:
 
     versions = {}
     for dist in metadata.distributions():
-        name = dist.metadata["Name"]
+        name, version = _name_and_version(dist)
         if name:
-            versions[name.lower()] = dist.version
+            versions[name.lower()] = version
     return tuple(sorted(versions.items()))
+
+
+def _name_and_version(dist: Any) -> tuple[str | None, str | None]:
+    """A distribution's Name and Version headers, read without parsing its whole metadata.
+
+    ``dist.metadata`` runs the e-mail parser over every file (long descriptions
+    included): ~0.25 s for a hundred distributions, most of a fresh process's dispatch.
+    """
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line:  # the headers end at the first empty line
+            break
+        key, colon, value = line.partition(":")
+        if colon and key in ("Name", "Version"):
+            found.setdefault(key, value.strip())
+    return found.get("Name"), found.get("Version")
 
 
 def environment() -> dict[str, str]:

@@ -20,13 +20,13 @@ from typing import Any
 
 from valence import serialize
 from valence import status as st
+from valence.clock import utcnow
 from valence.engine.prepare import (
     Prepared,
     environment,
     gc_paused,
     new_dispatch_id,
     prepare_dispatch,
-    utcnow,
 )
 from valence.engine.reuse import Scope, candidates, check_reuse_from, resolve_scope
 from valence.errors import ReplacementError

@@ -12,13 +12,9 @@ from valence import status as st
 from valence.engine.prepare import Prepared, prepare_dispatch
 from valence.engine.redispatch import Parent
 from valence.engine.reuse import recorded_scope
-from valence.errors import ValenceError
+from valence.errors import ResumeError
 from valence.store import Store
 from valence.store.records import DispatchRecord
-
-
-class ResumeError(ValenceError):
-    """The stored dispatch cannot be rebuilt faithfully."""
 
 
 def rebuild(store: Store, record: DispatchRecord) -> Prepared:

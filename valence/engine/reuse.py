@@ -28,9 +28,8 @@ from valence.engine.run import Batch, Run
 from valence.fingerprint import hash_flat
 from valence.store import Store
 from valence.store.records import NodeRecord
-from valence.workflow.graph import Edge, Node
+from valence.workflow.graph import TASK_KINDS, Edge, Node
 
-TASK_KINDS = ("electron", "sublattice")
 NO_CUTOFF = ("forced", "reuse_off", "not_reusable", "blob_missing", "blob_damaged")
 """Reason codes early cutoff never overrides (a damaged output must be recomputed)."""
 
@@ -206,8 +205,7 @@ def early_cutoff(
             rest.append(node)
             continue
         reason = records[node.id].reason = cutoff_reason(match)
-        transitions.complete(state, node.id, match.output_digest, None)
-        state.values.pop(node.id, None)  # read from the store when needed
+        transitions.complete_stored(state, node.id, match.output_digest)  # read when needed
         batch.node(
             run.dispatch_id,
             node.id,

@@ -29,10 +29,11 @@ from valence.executors.base import Executor, Outcome, TaskSpec
 from valence.executors.hooks import run_after, run_before
 from valence.executors.options import default_cache_dir, reject_unsupported, write_streams
 from valence.executors.worker import run_task
+from valence.workflow.deps import HOOK_OPTIONS
 
 __all__ = ["AsyncBaseExecutor", "BaseExecutor"]
 
-HOOK_KEYS = ("deps_bash", "deps_pip", "call_before", "call_after")
+HOOK_KEYS = HOOK_OPTIONS
 
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None

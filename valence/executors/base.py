@@ -10,7 +10,7 @@ Deps and hooks run inside ``worker.run_task``, so every executor that calls it
 runs them. Retries are applied around ``submit`` by ``executors.policy``; an
 executor that can stop a running task (``enforces_timeout``) enforces
 ``metadata["timeout"]`` itself, otherwise the policy fails the task at the
-deadline. An executor whose workers may reach the store's blob directory
+deadline. An executor whose workers may reach the store's blob location
 (``writes_blobs``) gets ``TaskSpec.blob_target``: the worker then writes a large
 output there itself and reports only its digest (``Outcome.output_stored``).
 An executor that ``reports_start`` calls ``TaskSpec.listener`` when a worker
@@ -27,17 +27,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from valence.clock import utcnow
+
 
 @dataclass(frozen=True)
 class BlobTarget:
-    """Where a worker may write a large output: the store's blob directory.
+    """Where a worker may write a large output: the store's blob location.
 
-    ``token`` is the content of the directory's ``.valence-store-id`` file; a
-    worker writes there only if it reads the same token, which proves it sees
-    the very directory the store uses (the local disk or a shared mount).
+    ``location`` is a directory or an fsspec URL (:mod:`valence.blobfiles`);
+    ``token`` the content of its ``.valence-store-id`` file. A worker writes
+    there only if it reads the same token, which proves it sees the very files
+    the store uses (the same disk, a shared mount, the same bucket).
     """
 
-    path: str
+    location: str
     token: str
 
 
@@ -78,6 +81,14 @@ class Outcome:
     has_output: bool = False  # True when ``output`` holds the live value
     output_stored: bool = False  # the worker wrote output_digest's blob; output_bytes is None
     attempt_errors: list[str] = field(default_factory=list)  # one line per failed attempt
+
+
+def failed(error: str, start: datetime | None = None, traceback: str | None = None) -> Outcome:
+    """A failed Outcome ending now (starting now too unless ``start`` is given)."""
+    end = utcnow()
+    return Outcome(
+        ok=False, start_time=start or end, end_time=end, error=error, traceback=traceback
+    )
 
 
 class Executor(ABC):

@@ -31,17 +31,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from valence.errors import ExecutorError
+from valence.errors import DependencyError
 
 __all__ = ["DependencyError", "pip_marker", "run_after", "run_before"]
 
 _OUTPUT_LIMIT = 4000  # characters of a failing command's output kept in the error
 _installed: set[str] = set()  # requirement hashes installed by this process
 _install_lock = threading.Lock()
-
-
-class DependencyError(ExecutorError):
-    """A task's deps_bash command, deps_pip install or call_before/after hook failed."""
 
 
 def run_before(metadata: dict[str, Any]) -> dict[str, Any]:

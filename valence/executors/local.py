@@ -28,24 +28,16 @@ import sys
 import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timezone
 from typing import Any
 
+from valence.clock import utcnow
 from valence.errors import ExecutorError
-from valence.executors.base import Executor, Outcome, TaskSpec
+from valence.executors.base import Executor, Outcome, TaskSpec, failed
 from valence.executors.options import OPTIONS_KEY, conda_python, reject_unsupported
 from valence.executors.pool import ProcessPool
 from valence.executors.worker import run_task
 
 __all__ = ["InlineExecutor", "LocalExecutor", "ThreadExecutor"]
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _failed(error: str, start: datetime | None = None, tb: str | None = None) -> Outcome:
-    return Outcome(ok=False, start_time=start or _now(), end_time=_now(), error=error, traceback=tb)
 
 
 def _resolved(outcome: Outcome) -> Future[Outcome]:
@@ -121,7 +113,7 @@ class _Pooled(_Configured):
         try:
             return self._get_pool(stale=pool).submit(*args)
         except RuntimeError as exc:  # interpreter shutting down
-            return _resolved(_failed(f"ExecutorError: cannot run task {task.name!r}: {exc}"))
+            return _resolved(failed(f"ExecutorError: cannot run task {task.name!r}: {exc}"))
 
     def shutdown(self, wait: bool = True) -> None:
         with self._lock:
@@ -380,7 +372,7 @@ class LocalExecutor(_Pooled):
                 f"SerializationError: task {task.name!r} cannot be sent to a worker process: "
                 f"{type(exc).__name__}: {exc}"
             )
-            return _resolved(_failed(error))
+            return _resolved(failed(error))
         if self.conda_env:
             return self._submit_conda(task, payload)
         return self._submit(task, payload, task.name, task.metadata.get("timeout"), task.listener)
@@ -390,7 +382,7 @@ class LocalExecutor(_Pooled):
             python = conda_python(self.conda_env)
         except ExecutorError as exc:
             if not self.current_env_on_conda_fail:
-                return _resolved(_failed(f"ExecutorError: task {task.name!r}: {exc}"))
+                return _resolved(failed(f"ExecutorError: task {task.name!r}: {exc}"))
             python = sys.executable
         with self._lock:
             if self._threads is None:
@@ -433,7 +425,7 @@ def run_in_interpreter(python: str, payload: bytes, name: str, timeout: float | 
     from valence.executors.pool import timed_out
     from valence.serialize import loads
 
-    start = _now()
+    start = utcnow()
     with tempfile.TemporaryDirectory(prefix="valence-task-") as tmp:
         source, target = os.path.join(tmp, "task"), os.path.join(tmp, "outcome")
         with open(source, "wb") as fh:
@@ -442,12 +434,12 @@ def run_in_interpreter(python: str, payload: bytes, name: str, timeout: float | 
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            return _failed(timed_out(name, timeout or 0), start)
+            return failed(timed_out(name, timeout or 0), start)
         except OSError as exc:
-            return _failed(f"ExecutorError: cannot start {python} for task {name!r}: {exc}", start)
+            return failed(f"ExecutorError: cannot start {python} for task {name!r}: {exc}", start)
         if done.returncode != 0 or not os.path.exists(target):
             tail = (done.stderr or "").strip().splitlines()[-3:]
-            return _failed(
+            return failed(
                 f"ExecutorError: {python} could not run task {name!r} (exit code "
                 f"{done.returncode}; is valence installed in that environment?): "
                 + " | ".join(tail),

@@ -24,10 +24,11 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from valence.executors.base import Executor, Outcome, TaskSpec
+from valence.clock import utcnow
+from valence.executors.base import Executor, Outcome, TaskSpec, failed
 
 __all__ = [
     "Retrying",
@@ -108,12 +109,12 @@ class Retrying(Future):  # type: ignore[type-arg]
                 return
             self._attempt += 1
             attempt = self._open = self._attempt
-            started = _now()
+            started = utcnow()
             try:
                 inner = self._executor.submit(self._spec)
             except Exception as exc:
                 inner = Future()
-                inner.set_result(_failed(f"ExecutorError: {type(exc).__name__}: {exc}", started))
+                inner.set_result(failed(f"ExecutorError: {type(exc).__name__}: {exc}", started))
             self._inner = inner
         if self._emulate:
             assert self._timeout is not None
@@ -146,7 +147,7 @@ class Retrying(Future):  # type: ignore[type-arg]
             f"TimeoutError: task {self._spec.name!r} exceeded its timeout of "
             f"{self._timeout:g} s and {what}"
         )
-        return _failed(error, started)
+        return failed(error, started)
 
     def _record(self, attempt: int, outcome: Outcome) -> None:
         """Finish with ``outcome`` or schedule the next attempt (first report wins)."""
@@ -190,14 +191,6 @@ class Retrying(Future):  # type: ignore[type-arg]
                 self._last_attempt = True
                 return False
             return Future.cancel(self)
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _failed(error: str, start: datetime) -> Outcome:
-    return Outcome(ok=False, start_time=start, end_time=_now(), error=error)
 
 
 class _Timers:

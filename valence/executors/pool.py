@@ -27,11 +27,11 @@ import time
 import weakref
 from collections import deque
 from concurrent.futures import Future, InvalidStateError
-from datetime import datetime, timezone
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from valence.executors.base import Outcome
+from valence.clock import utcnow
+from valence.executors.base import Outcome, failed
 
 __all__ = [
     "ProcessPool",
@@ -44,15 +44,6 @@ __all__ = [
 
 log = logging.getLogger("valence.executors")
 _live: weakref.WeakSet[ProcessPool] = weakref.WeakSet()
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def failed(error: str, start: datetime | None = None) -> Outcome:
-    """A failed Outcome with no traceback (the task's own code did not raise)."""
-    return Outcome(ok=False, start_time=start or _now(), end_time=_now(), error=error)
 
 
 def worker_died(name: str, status: str) -> str:
@@ -95,7 +86,7 @@ class _Job:
         self.future: Future[Outcome] = Future()
         self.worker: _Worker | None = None
         self.deadline: float | None = None
-        self.start = _now()
+        self.start = utcnow()
 
     def resolve(self, outcome: Outcome) -> None:
         # InvalidStateError: its owner cancelled the future itself, so nobody waits.

@@ -30,14 +30,16 @@ import traceback
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TextIO
 
+from valence.clock import utcnow
 from valence.config import DEFAULT_MAX_STREAM_BYTES, max_stream_bytes
 from valence.executors.base import Outcome, TaskSpec
 from valence.executors.hooks import run_after, run_before
 from valence.executors.options import OPTIONS_KEY
 from valence.executors.sources import restore_source
+from valence.workflow.deps import HOOK_OPTIONS
 
 __all__ = ["TaskContext", "get_context", "run_serialized", "run_task"]
 
@@ -259,11 +261,7 @@ def _resolve(spec: TaskSpec) -> Callable[..., Any]:
     return fn
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-_HOOK_KEYS = ("deps_bash", "deps_pip", "call_before", "call_after", "files", "deps_module")
+_HOOK_KEYS = (*HOOK_OPTIONS, "files", "deps_module")
 
 
 def _has_hooks(metadata: dict[str, Any]) -> bool:
@@ -298,7 +296,7 @@ def run_task(
     token = _active.set(active)
     hooked = _has_hooks(spec.metadata)
     try:
-        start = _now()
+        start = utcnow()
         if live is not None:
             _started(live, start)
         try:
@@ -311,13 +309,13 @@ def run_task(
             return Outcome(
                 ok=False,
                 start_time=start,
-                end_time=_now(),
+                end_time=utcnow(),
                 error=_describe(exc),
                 traceback=_format_traceback(exc, skip_first=True),
                 stdout=active.text(0),
                 stderr=active.text(1),
             )
-        end = _now()
+        end = utcnow()
     finally:
         _active.reset(token)
         if live is not None:
@@ -375,7 +373,7 @@ def run_serialized(payload: bytes, name: str = "?", listener: Listener | None = 
 
         spec = loads(payload)
     except BaseException as exc:
-        now = _now()
+        now = utcnow()
         return Outcome(
             ok=False,
             start_time=now,
@@ -422,7 +420,7 @@ def _run_with_options(
         with working_directory(task_workdir(options, spec.dispatch_id, spec.node_id)):
             outcome = run_task(spec, listener=listener)
     except OSError as exc:  # the work dir cannot be created or entered
-        now = _now()
+        now = utcnow()
         return Outcome(False, now, now, error=f"ExecutorError: workdir: {_describe(exc)}")
     try:
         write_streams(

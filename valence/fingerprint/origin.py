@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import importlib.util
 import platform
 import sys
@@ -34,6 +33,8 @@ def _distributions() -> dict[str, list[str]]:
 
 @functools.lru_cache(maxsize=4)
 def _scan_distributions(path: tuple[str, ...]) -> dict[str, list[str]]:
+    import importlib.metadata  # on first use: it costs a fresh process ~20 ms
+
     return dict(importlib.metadata.packages_distributions())
 
 
@@ -58,6 +59,8 @@ def _find_installed(top: str, path: tuple[str, ...]) -> bool:
 
 @functools.cache
 def _module_version(name: str) -> str:
+    import importlib.metadata
+
     top = name.partition(".")[0]
     if top in sys.stdlib_module_names or top == "builtins":
         return f"python=={platform.python_version()}"

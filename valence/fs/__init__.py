@@ -15,16 +15,39 @@ order=Order.BEFORE, strategy=None)`` moves one; ``TransferFromRemote`` and
 
 from __future__ import annotations
 
-from valence.fs import enums, strategies
-from valence.fs.enums import Order
-from valence.fs.file import File, Folder
-from valence.fs.transfer import (
-    FileTransfer,
-    TransferFromRemote,
-    TransferToRemote,
-    register_downloader,
-    register_uploader,
-)
+from typing import TYPE_CHECKING
+
+from valence.lazy import Table, lazy_exports
+
+if TYPE_CHECKING:
+    from valence.fs import enums, strategies
+    from valence.fs.enums import Order
+    from valence.fs.file import File, Folder
+    from valence.fs.transfer import (
+        FileTransfer,
+        TransferFromRemote,
+        TransferToRemote,
+        register_downloader,
+        register_uploader,
+    )
+
+# Imported on first use: ``valence.fs.digest`` (every dispatch) needs none of them.
+_LAZY: Table = {
+    "enums": ("valence.fs.enums", None),
+    "strategies": ("valence.fs.strategies", None),
+    "Order": ("valence.fs.enums", "Order"),
+    "File": ("valence.fs.file", "File"),
+    "Folder": ("valence.fs.file", "Folder"),
+    "FileTransfer": ("valence.fs.transfer", "FileTransfer"),
+    "TransferFromRemote": ("valence.fs.transfer", "TransferFromRemote"),
+    "TransferToRemote": ("valence.fs.transfer", "TransferToRemote"),
+    "register_downloader": ("valence.fs.transfer", "register_downloader"),
+    "register_uploader": ("valence.fs.transfer", "register_uploader"),
+}
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+
 
 __all__ = [
     "File",

@@ -14,23 +14,20 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
 
 from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from valence.backends.local import LocalBackend
-from valence.config import Settings, allowed_hosts, load_settings, max_request_bytes
-from valence.engine.dispatcher import Dispatcher
+from valence.config import allowed_hosts, max_request_bytes
+from valence.engine.runtime import Runtime
 from valence.server import errors
-from valence.server.deps import verify_token
 from valence.server.guard import Guard, is_loopback
 from valence.server.limits import BodyLimit
+from valence.server.params import verify_token
 from valence.server.payload import LatticeCache
 from valence.server.routes import admin, blobs, dispatches, graph, nodes, redispatch, triggers
 from valence.server.ui import mount_ui
-from valence.store import Store
 from valence.triggers.runner import runner_for, shutdown_runner
 
 log = logging.getLogger("valence.server")
@@ -39,54 +36,14 @@ API_PREFIX = "/api/v1"
 SUBMIT_SLOTS = 2
 
 
-@dataclass
-class Runtime:
-    """What a server runs on: settings, the store, and the one dispatcher writing to it."""
-
-    settings: Settings
-    store: Store
-    dispatcher: Dispatcher
-
-
-def open_runtime(settings: Settings | None = None, *, workers: int | None = None) -> Runtime:
-    """Open the store named by ``settings`` and a dispatcher over it.
-
-    ``workers`` sizes the pools of the ``local`` (process) and ``thread`` executors.
-    """
-    settings = settings or load_settings()
-    store = Store.open(settings.database_url, settings.blob_dir)
-    dispatcher = Dispatcher(
-        store, default_executor=settings.executor, executors=executor_resolver(workers)
-    )
-    return Runtime(settings, store, dispatcher)
-
-
-def executor_resolver(workers: int | None) -> Any:
-    """Executor lookup for the dispatcher: `local`/`thread` pools sized to ``workers``."""
-    if workers is None:
-        return None
-    from valence.executors import get_executor
-    from valence.executors.local import LocalExecutor, ThreadExecutor
-
-    sized = {"local": LocalExecutor(workers=workers), "thread": ThreadExecutor(workers=workers)}
-
-    def resolve(spec: Any, default: str = "local") -> Any:
-        name = default if spec is None else spec
-        if isinstance(name, str) and name in sized:
-            return get_executor(sized[name])
-        return get_executor(spec, default=default)
-
-    return resolve
-
-
 def create_app(
-    runtime: Any,
+    runtime: Runtime,
     *,
     token: str | None = None,
     max_body: int | None = None,
     host: str | None = None,
 ) -> FastAPI:
-    """The app serving ``runtime`` (anything with ``.store`` and ``.dispatcher``).
+    """The app serving ``runtime`` (its routes call it; triggers run through a LocalBackend).
 
     ``token`` None disables authentication (in-process tests only; the CLI
     always sets one). ``host`` is the address the server listens on: on a
@@ -94,26 +51,29 @@ def create_app(
     dispatches left running by a dead process are resumed; on shutdown,
     running dispatches are left to be resumed.
     """
-    backend = LocalBackend(runtime.store, runtime.dispatcher)
+    dispatcher = runtime.dispatcher
+    if dispatcher is None:
+        raise ValueError("a server needs a runtime with a dispatcher (Runtime.open())")
+    backend = LocalBackend(runtime)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        resumed = await run_in_threadpool(runtime.dispatcher.resume_unfinished)
+        resumed = await run_in_threadpool(dispatcher.resume_unfinished)
         if resumed:
             log.info("resumed %d unfinished dispatch(es): %s", len(resumed), ", ".join(resumed))
         adopted = await run_in_threadpool(runner_for(backend).adopt)
         if adopted:
             log.info("observing %d trigger(s) again: %s", len(adopted), adopted)
         yield
-        shutdown_runner(runtime.dispatcher)
-        active = runtime.dispatcher.active()
+        shutdown_runner(dispatcher)
+        active = dispatcher.active()
         if active:
             log.info(
                 "stopping with %d running dispatch(es); they resume when a server starts again",
                 len(active),
             )
 
-    from valence import __version__
+    from valence._version import __version__
 
     app = FastAPI(
         title="valence",
@@ -124,7 +84,8 @@ def create_app(
         docs_url=None,  # the UI serves /docs with vendored assets (valence.server.ui)
         redoc_url=None,
     )
-    app.state.backend = backend
+    app.state.runtime = runtime
+    app.state.backend = backend  # triggers run above the engine, through a backend
     app.state.token = token
     app.state.lattices = LatticeCache()
     # Tracing and recording are CPU-bound: a few at a time, not one per request thread,

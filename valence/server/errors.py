@@ -71,7 +71,7 @@ def _json(status: int, detail: str, error: str, headers: dict[str, str] | None =
 def redact(request: Request, text: str) -> str:
     """``text`` without the server's own file locations (database path, blob directory)."""
     store = getattr(request.app.state.backend, "store", None)
-    for place in (getattr(store, "where", None), getattr(store, "blob_dir", None)):
+    for place in (getattr(store, "where", None), getattr(store, "blob_location", None)):
         if place:
             text = text.replace(str(place), "the server's store")
     return text

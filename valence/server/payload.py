@@ -17,7 +17,7 @@ from valence.backends import RedispatchRequest
 from valence.engine.reuse import check_reuse_from
 from valence.errors import CodeUnavailableError, SerializationError
 from valence.server.errors import RequestError, validation_message
-from valence.server.schemas import RedispatchIn
+from valence.wire import RedispatchIn
 
 SUBMIT_FIELDS: dict[str, tuple[type, ...]] = {
     "lattice": (bytes, object),  # serialize.dumps(lattice) (cached by digest), or the Lattice

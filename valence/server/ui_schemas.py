@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from valence.server.schemas import DispatchSummary
+from valence.wire import DispatchSummary
 
 Category = Literal["reused", "replaced", "recomputed", "unexplained"]
 

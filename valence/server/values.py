@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from valence.backends.local import LocalBackend
-from valence.server.schemas import ValueOut
+from valence.store import Store
+from valence.text import shorten
 from valence.transportable import TransportableObject
+from valence.wire import ValueOut
 
 PREVIEW_CHARS = 1000
 API = "/api/v1"
 
 
-def value_out(backend: LocalBackend, digest: str | None) -> ValueOut | None:
+def value_out(store: Store, digest: str | None) -> ValueOut | None:
     """The stored value ``digest`` as a preview (``str()``, shortened) and its blob URL."""
     if digest is None:
         return None
-    text = TransportableObject.from_bytes(backend.get_blob(digest)).object_string
-    if len(text) > PREVIEW_CHARS:
-        text = text[: PREVIEW_CHARS - 3] + "..."
-    return ValueOut(digest=digest, preview=text, url=f"{API}/blobs/{digest}")
+    text = TransportableObject.from_bytes(store.get_blob(digest)).object_string
+    return ValueOut(
+        digest=digest, preview=shorten(text, PREVIEW_CHARS), url=f"{API}/blobs/{digest}"
+    )

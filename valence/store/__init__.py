@@ -41,19 +41,26 @@ from valence.errors import (
     BlobCorruptError,
     BlobMissingError,
     DispatchNotFoundError,
+    NodeNotFoundError,
     StoreDamagedError,
     StoreError,
     StoreWriteError,
+    ValenceError,
 )
 from valence.ids import normalise_prefix
 from valence.status import TERMINAL
 from valence.store import bulk, fsck, keyindex, migrate, rows
 from valence.store.blobs import (
+    DATABASE_URL,
     INLINE_LIMIT,
     BlobFiles,
+    DatabaseBlobFiles,
+    LocalBlobFiles,
     check_digest,
     corrupt,
     digest_of,
+    open_blob_files,
+    open_store_blobs,
     stage_blobs,
 )
 from valence.store.connect import (
@@ -64,6 +71,7 @@ from valence.store.connect import (
     sqlite_file,
 )
 from valence.store.fsck import FsckReport
+from valence.store.lease_rows import LeaseRows
 from valence.store.records import (
     DISPATCH_MUTABLE_FIELDS,
     NODE_MUTABLE_FIELDS,
@@ -77,6 +85,7 @@ from valence.store.tables import dispatches as dispatches_t
 from valence.store.tables import edges as edges_t
 from valence.store.tables import nodes as nodes_t
 from valence.store.trigger_rows import TriggerRows
+from valence.workflow.graph import TASK_KINDS
 
 __all__ = ["INLINE_LIMIT", "NodeNotFoundError", "Store"]
 
@@ -84,42 +93,39 @@ __all__ = ["INLINE_LIMIT", "NodeNotFoundError", "Store"]
 _NO_BLOBS: Mapping[str, bytes] = {}
 
 
-class NodeNotFoundError(StoreError, KeyError):
-    """A dispatch has no node with the given id."""
+class Store(TriggerRows, LeaseRows):
+    """Rows and blobs of every dispatch, in one SQL database and one blob store.
 
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0]) if self.args else "node not found"
-
-
-TASK_KINDS = ("electron", "sublattice")  # what people count; other kinds are helpers
-
-
-class Store(TriggerRows):
-    """Rows and blobs of every dispatch, in one SQL database and one blob directory.
-
-    ``where`` is the database URL as shown to users (no password); ``blob_dir``
-    the directory of large blobs.
+    ``where`` is the database URL as shown to users (no password);
+    ``blob_location`` where large blobs live (a directory, an fsspec URL, or
+    ``db://``); ``blob_dir`` that directory when it is one on this machine, else None.
     """
 
-    def __init__(self, engine: Engine, blob_dir: Path) -> None:
+    def __init__(self, engine: Engine, blobs: BlobFiles | str | os.PathLike[str]) -> None:
         """Wrap an engine whose schema is current; use :meth:`open` instead."""
         self._engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
-        self._files = BlobFiles(blob_dir)
+        files = blobs if isinstance(blobs, BlobFiles) else open_store_blobs(blobs, engine)
+        self._files = files
         self.where = describe(engine.url)
-        self.blob_dir = self._files.root
+        self.blob_location = files.location
+        self.blob_dir = files.root if isinstance(files, LocalBlobFiles) else None
 
     # -- lifecycle ---------------------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str, blob_dir: Path) -> Store:
-        """Open (creating and migrating if needed) the store at ``url`` and ``blob_dir``.
+    def open(cls, url: str, blobs: str | os.PathLike[str]) -> Store:
+        """Open (creating and migrating if needed) the store at ``url`` and ``blobs``.
 
+        ``blobs`` is a directory or a URL (see :mod:`valence.blobfiles`); a URL
+        that cannot be used raises ConfigError (unknown protocol, missing
+        package) or StoreError (unreachable), before anything is written.
         A new SQLite file is built under a temporary name and linked into place
         complete (schema, WAL mode), so processes opening a new store at once
         never see it half made; an empty or damaged file raises StoreDamagedError.
         """
-        files = BlobFiles(blob_dir)
+        located = os.fspath(blobs)
+        files = None if located == DATABASE_URL else checked_blob_store(located)
         path = sqlite_file(url)
         if path is not None:
             create_sqlite_file(url, path)
@@ -128,7 +134,7 @@ class Store(TriggerRows):
                     f"the valence database {path} is empty (0 bytes): it was truncated or "
                     "replaced, and the dispatches it recorded are gone. Restore it from a "
                     "backup, or move it away to start an empty store (the blobs in "
-                    f"{files.root} stay)"
+                    f"{located} stay)"
                 )
         engine = create_store_engine(url)
         try:
@@ -139,7 +145,9 @@ class Store(TriggerRows):
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, files.root)
+        if files is None:
+            files = DatabaseBlobFiles(engine)
+        return cls(engine, files)
 
     def close(self) -> None:
         """Release every database connection. Closing twice is harmless."""
@@ -157,7 +165,7 @@ class Store(TriggerRows):
         self.close()
 
     def __repr__(self) -> str:
-        return f"Store({self.where!r}, blob_dir={str(self.blob_dir)!r})"
+        return f"Store({self.where!r}, blobs={self.blob_location!r})"
 
     def fsck(self) -> FsckReport:
         """Check the database's integrity and every blob (see :mod:`valence.store.fsck`)."""
@@ -193,7 +201,7 @@ class Store(TriggerRows):
 
     def _write_error(self, exc: BaseException) -> StoreWriteError:
         return StoreWriteError(
-            f"cannot write to the valence store {self.where} (blobs in {self.blob_dir}): "
+            f"cannot write to the valence store {self.where} (blobs in {self.blob_location}): "
             f"{type(exc).__name__}: {exc}; free space on that file system (or repair it) "
             "and try again"
         )
@@ -670,6 +678,25 @@ class Store(TriggerRows):
             f"no dispatch with id {dispatch_id!r} in {self.where}; "
             "list dispatches with `valence list`"
         )
+
+
+def checked_blob_store(location: str) -> BlobFiles:
+    """The blob files at ``location``, once they answer (their token made or read).
+
+    ConfigError for a URL that names no usable protocol, StoreError if unreachable.
+    """
+    try:
+        files = open_blob_files(location)
+        files.token()
+        return files
+    except ValenceError:
+        raise
+    except Exception as exc:  # fsspec back ends raise their own errors (botocore, ...)
+        raise StoreError(
+            f"cannot use the blob store {location}: {type(exc).__name__}: {exc}; "
+            "check the URL, credentials and network, or set VALENCE_BLOB_URL (blobs.url in "
+            "valence.toml) to a reachable location"
+        ) from exc
 
 
 def create_sqlite_file(url: str, path: Path) -> None:

@@ -1,154 +1,127 @@
-"""Content-addressed blob files: ``<root>/ab/cdef…`` named by the sha256 of their bytes.
+"""The store's large blobs: where they live, and how a write stages them.
 
-Files are write-once: writing a digest that is already on disk does nothing.
-A new file is written to a private temporary file in the same directory and
-moved into place with :func:`os.replace`, so readers never see a partial file
-and two writers of the same bytes cannot corrupt each other. Directories are
-created with mode 0700 and files with mode 0600. There is no fsync per file:
-like the database (``synchronous=NORMAL``), a blob survives a crash of the
-process, not necessarily a power cut.
-
-Every read checks the bytes against their digest (:class:`BlobCorruptError` on a
-mismatch); a file already checked in this process is not hashed again while its
-inode, size and modification time stay the same. A write over a file of the
-right size that no longer matches its digest replaces it, so re-running the
-task that produced a damaged blob repairs it.
-
-Small values never come here; the store keeps them inline in its ``blobs`` table.
+Small values (at most :data:`INLINE_LIMIT` bytes) stay inline in the ``blobs``
+table. Large ones go to the store's :class:`~valence.blobfiles.BlobFiles`: a
+directory (the default), any fsspec URL (see :mod:`valence.blobfiles`, shared
+with task workers), or with ``db://`` the ``blob_data`` table of the store's
+own database. A ``blobs`` row with ``location = "file"`` names a large blob
+wherever the store keeps them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
-import tempfile
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from valence.errors import BlobCorruptError, BlobMissingError
+from sqlalchemy import Engine, delete, select
 
-INLINE_LIMIT = 8 * 1024
-"""Values of at most this many bytes are stored inline in the database."""
+from valence.blobfiles import (
+    DATABASE_URL,
+    INLINE_LIMIT,
+    BlobFiles,
+    LocalBlobFiles,
+    check_digest,
+    corrupt,
+    digest_of,
+    is_digest,
+    open_blob_files,
+)
+from valence.errors import StoreError
+from valence.store.connect import WRITE_OPTION, describe
+from valence.store.tables import blob_data
 
-_DIGEST = re.compile(r"[0-9a-f]{64}\Z")
+__all__ = [
+    "DATABASE_URL",
+    "INLINE_LIMIT",
+    "BlobFiles",
+    "DatabaseBlobFiles",
+    "LocalBlobFiles",
+    "check_digest",
+    "corrupt",
+    "digest_of",
+    "is_digest",
+    "open_blob_files",
+    "open_store_blobs",
+    "stage_blobs",
+]
 
 
-def digest_of(data: bytes) -> str:
-    """The blob id of ``data``: its sha256 as 64 lowercase hex digits."""
-    return hashlib.sha256(data).hexdigest()
+class DatabaseBlobFiles(BlobFiles):
+    """Large blobs in the ``blob_data`` table of the store's database (``db://``).
 
+    A write replaces the row (an upsert, so concurrent writers of one digest
+    agree); workers never write here themselves: their outputs travel back.
+    """
 
-def is_digest(value: object) -> bool:
-    """Whether ``value`` is shaped like a blob id."""
-    return isinstance(value, str) and len(value) == 64 and _DIGEST.match(value) is not None
+    shareable = False
 
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(DATABASE_URL)
+        self._engine = engine
+        self._writer = engine.execution_options(**{WRITE_OPTION: True})
+        self._where = describe(engine.url)
 
-def check_digest(digest: str) -> str:
-    """Return ``digest`` if it is a well-formed blob id, else raise ValueError."""
-    if not is_digest(digest):
-        raise ValueError(f"{digest!r} is not a blob digest (64 lowercase hex digits)")
-    return digest
+    def describe(self, digest: str) -> str:
+        return f"the blob_data row {digest} in {self._where}"
 
+    def _fetch(self, digest: str) -> tuple[bytes, Any]:
+        query = select(blob_data.c.data).where(blob_data.c.digest == digest)
+        with self._engine.connect() as conn:
+            data = conn.execute(query).scalar()
+        if data is None:
+            raise FileNotFoundError(digest)
+        return bytes(data), None
 
-class BlobFiles:
-    """The directory of large blobs, one file per digest."""
+    def _identity(self, digest: str) -> Any:
+        query = select(blob_data.c.digest).where(blob_data.c.digest == digest)
+        with self._engine.connect() as conn:
+            if conn.execute(query).first() is None:
+                raise FileNotFoundError(digest)
+        return None
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._checked: dict[str, tuple[int, int, int]] = {}  # digest -> identity when intact
-
-    def path(self, digest: str) -> Path:
-        """Where the blob ``digest`` lives (whether or not it exists)."""
-        check_digest(digest)
-        return self.root / digest[:2] / digest[2:]
-
-    def exists(self, digest: str) -> bool:
-        return self.path(digest).is_file()
-
-    def write(self, digest: str, data: bytes) -> None:
-        """Store ``data`` under ``digest`` atomically; no-op if already present intact.
-
-        A present file of the wrong size or content (damaged) is replaced.
-        """
-        target = self.path(digest)
-        try:
-            if self._intact(digest, target, len(data)):
-                return
-        except FileNotFoundError:
-            pass
-        target.parent.mkdir(mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")  # mode 0600
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    def _intact(self, digest: str, target: Path, size: int) -> bool:
-        stat = target.stat()
-        if stat.st_size != size:
-            return False
-        if self._checked.get(digest) == _identity(stat):
-            return True
-        return self._check(digest, target.read_bytes(), stat)
-
-    def _check(self, digest: str, data: bytes, stat: os.stat_result) -> bool:
-        """Whether ``data`` (read from the file with ``stat``) matches; remembered if so."""
-        if digest_of(data) != digest:
-            return False
-        self._checked[digest] = _identity(stat)
-        return True
-
-    def read(self, digest: str, size: int | None = None) -> bytes:
-        """The bytes of ``digest``; BlobMissingError if absent, BlobCorruptError if damaged."""
-        target = self.path(digest)
-        try:
-            with open(target, "rb") as fh:
-                stat = os.fstat(fh.fileno())
-                data = fh.read()
-        except FileNotFoundError:
-            raise BlobMissingError(
-                f"blob {digest} is recorded in the database but its file {target} is missing; "
-                "the blob directory was moved or pruned by hand"
-            ) from None
-        if (size is not None and len(data) != size) or (
-            self._checked.get(digest) != _identity(stat) and not self._check(digest, data, stat)
-        ):
-            raise corrupt(digest, f"its file {target} ({len(data)} bytes)")
-        return data
-
-    def verify(self, digest: str, size: int | None = None) -> str | None:
-        """None if the file of ``digest`` is intact, else "missing" or "damaged" (full check)."""
-        self._checked.pop(digest, None)
-        try:
-            self.read(digest, size)
-        except BlobCorruptError:
-            return "damaged"
-        except BlobMissingError:
-            return "missing"
+    def _store(self, digest: str, data: bytes) -> Any:
+        with self._writer.begin() as conn:
+            conn.execute(_upsert(conn.dialect.name), {"digest": digest, "data": data})
         return None
 
     def delete(self, digest: str) -> None:
-        """Remove the file of ``digest`` if present."""
-        self.path(digest).unlink(missing_ok=True)
+        with self._writer.begin() as conn:
+            conn.execute(delete(blob_data).where(blob_data.c.digest == digest))
+
+    def iterate(self) -> Iterator[str]:
+        query = select(blob_data.c.digest).order_by(blob_data.c.digest)
+        with self._engine.connect() as conn:
+            yield from conn.execute(query).scalars()
+
+    def token(self) -> str:
+        return ""  # nothing to prove: workers never write here
+
+    def _read_text(self, name: str) -> str:  # pragma: no cover - token() is overridden
+        raise FileNotFoundError(name)
+
+    def _create_text(self, name: str, text: str) -> None:  # pragma: no cover - idem
+        raise StoreError("the database blob store keeps no files")
 
 
-def _identity(stat: os.stat_result) -> tuple[int, int, int]:
-    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-
-
-def corrupt(digest: str, where: str) -> BlobCorruptError:
-    """The error for a blob whose bytes no longer match ``digest``."""
-    return BlobCorruptError(
-        f"blob {digest} is damaged: {where} no longer matches its sha256. Re-run the task "
-        "that produced it (redispatch with force_rerun, or reuse_previous_results=True, which "
-        "re-runs it) to rewrite it; `valence fsck` lists every damaged blob and what uses it"
+def _upsert(dialect_name: str) -> Any:
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect_name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    else:
+        raise StoreError(f"db:// blobs need PostgreSQL or SQLite, not {dialect_name}")
+    statement = insert(blob_data)
+    return statement.on_conflict_do_update(
+        index_elements=[blob_data.c.digest], set_={"data": statement.excluded.data}
     )
+
+
+def open_store_blobs(location: str | os.PathLike[str], engine: Engine) -> BlobFiles:
+    """The large-blob store at ``location`` (``db://``: in ``engine``'s database)."""
+    if os.fspath(location) == DATABASE_URL:
+        return DatabaseBlobFiles(engine)
+    return open_blob_files(location)
 
 
 def stage_blobs(files: BlobFiles, blobs: Mapping[str, bytes]) -> list[dict[str, Any]]:

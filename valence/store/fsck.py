@@ -60,7 +60,7 @@ class FsckReport:
 
 def check(store: Store, engine: Any) -> FsckReport:
     """Check ``store`` (whose SQLAlchemy engine is ``engine``)."""
-    report = FsckReport(store.where)
+    report = FsckReport(f"{store.where} (large blobs: {store.blob_location})")
     with engine.connect() as conn:
         if conn.dialect.name == "sqlite":
             found = [str(row[0]) for row in conn.execute(text("PRAGMA integrity_check"))]

@@ -21,7 +21,7 @@ from valence.store.connect import WRITE_OPTION, describe
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0006"
 """The newest revision in ``migrations/versions``; a test keeps the two in step."""
 
 VERSION_TABLE = "alembic_version"

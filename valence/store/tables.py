@@ -184,6 +184,13 @@ blobs = Table(
     Column("data", LargeBinary),
 )
 
+blob_data = Table(  # large blobs when the blob store is the database (``db://``)
+    "blob_data",
+    metadata,
+    Column("digest", String, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
 DISPATCH_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(DispatchRecord))
 NODE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(NodeRecord))
 EDGE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EdgeRecord))
@@ -225,4 +232,17 @@ triggers = Table(
     Column("last_error", Text),
     Index(None, "dispatch_id"),
     Index(None, "status"),
+)
+
+# Dispatcher processes sharing one store: each renews its row (``beats`` grows) while it
+# runs; peers on other hosts judge it dead when its count stops growing for a lease.
+dispatchers = Table(
+    "dispatchers",
+    metadata,
+    Column("owner", String, primary_key=True),
+    Column("host", String, nullable=False),
+    Column("beats", BigInteger, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("beat_at", UTCDateTime, nullable=False),
+    Column("stopped_at", UTCDateTime),
 )

@@ -5,20 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import fields
-from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from valence.clock import utcnow
 from valence.store.records import TriggerRecord
 from valence.store.tables import triggers as triggers_t
 
 ACTIVE = "ACTIVE"
 STOPPED = "STOPPED"
 _FIELDS = tuple(f.name for f in fields(TriggerRecord))
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class TriggerRows:
@@ -29,19 +26,21 @@ class TriggerRows:
 
     def add_trigger(self, dispatch_id: str, name: str, spec: bytes, owner: str | None) -> int:
         """Record an ACTIVE trigger of ``dispatch_id`` run by ``owner``; its id."""
-        row = {
+        row: dict[str, Any] = {
             "dispatch_id": dispatch_id,
             "name": name,
             "spec": spec,
             "status": ACTIVE,
             "owner": owner,
-            "created_at": _now(),
+            "created_at": utcnow(),
             "fired": 0,
             "new_dispatch_ids": [],
         }
         with self._write() as conn:
             result = conn.execute(insert(triggers_t).values(**row))
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None  # an INSERT of one row
+            return int(key[0])
 
     def get_triggers(
         self, dispatch_ids: Sequence[str] | None = None, *, status: str | None = None
@@ -111,6 +110,6 @@ class TriggerRows:
                 conn.execute(
                     update(triggers_t)
                     .where(triggers_t.c.trigger_id.in_(ids))
-                    .values(status=STOPPED, stopped_at=_now())
+                    .values(status=STOPPED, stopped_at=utcnow())
                 )
         return ids

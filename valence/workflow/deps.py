@@ -20,9 +20,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import cloudpickle
-
 __all__ = [
+    "HOOK_OPTIONS",
     "Deps",
     "DepsBash",
     "DepsCall",
@@ -33,6 +32,9 @@ __all__ = [
     "retval_keywords",
     "with_file_contents",
 ]
+
+HOOK_OPTIONS = ("deps_bash", "deps_pip", "call_before", "call_after")
+"""Covalent's options that run code where a task runs, before or after it."""
 
 RESERVED_RETVAL_KEYS = frozenset({"files"})
 
@@ -80,7 +82,7 @@ class _Plain:
         }
 
     @_ClassOrInstance
-    def from_dict(cls, obj: Any, data: dict[str, Any]) -> Any:
+    def from_dict(cls: Any, obj: Any, data: dict[str, Any]) -> Any:
         """Rebuild from ``to_dict()``: ``DepsBash.from_dict(d)`` or ``DepsBash().from_dict(d)``."""
         from valence.transportable import TransportableObject
 
@@ -233,16 +235,21 @@ class DepsModule(_Plain):
         if self.module_name in sys.modules:
             return sys.modules[self.module_name]
         if importlib.util.find_spec(self.module_name) is None:
+            import cloudpickle
+
             sys.modules[self.module_name] = cloudpickle.loads(self.pickled_module)
         return importlib.import_module(self.module_name)
 
 
 def _pickle_by_value(module: ModuleType) -> bytes:
+    import cloudpickle
+
     registered = module.__name__ in cloudpickle.list_registry_pickle_by_value()
     if not registered:
         cloudpickle.register_pickle_by_value(module)
     try:
-        return cloudpickle.dumps(module)
+        data: bytes = cloudpickle.dumps(module)
+        return data
     finally:
         if not registered:
             cloudpickle.unregister_pickle_by_value(module)

@@ -38,6 +38,7 @@ _DEFAULTS: dict[str, Any] = {
 class Electron:
     """A task definition: a function plus how it should run."""
 
+    function: Callable[..., Any]
     _takes_files = True  # files= passes files=[(from, to), ...] (leptons: no)
 
     def __init__(self, function: Callable[..., Any], **metadata: Any) -> None:
@@ -97,7 +98,7 @@ class Electron:
     def __valence_fingerprint__(self) -> str:
         from valence.fingerprint import code_fingerprint
 
-        if self.is_sublattice:
+        if isinstance(self.function, Lattice):  # a sublattice
             return code_fingerprint(self.function.function, version=self.metadata["version"])
         code = code_fingerprint(self.function, version=self.metadata["version"])
         return with_file_contents(code, self.metadata.get("files"))
@@ -111,7 +112,13 @@ class Electron:
             tracer, args, kwargs, replaced=self.name if target is not self else None
         )
 
-    def _trace(self, tracer: Tracer, args: tuple, kwargs: dict, replaced: str | None) -> Output:
+    def _trace(
+        self,
+        tracer: Tracer,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        replaced: str | None,
+    ) -> Output:
         metadata = self._inherit(tracer.lattice_metadata)
         injected = set() if self.is_sublattice else self._injected(metadata)
         given = kwargs
@@ -156,7 +163,7 @@ class Electron:
                 )
         return names
 
-    def _check_not_positional(self, args: tuple, injected: set[str]) -> None:
+    def _check_not_positional(self, args: tuple[Any, ...], injected: set[str]) -> None:
         """An injected argument passed by position would shift the others: refuse it."""
         for name in list(self.signature.parameters)[: len(args)]:
             if name in injected:

@@ -8,7 +8,7 @@ before its arguments' parameter/collection nodes, so Covalent's documented
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,15 @@ LIST_PREFIX = ":electron_list:"
 DICT_PREFIX = ":electron_dict:"
 SUBLATTICE_PREFIX = ":sublattice:"
 WAIT_EDGE = "!waiting_edge"
+_KIND_PREFIXES = (PARAMETER_PREFIX, LIST_PREFIX, DICT_PREFIX, SUBLATTICE_PREFIX)
+
+
+def bare_name(name: str) -> str:
+    """``name`` without the prefix that marks its node's kind (``:parameter:3`` -> ``3``)."""
+    for prefix in _KIND_PREFIXES:
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
 
 
 class NodeKind(str, enum.Enum):
@@ -32,7 +41,37 @@ class NodeKind(str, enum.Enum):
 
     @property
     def is_helper(self) -> bool:
-        return self not in (NodeKind.ELECTRON, NodeKind.SUBLATTICE)
+        return self.value not in TASK_KINDS
+
+
+TASK_KINDS = (NodeKind.ELECTRON.value, NodeKind.SUBLATTICE.value)
+"""The kinds people count as tasks, as stored strings; every other kind is a helper."""
+
+
+def topological_order(ids: Iterable[int], edges: Iterable[tuple[int, int]]) -> list[int]:
+    """``ids`` with every parent before its children, given ``(parent, child)`` edges.
+
+    Ties keep the order of ``ids``; ids on a cycle, or below one, are left out. For
+    ``range(n)`` (a transport graph's ids) lists replace the dicts: it is the hot path.
+    """
+    ids = ids if isinstance(ids, range) else list(ids)
+    dense = isinstance(ids, range) and ids.start == 0 and ids.step == 1
+    waiting: MutableSequence[int] | dict[int, int]
+    children: Sequence[list[int]] | dict[int, list[int]]
+    if dense:
+        waiting, children = [0] * len(ids), [[] for _ in ids]
+    else:
+        waiting, children = dict.fromkeys(ids, 0), {node_id: [] for node_id in ids}
+    for parent, child in edges:
+        waiting[child] += 1
+        children[parent].append(child)
+    order = [node_id for node_id in ids if waiting[node_id] == 0]
+    for node_id in order:  # the list grows while we walk it
+        for child in children[node_id]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                order.append(child)
+    return order
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,6 +91,11 @@ class Node:
     op: str | None = None
     keys: tuple[Any, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def bare_name(self) -> str:
+        """The name without its kind prefix: a parameter's value text, a sublattice's name."""
+        return bare_name(self.name)
 
     def describe(self) -> tuple[Any, ...]:
         """A comparable summary (values compared by repr), for tests and printing."""
@@ -93,7 +137,9 @@ class TransportGraph:
         self.nodes.append(node)
         return node
 
-    def add_edge(self, parent: int, child: int, name: str, param_type: str, index=None) -> None:
+    def add_edge(
+        self, parent: int, child: int, name: str, param_type: str, index: int | None = None
+    ) -> None:
         self.edges.append(Edge(parent, child, name, param_type, index))
 
     def __len__(self) -> int:
@@ -105,7 +151,7 @@ class TransportGraph:
     def parents(self) -> dict[int, list[Edge]]:
         """Incoming edges per node id, in creation order (cached once built)."""
         size = (len(self.nodes), len(self.edges))
-        cached = self.__dict__.get("_parents")
+        cached: tuple[tuple[int, int], dict[int, list[Edge]]] | None = self.__dict__.get("_parents")
         if cached is not None and cached[0] == size:
             return cached[1]
         incoming: dict[int, list[Edge]] = {i: [] for i in range(len(self.nodes))}
@@ -116,18 +162,7 @@ class TransportGraph:
 
     def topological_order(self) -> list[int]:
         """Node ids with every parent before its children (ids break ties)."""
-        waiting = [0] * len(self.nodes)
-        children: list[list[int]] = [[] for _ in self.nodes]
-        for edge in self.edges:
-            waiting[edge.child] += 1
-            children[edge.parent].append(edge.child)
-        order = [i for i, count in enumerate(waiting) if count == 0]
-        for node_id in order:  # the list grows while we walk it
-            for child in children[node_id]:
-                waiting[child] -= 1
-                if waiting[child] == 0:
-                    order.append(child)
-        return order
+        return topological_order(range(len(self.nodes)), ((e.parent, e.child) for e in self.edges))
 
     def describe(self) -> tuple[list[tuple[Any, ...]], list[Edge]]:
         """A comparable, printable summary of the whole graph."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from valence.fingerprint import Unhashable, hash_flat, hash_struct, value_token
+from valence.workflow.deps import HOOK_OPTIONS
 from valence.workflow.graph import NodeKind, TransportGraph
 
 
@@ -68,7 +69,7 @@ def compute_keys(
 
 
 # Options that run code around a task (and may inject its arguments): part of its key.
-_DEPS = ("deps_bash", "deps_pip", "call_before", "call_after", "deps_module")
+_DEPS = (*HOOK_OPTIONS, "deps_module")
 
 
 def _own_token(node: Any, code_cache: dict[int, str | Unhashable]) -> str | Unhashable:

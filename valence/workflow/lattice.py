@@ -9,11 +9,11 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from valence.workflow.deps import normalize_options
+from valence.workflow.deps import HOOK_OPTIONS, normalize_options
 from valence.workflow.graph import TransportGraph
 from valence.workflow.tracing import Tracer, active_tracer, not_tracing, to_template, tracing
 
-INHERITED = ("executor", "deps_bash", "deps_pip", "call_before", "call_after")
+INHERITED = ("executor", *HOOK_OPTIONS)
 """Options a task inherits when it does not set them (electron -> lattice -> config)."""
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from valence.errors import TracingError
+from valence.text import shorten
 from valence.workflow.graph import (
     DICT_PREFIX,
     LIST_PREFIX,
@@ -90,6 +91,8 @@ class Output:
     """The future output of a node while a lattice is being traced."""
 
     __slots__ = ("_node", "_tracer")
+    _node: Node  # declared for type checkers; __getattr__ records every other name
+    _tracer: Tracer
 
     def __init__(self, tracer: Tracer, node: Node) -> None:
         object.__setattr__(self, "_tracer", tracer)
@@ -253,8 +256,8 @@ def _unpack_count(frame: Any) -> int:
         table = {i.offset: i for i in dis.get_instructions(code)}
         _UNPACK_CACHE[code] = table
     instr = table.get(frame.f_lasti)
-    if instr is not None and instr.opname == "UNPACK_SEQUENCE":
-        return int(instr.arg)
+    if instr is not None and instr.opname == "UNPACK_SEQUENCE" and instr.arg is not None:
+        return instr.arg
     if instr is not None and instr.opname == "UNPACK_EX":
         raise _refuse("Star-unpacking (a, *rest = output)")
     raise _refuse(
@@ -263,7 +266,9 @@ def _unpack_count(frame: Any) -> int:
     )
 
 
-def connect(tracer: Tracer, child: int, name: str, value: Any, ptype: str, index) -> None:
+def connect(
+    tracer: Tracer, child: int, name: str, value: Any, ptype: str, index: int | None
+) -> None:
     """Wire ``value`` into argument ``name`` of node ``child``, adding nodes as needed."""
     graph = tracer.graph
     if isinstance(value, Output):
@@ -293,7 +298,7 @@ def _short_str(value: Any, limit: int = 80) -> str:
         text = str(value)
     except Exception as exc:  # a broken __str__ must not break tracing
         text = f"<{type(value).__name__}: str() failed: {exc}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return shorten(text, limit)
 
 
 def to_template(value: Any) -> Any:

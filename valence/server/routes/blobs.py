@@ -8,10 +8,10 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from valence.errors import BlobMissingError
-from valence.server.deps import BackendDep
 from valence.server.errors import RequestError
-from valence.server.schemas import PICKLE_MEDIA_TYPE, BlobsIn, BlobsOut
+from valence.server.params import RuntimeDep
 from valence.store.blobs import is_digest
+from valence.wire import PICKLE_MEDIA_TYPE, BlobsIn, BlobsOut
 
 router = APIRouter(tags=["blobs"])
 
@@ -25,13 +25,13 @@ def _check(digest: str) -> str:
 
 
 @router.get("/blobs/{digest}", response_class=Response)
-def get_blob(digest: str, backend: BackendDep) -> Response:
+def get_blob(digest: str, runtime: RuntimeDep) -> Response:
     """The serialized bytes of a stored value (``serialize.loads`` reads them)."""
-    return Response(backend.get_blob(_check(digest)), media_type=PICKLE_MEDIA_TYPE)
+    return Response(runtime.store.get_blob(_check(digest)), media_type=PICKLE_MEDIA_TYPE)
 
 
 @router.post("/blobs/batch", response_model=BlobsOut)
-def get_blobs(request: BlobsIn, backend: BackendDep) -> BlobsOut:
+def get_blobs(request: BlobsIn, runtime: RuntimeDep) -> BlobsOut:
     """Several values at once (base64), up to about 32 MiB; the rest are listed as omitted."""
     blobs: dict[str, str] = {}
     missing: list[str] = []
@@ -42,7 +42,7 @@ def get_blobs(request: BlobsIn, backend: BackendDep) -> BlobsOut:
             omitted.append(digest)
             continue
         try:
-            data = backend.get_blob(digest)
+            data = runtime.store.get_blob(digest)
         except BlobMissingError:
             missing.append(digest)
             continue

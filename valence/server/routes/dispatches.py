@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import datetime, timezone
 from functools import partial
 from typing import Annotated
@@ -12,22 +10,23 @@ from fastapi import APIRouter, Body, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from valence import status as st
-from valence.server.deps import BackendDep, ContentType, DispatchId, RawBody
 from valence.server.errors import RequestError, user_input
+from valence.server.params import ContentType, DispatchId, RawBody, RuntimeDep
 from valence.server.payload import submit_payload
-from valence.server.schemas import (
+from valence.server.values import value_out
+from valence.wire import (
     PICKLE_MEDIA_TYPE,
     CancelIn,
     DispatchIdOut,
     DispatchList,
     DispatchOut,
-    DispatchSummary,
     MessageOut,
     PurgeOut,
     ResultOut,
     StatusOut,
+    dispatch_out,
+    dispatch_summary,
 )
-from valence.server.values import value_out
 
 router = APIRouter(tags=["dispatches"])
 
@@ -51,7 +50,7 @@ PICKLED_DISPATCH = {
 )
 def submit(
     request: Request,
-    backend: BackendDep,
+    runtime: RuntimeDep,
     body: RawBody,
     content_type: ContentType = None,
     disable_run: Annotated[
@@ -69,11 +68,11 @@ def submit(
         lattice, digest = request.app.state.lattices.load(payload["lattice"])
     with request.app.state.submit_slots:
         prepared = user_input(
-            partial(backend.prepare, reuse=reuse_previous_results), lattice, args, kwargs, digest
+            partial(runtime.prepare, reuse=reuse_previous_results), lattice, args, kwargs, digest
         )
         if digest is not None:
             prepared.blobs[digest] = payload["lattice"]
-        return DispatchIdOut(dispatch_id=backend.start(prepared, disable_run=disable_run))
+        return DispatchIdOut(dispatch_id=runtime.start(prepared, disable_run=disable_run))
 
 
 def _utc(moment: datetime | None, name: str) -> datetime | None:
@@ -92,7 +91,7 @@ def _utc(moment: datetime | None, name: str) -> datetime | None:
 
 @router.get("/dispatches", response_model=DispatchList)
 def list_dispatches(
-    backend: BackendDep,
+    runtime: RuntimeDep,
     status: Annotated[str | None, Query(description="exact status, e.g. COMPLETED")] = None,
     name: Annotated[
         str | None, Query(description="exact lattice name", max_length=1000, pattern=NO_NUL)
@@ -113,7 +112,7 @@ def list_dispatches(
     """Dispatches, newest first, filtered and paginated."""
     if status is not None and status not in KNOWN_STATUSES:
         raise RequestError(422, f"unknown status {status!r}; known: {', '.join(KNOWN_STATUSES)}")
-    records = backend.list_dispatches(
+    records = runtime.store.list_dispatches(
         status=status,
         name=name,
         name_contains=name_contains,
@@ -122,24 +121,15 @@ def list_dispatches(
         limit=limit,
         offset=offset,
     )
-    counts = backend.node_counts([r.dispatch_id for r in records])
-    items = [
-        DispatchSummary.model_validate(
-            {
-                **vars(r),
-                "error": r.error.splitlines()[0] if r.error else None,
-                "progress": counts.get(r.dispatch_id, {}),
-            }
-        )
-        for r in records
-    ]
+    counts = runtime.progress([r.dispatch_id for r in records])
+    items = [dispatch_summary(r, counts.get(r.dispatch_id, {})) for r in records]
     next_offset = offset + len(items) if len(items) == limit else None
     return DispatchList(items=items, limit=limit, offset=offset, next_offset=next_offset)
 
 
 @router.get("/dispatches/{dispatch_id}", response_model=DispatchOut)
 def get_dispatch(
-    backend: BackendDep,
+    runtime: RuntimeDep,
     dispatch_id: DispatchId,
     nodes: Annotated[bool, Query(description="include every node record")] = False,
     streams: Annotated[
@@ -147,10 +137,10 @@ def get_dispatch(
     ] = True,
 ) -> DispatchOut:
     """One dispatch (every stored field), node counts, and optionally its nodes."""
-    record = backend.get_dispatch(dispatch_id)
-    node_records = backend.get_nodes(dispatch_id, streams=streams) if nodes else None
-    progress = backend.node_counts([dispatch_id]).get(dispatch_id, {})
-    return DispatchOut.of(record, progress, node_records, streams=streams)
+    record = runtime.get_dispatch(dispatch_id)
+    node_records = runtime.store.get_nodes(dispatch_id, streams=streams) if nodes else None
+    progress = runtime.progress([dispatch_id]).get(dispatch_id, {})
+    return dispatch_out(record, progress, node_records, streams=streams)
 
 
 def _status_out(dispatch_id: str, status: str) -> StatusOut:
@@ -158,55 +148,49 @@ def _status_out(dispatch_id: str, status: str) -> StatusOut:
 
 
 @router.get("/dispatches/{dispatch_id}/status", response_model=StatusOut)
-def get_status(dispatch_id: DispatchId, backend: BackendDep) -> StatusOut:
-    return _status_out(dispatch_id, backend.status(dispatch_id))
+def get_status(dispatch_id: DispatchId, runtime: RuntimeDep) -> StatusOut:
+    return _status_out(dispatch_id, runtime.status(dispatch_id))
 
 
 @router.get("/dispatches/{dispatch_id}/wait", response_model=StatusOut)
 async def wait(
-    backend: BackendDep,
+    runtime: RuntimeDep,
     dispatch_id: DispatchId,
     timeout: Annotated[
         float, Query(ge=0, le=MAX_WAIT_S, description="seconds to wait at most")
     ] = 30.0,
 ) -> StatusOut:
-    """Long poll: answer when the dispatch is finished, or after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    delay = 0.002
-    dispatcher = backend.dispatcher
-    while True:
-        owned = dispatcher is not None and dispatcher.owns(dispatch_id)
-        left = deadline - time.monotonic()
-        if not owned or left <= 0:  # owned ones are checked in memory; others in the store
-            status = await run_in_threadpool(backend.status, dispatch_id)
-            if status in st.TERMINAL or left <= 0:
-                return _status_out(dispatch_id, status)
-        await asyncio.sleep(max(0.0, min(delay, left)))
-        delay = min(delay * 1.5, 0.05 if owned else 0.5)
+    """Long poll: answer when the dispatch is finished, or after ``timeout`` seconds.
+
+    A dispatch this server runs wakes the request when its final state is written
+    (no polling, no thread held); one run by another process is polled in the store.
+    """
+    await runtime.wait_async(dispatch_id, timeout)
+    return _status_out(dispatch_id, await run_in_threadpool(runtime.status, dispatch_id))
 
 
 @router.get("/dispatches/{dispatch_id}/result", response_model=ResultOut)
-def get_result(dispatch_id: DispatchId, backend: BackendDep) -> ResultOut:
+def get_result(dispatch_id: DispatchId, runtime: RuntimeDep) -> ResultOut:
     """The lattice's return value (preview + blob URL) once COMPLETED, or the error."""
-    record = backend.get_dispatch(dispatch_id)
+    record = runtime.get_dispatch(dispatch_id)
     return ResultOut(
         dispatch_id=dispatch_id,
         status=record.status,
         error=record.error,
-        result=value_out(backend, record.result_digest),
+        result=value_out(runtime.store, record.result_digest),
     )
 
 
 @router.post("/dispatches/{dispatch_id}/cancel", response_model=MessageOut)
 def cancel(
-    backend: BackendDep,
+    runtime: RuntimeDep,
     dispatch_id: DispatchId,
     body: Annotated[CancelIn | None, Body()] = None,
 ) -> MessageOut:
     """Stop a dispatch (or only some tasks); completed results stay."""
     task_ids = body.task_ids if body is not None else None
     try:
-        return MessageOut(message=backend.cancel(dispatch_id, task_ids))
+        return MessageOut(message=runtime.cancel(dispatch_id, task_ids))
     except RuntimeError as exc:
         raise RequestError(409, str(exc), "RuntimeError") from exc
     except ValueError as exc:
@@ -216,12 +200,12 @@ def cancel(
 @router.delete("/dispatches/{dispatch_id}", response_model=PurgeOut)
 def delete(
     dispatch_id: DispatchId,
-    backend: BackendDep,
+    runtime: RuntimeDep,
     dry_run: Annotated[bool, Query(description="only report what would be deleted")] = False,
 ) -> PurgeOut:
     """Delete a finished dispatch with its sublattice runs; collect unreferenced blobs."""
     try:
-        report = backend.delete(dispatch_id, dry_run=dry_run)
+        report = runtime.delete(dispatch_id, dry_run=dry_run)
     except RuntimeError as exc:
         raise RequestError(409, str(exc), "RuntimeError") from exc
     except ValueError as exc:

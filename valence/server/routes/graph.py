@@ -9,11 +9,10 @@ from fastapi import APIRouter, Query, Response
 
 from valence import serialize
 from valence import status as st
-from valence.backends.local import LocalBackend
+from valence.engine.runtime import Runtime
 from valence.errors import DispatchNotFoundError
-from valence.server.deps import BackendDep, DispatchId, NodeId
 from valence.server.errors import RequestError
-from valence.server.schemas import DispatchSummary
+from valence.server.params import DispatchId, NodeId, RuntimeDep
 from valence.server.ui import rich, views
 from valence.server.ui_schemas import (
     ArgumentOut,
@@ -29,6 +28,7 @@ from valence.server.ui_schemas import (
 from valence.server.values import value_out
 from valence.store.records import DispatchRecord
 from valence.transportable import TransportableObject
+from valence.wire import DispatchSummary, dispatch_summary
 
 router = APIRouter(tags=["ui"])
 
@@ -39,7 +39,7 @@ MAX_LINEAGE = 200
 @router.get("/dispatches/{dispatch_id}/graph", response_model=GraphOut)
 def get_graph(
     dispatch_id: DispatchId,
-    backend: BackendDep,
+    runtime: RuntimeDep,
     helpers: Annotated[bool, Query(description="draw parameter, getitem, ... nodes too")] = False,
     expand: Annotated[
         str, Query(max_length=10_000, description="comma-separated box keys to draw in full")
@@ -52,7 +52,7 @@ def get_graph(
 ) -> Response:
     """The drawing (boxes laid out, siblings and chains grouped) and the nodes drawn alone
     (status, reuse, times); ``nodes=all`` lists every node. Helpers only with ``helpers``."""
-    store = backend.store
+    store = runtime.store
     status = store.get_status(dispatch_id)
     records = store.get_nodes(dispatch_id, streams=False)  # no stdout/stderr to draw
     edge_records = store.get_edges(dispatch_id)
@@ -81,71 +81,62 @@ def get_graph(
     return Response(json.dumps(graph, default=str), media_type="application/json")
 
 
-def summaries(backend: LocalBackend, records: list[DispatchRecord]) -> list[DispatchSummary]:
+def summaries(runtime: Runtime, records: list[DispatchRecord]) -> list[DispatchSummary]:
     """Records as the dispatch list shows them (first error line, node counts)."""
-    counts = backend.node_counts([r.dispatch_id for r in records])
-    return [
-        DispatchSummary.model_validate(
-            {
-                **vars(r),
-                "error": r.error.splitlines()[0] if r.error else None,
-                "progress": counts.get(r.dispatch_id, {}),
-            }
-        )
-        for r in records
-    ]
+    counts = runtime.progress([r.dispatch_id for r in records])
+    return [dispatch_summary(r, counts.get(r.dispatch_id, {})) for r in records]
 
 
-def _ancestors(backend: LocalBackend, record: DispatchRecord) -> list[DispatchRecord]:
+def _ancestors(runtime: Runtime, record: DispatchRecord) -> list[DispatchRecord]:
     found: list[DispatchRecord] = []
     seen = {record.dispatch_id}
     parent = record.redispatched_from
     while parent and parent not in seen and len(found) < MAX_LINEAGE:
         seen.add(parent)
         try:
-            found.append(backend.get_dispatch(parent))
+            found.append(runtime.get_dispatch(parent))
         except DispatchNotFoundError:  # deleted by purge: the chain stops here
             break
         parent = found[-1].redispatched_from
     return found[::-1]
 
 
-def _redispatches(backend: LocalBackend, dispatch_id: str) -> list[DispatchRecord]:
-    return [c for c in backend.store.children(dispatch_id) if c.redispatched_from == dispatch_id]
+def _redispatches(runtime: Runtime, dispatch_id: str) -> list[DispatchRecord]:
+    return [c for c in runtime.store.children(dispatch_id) if c.redispatched_from == dispatch_id]
 
 
-def _derived(backend: LocalBackend, dispatch_id: str) -> list[tuple[int, DispatchRecord]]:
+def _derived(runtime: Runtime, dispatch_id: str) -> list[tuple[int, DispatchRecord]]:
     """Redispatches of this one and of those, depth first, oldest sibling first."""
     found: list[tuple[int, DispatchRecord]] = []
-    stack = [(1, c) for c in reversed(_redispatches(backend, dispatch_id))]
+    stack = [(1, c) for c in reversed(_redispatches(runtime, dispatch_id))]
     while stack and len(found) < MAX_LINEAGE:
         depth, record = stack.pop()
         found.append((depth, record))
-        stack += [(depth + 1, c) for c in reversed(_redispatches(backend, record.dispatch_id))]
+        stack += [(depth + 1, c) for c in reversed(_redispatches(runtime, record.dispatch_id))]
     return found
 
 
 @router.get("/dispatches/{dispatch_id}/lineage", response_model=LineageOut)
-def get_lineage(dispatch_id: DispatchId, backend: BackendDep) -> LineageOut:
+def get_lineage(dispatch_id: DispatchId, runtime: RuntimeDep) -> LineageOut:
     """The redispatch chain above this dispatch, the redispatches below, and sublattice links."""
-    record = backend.get_dispatch(dispatch_id)
-    children = backend.store.children(dispatch_id)
-    derived = _derived(backend, dispatch_id)
+    record = runtime.get_dispatch(dispatch_id)
+    children = runtime.store.children(dispatch_id)
+    derived = _derived(runtime, dispatch_id)
     depths, records = [d for d, _ in derived], [r for _, r in derived]
     parent = None
     if record.parent_dispatch_id is not None:
-        parent = summaries(backend, [backend.get_dispatch(record.parent_dispatch_id)])[0]
+        parent = summaries(runtime, [runtime.get_dispatch(record.parent_dispatch_id)])[0]
     return LineageOut(
         dispatch_id=dispatch_id,
-        ancestors=summaries(backend, _ancestors(backend, record)),
+        ancestors=summaries(runtime, _ancestors(runtime, record)),
         derived=[
             DerivedOut(depth=depth, dispatch=summary)
-            for depth, summary in zip(depths, summaries(backend, records), strict=True)
+            for depth, summary in zip(depths, summaries(runtime, records), strict=True)
         ],
         sublattice_parent=parent,
         sublattice_parent_node=record.parent_node_id,
         sublattices=summaries(
-            backend, [c for c in children if c.parent_dispatch_id == dispatch_id]
+            runtime, [c for c in children if c.parent_dispatch_id == dispatch_id]
         ),
     )
 
@@ -153,14 +144,14 @@ def get_lineage(dispatch_id: DispatchId, backend: BackendDep) -> LineageOut:
 _NAMES: dict[str, tuple[list[str], str | None]] = {}  # lattice digest -> parameter names
 
 
-def _parameter_names(backend: LocalBackend, record: DispatchRecord) -> tuple[list[str], str | None]:
+def _parameter_names(runtime: Runtime, record: DispatchRecord) -> tuple[list[str], str | None]:
     """From the stored source if there is one, else from the stored lattice's signature."""
     if record.lattice_source or record.lattice_digest is None:
         return views.parameter_names(record.lattice_source)
     digest = record.lattice_digest
     if digest not in _NAMES:
         try:
-            found = views.signature_names(serialize.loads(backend.get_blob(digest)).function)
+            found = views.signature_names(serialize.loads(runtime.store.get_blob(digest)).function)
         except Exception:  # its code cannot be loaded here: positions only
             found = ([], None)
         if len(_NAMES) > 1000:
@@ -169,34 +160,34 @@ def _parameter_names(backend: LocalBackend, record: DispatchRecord) -> tuple[lis
     return _NAMES[digest]
 
 
-def _inputs(backend: LocalBackend, record: DispatchRecord) -> list[InputOut]:
+def _inputs(runtime: Runtime, record: DispatchRecord) -> list[InputOut]:
     if record.inputs_digest is None:
         return []
     try:
-        inputs = serialize.loads(backend.get_blob(record.inputs_digest))
+        inputs = serialize.loads(runtime.store.get_blob(record.inputs_digest))
     except Exception as exc:  # e.g. the inputs' classes are not importable here
         return [InputOut(name="(inputs)", preview=f"<cannot show inputs: {exc}>")]
-    return views.named_inputs(*_parameter_names(backend, record), inputs)
+    return views.named_inputs(*_parameter_names(runtime, record), inputs)
 
 
 @router.get("/dispatches/{dispatch_id}/inputs", response_model=InputsOut)
-def get_inputs(dispatch_id: DispatchId, backend: BackendDep) -> InputsOut:
+def get_inputs(dispatch_id: DispatchId, runtime: RuntimeDep) -> InputsOut:
     """The dispatch's inputs by parameter name, as previews."""
     return InputsOut(
-        dispatch_id=dispatch_id, inputs=_inputs(backend, backend.get_dispatch(dispatch_id))
+        dispatch_id=dispatch_id, inputs=_inputs(runtime, runtime.get_dispatch(dispatch_id))
     )
 
 
 @router.get("/dispatches/{dispatch_id}/compare", response_model=CompareOut)
 def compare(
     dispatch_id: DispatchId,
-    backend: BackendDep,
+    runtime: RuntimeDep,
     helpers: Annotated[
         bool, Query(description="include parameter, getitem, collection... nodes")
     ] = False,
 ) -> CompareOut:
     """A redispatch against its parent: each node reused, replaced or recomputed, and why."""
-    record = backend.get_dispatch(dispatch_id)
+    record = runtime.get_dispatch(dispatch_id)
     if record.redispatched_from is None:
         raise RequestError(
             422,
@@ -204,10 +195,10 @@ def compare(
             "open one of the redispatches listed in its lineage instead",
             "NotARedispatch",
         )
-    parent = backend.get_dispatch(record.redispatched_from)
+    parent = runtime.get_dispatch(record.redispatched_from)
     nodes = [
         views.compare_node(n)
-        for n in backend.get_nodes(dispatch_id)
+        for n in runtime.store.get_nodes(dispatch_id)
         if helpers or n.kind not in views.HELPER_KINDS
     ]
     counts = dict.fromkeys(("reused", "replaced", "recomputed", "unexplained"), 0)
@@ -221,7 +212,7 @@ def compare(
         parent_status=parent.status,
         counts=counts,
         replaced=list(record.metadata.get("replaced", [])),
-        inputs=views.input_changes(_inputs(backend, parent), _inputs(backend, record)),
+        inputs=views.input_changes(_inputs(runtime, parent), _inputs(runtime, record)),
         nodes=nodes,
     )
 
@@ -230,13 +221,13 @@ def compare(
 def get_source(
     node_id: NodeId,
     dispatch_id: DispatchId,
-    backend: BackendDep,
+    runtime: RuntimeDep,
 ) -> SourceOut:
     """The source text of the node's function (null for helpers and unknown sources)."""
-    node = backend.get_node(dispatch_id, node_id)
+    node = runtime.store.get_node(dispatch_id, node_id)
     source = None
     if node.source_digest is not None:
-        source = backend.get_blob(node.source_digest).decode("utf-8", errors="replace")
+        source = runtime.store.get_blob(node.source_digest).decode("utf-8", errors="replace")
     return SourceOut(node_id=node_id, name=node.name, source=source)
 
 
@@ -244,16 +235,16 @@ def get_source(
 def get_arguments(
     node_id: NodeId,
     dispatch_id: DispatchId,
-    backend: BackendDep,
+    runtime: RuntimeDep,
 ) -> list[ArgumentOut]:
     """The node's inputs: each incoming edge with its parent node and the value's preview."""
-    backend.get_node(dispatch_id, node_id)  # 404 for an unknown node
-    edges = [e for e in backend.store.get_edges(dispatch_id) if e.child_id == node_id]
-    parents = {n.node_id: n for n in backend.get_nodes(dispatch_id)}
+    runtime.store.get_node(dispatch_id, node_id)  # 404 for an unknown node
+    edges = [e for e in runtime.store.get_edges(dispatch_id) if e.child_id == node_id]
+    parents = {n.node_id: n for n in runtime.store.get_nodes(dispatch_id)}
     found = []
     for edge in sorted(edges, key=lambda e: (e.param_type == "wait", e.arg_index or 0)):
         parent = parents[edge.parent_id]
-        value = value_out(backend, parent.output_digest)
+        value = value_out(runtime.store, parent.output_digest)
         found.append(
             ArgumentOut(
                 name=edge.edge_name,
@@ -269,13 +260,13 @@ def get_arguments(
 
 
 @router.get(NODE + "/rich", response_model=RichOut)
-def get_rich(node_id: int, dispatch_id: DispatchId, backend: BackendDep) -> RichOut:
+def get_rich(node_id: int, dispatch_id: DispatchId, runtime: RuntimeDep) -> RichOut:
     """The node's output as a table, array or image when it is one (``kind: none`` else)."""
-    node = backend.get_node(dispatch_id, node_id)
+    node = runtime.store.get_node(dispatch_id, node_id)
     if node.output_digest is None:
         return RichOut(kind="none", note=f"no output ({node.status})")
     try:
-        value = TransportableObject.from_bytes(backend.get_blob(node.output_digest))
+        value = TransportableObject.from_bytes(runtime.store.get_blob(node.output_digest))
         return rich.rich_value(value.get_deserialized())
     except Exception as exc:  # a value this server cannot load or render: say why
         return RichOut(kind="none", note=f"cannot show it richly: {type(exc).__name__}: {exc}")

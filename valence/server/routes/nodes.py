@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse, Response
 
-from valence.server.deps import BackendDep, DispatchId, NodeId
 from valence.server.errors import RequestError
-from valence.server.schemas import PICKLE_MEDIA_TYPE, ErrorTextOut, NodeDetail, NodeOut
+from valence.server.params import DispatchId, NodeId, RuntimeDep
 from valence.server.values import value_out
+from valence.wire import PICKLE_MEDIA_TYPE, ErrorTextOut, NodeDetail, NodeOut, node_out
 
 router = APIRouter(tags=["nodes"])
 
@@ -16,64 +16,62 @@ NODE = "/dispatches/{dispatch_id}/nodes/{node_id}"
 
 
 @router.get("/dispatches/{dispatch_id}/nodes", response_model=list[NodeOut])
-def list_nodes(dispatch_id: DispatchId, backend: BackendDep) -> list[NodeOut]:
+def list_nodes(dispatch_id: DispatchId, runtime: RuntimeDep) -> list[NodeOut]:
     """Every node record of the dispatch, by node id."""
-    return [NodeOut.of(node) for node in backend.get_nodes(dispatch_id)]
+    return [node_out(node) for node in runtime.store.get_nodes(dispatch_id)]
 
 
 @router.get(NODE, response_model=NodeDetail)
 def get_node(
-    backend: BackendDep,
+    runtime: RuntimeDep,
     node_id: NodeId,
     dispatch_id: DispatchId,
 ) -> NodeDetail:
     """One node with a preview of its output."""
-    node = backend.get_node(dispatch_id, node_id)
-    return NodeDetail.model_validate(
-        {**vars(node), "output": value_out(backend, node.output_digest)}
-    )
+    node = runtime.store.get_node(dispatch_id, node_id)
+    return NodeDetail.of(node, output=value_out(runtime.store, node.output_digest))
 
 
 @router.get(NODE + "/output", response_class=Response)
 def get_output(
-    backend: BackendDep,
+    runtime: RuntimeDep,
     node_id: NodeId,
     dispatch_id: DispatchId,
 ) -> Response:
     """The node's output as stored (serialized bytes)."""
-    node = backend.get_node(dispatch_id, node_id)
+    node = runtime.store.get_node(dispatch_id, node_id)
     if node.output_digest is None:
         raise RequestError(
             404,
             f"node {node_id} of dispatch {dispatch_id} has no output ({node.status})",
             "NoOutput",
         )
-    return Response(backend.get_blob(node.output_digest), media_type=PICKLE_MEDIA_TYPE)
+    return Response(runtime.store.get_blob(node.output_digest), media_type=PICKLE_MEDIA_TYPE)
 
 
 @router.get(NODE + "/stdout", response_class=PlainTextResponse)
 def get_stdout(
-    backend: BackendDep,
+    runtime: RuntimeDep,
     node_id: NodeId,
     dispatch_id: DispatchId,
 ) -> PlainTextResponse:
-    return PlainTextResponse(backend.get_node(dispatch_id, node_id).stdout)
+    return PlainTextResponse(runtime.store.get_node(dispatch_id, node_id).stdout)
 
 
 @router.get(NODE + "/stderr", response_class=PlainTextResponse)
 def get_stderr(
-    backend: BackendDep,
+    runtime: RuntimeDep,
     node_id: NodeId,
     dispatch_id: DispatchId,
 ) -> PlainTextResponse:
-    return PlainTextResponse(backend.get_node(dispatch_id, node_id).stderr)
+    return PlainTextResponse(runtime.store.get_node(dispatch_id, node_id).stderr)
 
 
 @router.get(NODE + "/error", response_model=ErrorTextOut)
 def get_error(
-    backend: BackendDep,
+    runtime: RuntimeDep,
     node_id: NodeId,
     dispatch_id: DispatchId,
 ) -> ErrorTextOut:
-    node = backend.get_node(dispatch_id, node_id)
+    node = runtime.store.get_node(dispatch_id, node_id)
     return ErrorTextOut(error=node.error, traceback=node.traceback)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Request
 
-from valence.backends.local import LocalBackend
 from valence.engine.redispatch import Plan
-from valence.server.deps import BackendDep, ContentType, DispatchId, RawBody
+from valence.engine.runtime import Runtime
 from valence.server.errors import user_input
+from valence.server.params import ContentType, DispatchId, RawBody, RuntimeDep
 from valence.server.payload import redispatch_request
-from valence.server.schemas import (
+from valence.wire import (
     PICKLE_MEDIA_TYPE,
     DecisionOut,
     DispatchIdOut,
@@ -33,8 +35,9 @@ REDISPATCH_BODY = {
 }
 
 
-def _plan(backend: LocalBackend, dispatch_id: str, body: bytes, content_type: str | None) -> Plan:
-    return user_input(backend.plan, dispatch_id, redispatch_request(body, content_type))
+def _plan(runtime: Runtime, dispatch_id: str, body: bytes, content_type: str | None) -> Plan:
+    options = redispatch_request(body, content_type).plan_options()
+    return user_input(partial(runtime.plan, **options), dispatch_id)
 
 
 @router.post(
@@ -45,15 +48,15 @@ def _plan(backend: LocalBackend, dispatch_id: str, body: bytes, content_type: st
 )
 def redispatch(
     request: Request,
-    backend: BackendDep,
+    runtime: RuntimeDep,
     dispatch_id: DispatchId,
     body: RawBody,
     content_type: ContentType = None,
 ) -> DispatchIdOut:
     """Run a new dispatch derived from this one; reused nodes share its stored outputs."""
     with request.app.state.submit_slots:
-        plan = _plan(backend, dispatch_id, body, content_type)
-        return DispatchIdOut(dispatch_id=backend.start(plan.prepared))
+        plan = _plan(runtime, dispatch_id, body, content_type)
+        return DispatchIdOut(dispatch_id=runtime.start(plan.prepared))
 
 
 @router.post(
@@ -62,13 +65,13 @@ def redispatch(
     openapi_extra=REDISPATCH_BODY,
 )
 def plan(
-    backend: BackendDep,
+    runtime: RuntimeDep,
     dispatch_id: DispatchId,
     body: RawBody,
     content_type: ContentType = None,
 ) -> PlanOut:
     """What a redispatch would reuse and run, and why, without running or writing anything."""
-    found = _plan(backend, dispatch_id, body, content_type)
+    found = _plan(runtime, dispatch_id, body, content_type)
     return PlanOut(
         parent_id=found.parent_id,
         reused=len(found.reused),

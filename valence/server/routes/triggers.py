@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -10,25 +9,12 @@ from pydantic import BaseModel
 
 from valence import serialize
 from valence.errors import SerializationError
-from valence.server.deps import BackendDep, RawBody
 from valence.server.errors import RequestError, user_input
-from valence.store.records import TriggerRecord
+from valence.server.params import BackendDep, RawBody
 from valence.triggers.base import BaseTrigger
+from valence.wire import TriggerOut
 
 router = APIRouter(tags=["triggers"])
-
-
-class TriggerOut(BaseModel):
-    trigger_id: int
-    dispatch_id: str
-    name: str
-    status: str
-    owner: str | None
-    created_at: datetime
-    stopped_at: datetime | None
-    fired: int
-    new_dispatch_ids: list[str]
-    last_error: str | None
 
 
 class TriggersOut(BaseModel):
@@ -45,11 +31,6 @@ class StopIn(BaseModel):
 
 class StoppedOut(BaseModel):
     stopped: int
-
-
-def trigger_out(record: TriggerRecord) -> TriggerOut:
-    fields = {k: v for k, v in vars(record).items() if k != "spec"}
-    return TriggerOut(**fields)
 
 
 @router.post(
@@ -93,7 +74,7 @@ def list_triggers(
 ) -> TriggersOut:
     """Every trigger (of the given dispatches), oldest first."""
     records = backend.list_triggers(dispatch_id)
-    return TriggersOut(triggers=[trigger_out(r) for r in records])
+    return TriggersOut(triggers=[TriggerOut.of(r) for r in records])
 
 
 @router.post("/triggers/stop", response_model=StoppedOut)

@@ -24,6 +24,8 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from valence.workflow.graph import topological_order
+
 GROUP_MIN = 8
 ROW_MAX = 40  # nodes per row before a wide rank wraps
 NODE_GAP = 24.0
@@ -62,21 +64,9 @@ class Drawn:
 
 def _ranks(ids: Sequence[int], parents: dict[int, list[int]]) -> dict[int, int]:
     """Longest path from a root, in one pass over a topological order."""
-    children: dict[int, list[int]] = defaultdict(list)
-    indegree = dict.fromkeys(ids, 0)
-    for child, ps in parents.items():
-        for p in ps:
-            children[p].append(child)
-            indegree[child] += 1
     rank = dict.fromkeys(ids, 0)
-    ready = [i for i in ids if indegree[i] == 0]
-    while ready:
-        node = ready.pop()
-        for child in children[node]:
-            rank[child] = max(rank[child], rank[node] + 1)
-            indegree[child] -= 1
-            if indegree[child] == 0:
-                ready.append(child)
+    for node in topological_order(ids, ((p, c) for c, ps in parents.items() for p in ps)):
+        rank[node] = max((rank[p] + 1 for p in parents.get(node, ())), default=0)
     return rank
 
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
-from valence import __version__
 from valence import status as st
+from valence._version import __version__
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"

@@ -14,6 +14,7 @@ import io
 from typing import Any
 
 from valence.server.ui_schemas import RichOut
+from valence.text import shorten
 
 TABLE_ROWS = 20
 CELL_CHARS = 200
@@ -37,8 +38,7 @@ def _is_a(value: Any, package: str, name: str) -> bool:
 
 
 def _cell(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
+    return shorten(str(value), CELL_CHARS, "…")
 
 
 def _table(frame: Any) -> RichOut:
@@ -58,9 +58,8 @@ def _array(array: Any) -> RichOut:
     import numpy as np
 
     text = np.array2string(array, threshold=200, edgeitems=3, max_line_width=100)
-    if len(text) > ARRAY_CHARS:
-        text = text[: ARRAY_CHARS - 1] + "…"
-    return RichOut(kind="array", shape=list(array.shape), dtype=str(array.dtype), preview=text)
+    preview = shorten(text, ARRAY_CHARS, "…")
+    return RichOut(kind="array", shape=list(array.shape), dtype=str(array.dtype), preview=preview)
 
 
 def _image(data: bytes, mime: str) -> RichOut:

@@ -10,7 +10,7 @@ import ast
 import inspect
 import json
 import textwrap
-from collections import Counter, defaultdict, deque
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -22,8 +22,10 @@ from valence.server.ui_schemas import (
     InputOut,
 )
 from valence.store.records import EdgeRecord, NodeRecord
+from valence.text import shorten
+from valence.workflow.graph import NodeKind, topological_order
 
-HELPER_KINDS = frozenset({"parameter", "getitem", "getattr", "collection", "operator"})
+HELPER_KINDS = frozenset(kind.value for kind in NodeKind if kind.is_helper)
 LABEL_CHARS = 28
 PREVIEW_CHARS = 1000
 _PREFIXES = {
@@ -34,10 +36,6 @@ _PREFIXES = {
 }
 
 
-def shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def label(name: str) -> str:
     """A node's display name: Covalent's prefixes stripped, at most 28 characters."""
     for prefix, replacement in _PREFIXES.items():
@@ -46,7 +44,7 @@ def label(name: str) -> str:
             break
     else:
         name = name.removeprefix(":")
-    return shorten(name, LABEL_CHARS) or "''"
+    return shorten(name, LABEL_CHARS, "…") or "''"
 
 
 def preview(value: Any) -> str:
@@ -55,7 +53,7 @@ def preview(value: Any) -> str:
         text = str(value)
     except Exception as exc:  # a preview must never break a page
         text = f"<cannot show value: {type(exc).__name__}: {exc}>"
-    return shorten(text, PREVIEW_CHARS)
+    return shorten(text, PREVIEW_CHARS, "…")
 
 
 def graph_node(node: NodeRecord) -> dict[str, Any]:
@@ -91,24 +89,6 @@ def graph_edges(edges: Iterable[EdgeRecord]) -> list[dict[str, Any]]:
     ]
 
 
-def _topological(nodes: Iterable[int], edges: Sequence[EdgeRecord]) -> list[int]:
-    indegree = dict.fromkeys(nodes, 0)
-    children: dict[int, list[int]] = defaultdict(list)
-    for edge in edges:
-        indegree[edge.child_id] += 1
-        children[edge.parent_id].append(edge.child_id)
-    ready = deque(sorted(n for n, d in indegree.items() if d == 0))
-    order: list[int] = []
-    while ready:
-        node = ready.popleft()
-        order.append(node)
-        for child in children[node]:
-            indegree[child] -= 1
-            if indegree[child] == 0:
-                ready.append(child)
-    return order
-
-
 def task_edges(nodes: Sequence[NodeRecord], edges: Sequence[EdgeRecord]) -> list[dict[str, Any]]:
     """Edges between tasks only: a path through helper nodes becomes one edge."""
     helpers = {n.node_id for n in nodes if n.kind in HELPER_KINDS}
@@ -116,7 +96,8 @@ def task_edges(nodes: Sequence[NodeRecord], edges: Sequence[EdgeRecord]) -> list
     for edge in edges:
         incoming[edge.child_id].append(edge)
     feeds: dict[int, set[int]] = {}  # helper -> the tasks it is computed from
-    for node in _topological((n.node_id for n in nodes), edges):
+    pairs = ((e.parent_id, e.child_id) for e in edges)
+    for node in topological_order(sorted(n.node_id for n in nodes), pairs):
         if node in helpers:
             feeds[node] = set().union(
                 *(

@@ -24,8 +24,9 @@ import psutil
 import uvicorn
 
 from valence.config import Settings, ensure_token, write_private
+from valence.engine.runtime import Runtime
 from valence.errors import ServerError
-from valence.server.app import Runtime, create_app, open_runtime
+from valence.server.app import create_app
 from valence.server.guard import is_loopback
 
 log = logging.getLogger("valence.server")
@@ -78,7 +79,7 @@ class BackgroundServer:
     """A real uvicorn server on a free loopback port, in a thread (tests, benchmarks)."""
 
     def __init__(
-        self, runtime: Runtime | Any, *, token: str | None = None, max_body: int | None = None
+        self, runtime: Runtime, *, token: str | None = None, max_body: int | None = None
     ) -> None:
         self.runtime = runtime
         self.token = token
@@ -146,7 +147,8 @@ def serve(
     token = ensure_token(settings)
     sock = bind_socket(host, port)
     url = url_for(host, sock.getsockname()[1])
-    runtime = open_runtime(settings, workers=workers)
+    runtime = Runtime.open(settings, workers=workers)
+    runtime.dispatcher.hold_lease(sweep=True)  # on a shared store: take over dead peers' work
     if not is_loopback(host):
         log.warning("listening on %s (not loopback): every client needs the token", host)
     app = create_app(runtime, token=token, host=host)
@@ -159,8 +161,10 @@ def serve(
         server.run(sockets=[sock])
     finally:
         _forget(settings)
-        runtime.dispatcher.freeze()  # stopped workers must not be recorded as failures
+        if runtime.dispatcher is not None:  # stopped workers must not be recorded as failures
+            runtime.dispatcher.freeze()
         _stop_children()
+        runtime.dispatcher.release_lease()  # peers on a shared store take over at once
         log.info("valence server stopped")
 
 

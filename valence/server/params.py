@@ -1,4 +1,5 @@
-"""Dependencies shared by the routes: the backend, the token check, ids, raw bodies."""
+"""What routes take from a request (FastAPI dependencies): the runtime, the token check,
+ids, raw bodies."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import Depends, Header, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from valence.backends.local import LocalBackend
+from valence.engine.runtime import Runtime
 from valence.errors import DispatchNotFoundError, StoreError
 from valence.server.errors import RequestError
 from valence.server.guard import TOKEN_MESSAGE
@@ -16,8 +18,15 @@ from valence.server.guard import TOKEN_MESSAGE
 _bearer = HTTPBearer(auto_error=False, description="the server's token (VALENCE_TOKEN)")
 
 
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
 def get_backend(request: Request) -> LocalBackend:
-    return request.app.state.backend
+    """The backend triggers run through (they redispatch like a client does)."""
+    backend: LocalBackend = request.app.state.backend
+    return backend
 
 
 async def verify_token(
@@ -40,11 +49,11 @@ async def verify_token(
 
 def resolved_id(
     dispatch_id: Annotated[str, Path(description="a dispatch id or a unique prefix of one")],
-    backend: Annotated[LocalBackend, Depends(get_backend)],
+    runtime: Annotated[Runtime, Depends(get_runtime)],
 ) -> str:
     """The full dispatch id for a path parameter (404 if unknown, 400 if ambiguous)."""
     try:
-        return backend.resolve_id(dispatch_id)
+        return runtime.resolve_id(dispatch_id)
     except DispatchNotFoundError:
         raise
     except (ValueError, StoreError) as exc:
@@ -57,6 +66,7 @@ async def raw_body(request: Request) -> bytes:
 
 MAX_NODE_ID = 2**31 - 1  # far above any graph; keeps ids inside every database's integers
 
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 BackendDep = Annotated[LocalBackend, Depends(get_backend)]
 NodeId = Annotated[
     int, Path(ge=0, le=MAX_NODE_ID, description="a node id of the dispatch (0, 1, ...)")

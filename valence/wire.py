@@ -1,0 +1,271 @@
+"""The REST contract: pydantic models for every JSON request and response.
+
+Below both the HTTP client and the server. Records travel whole: the models of
+``DispatchRecord``, ``NodeRecord`` and ``TriggerRecord`` are built from those
+dataclasses (:func:`record_model`: same fields, types and defaults), so a client
+rebuilds the records (``.record()``) and reads a ``Result`` exactly as in
+embedded mode.
+Values never travel inside JSON: a value is a ``ValueOut`` (preview string +
+digest + download URL); bytes come from ``GET /api/v1/blobs/{digest}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import MISSING, fields
+from dataclasses import Field as Field_
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, create_model
+
+from valence.store.records import DispatchRecord, NodeRecord, TriggerRecord
+
+PICKLE_MEDIA_TYPE = "application/octet-stream"
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx/5xx body: what went wrong, and the exception type it stands for."""
+
+    detail: str
+    error: str = Field(description="exception type, e.g. DispatchNotFoundError or TypeError")
+
+
+class HealthOut(BaseModel):
+    status: str
+    version: str
+
+
+class DispatchIdOut(BaseModel):
+    dispatch_id: str
+
+
+class MessageOut(BaseModel):
+    message: str
+
+
+class StatusOut(BaseModel):
+    dispatch_id: str
+    status: str
+    done: bool = Field(description="true when COMPLETED, FAILED or CANCELLED")
+
+
+class ValueOut(BaseModel):
+    """A stored value: its preview (``str()``, shortened) and where to download it."""
+
+    digest: str
+    preview: str
+    url: str
+
+
+class RecordModel(BaseModel):
+    """A record on the wire: rebuilds the store record it was made from (``record()``)."""
+
+    _record: ClassVar[type[Any]]
+
+    @classmethod
+    def of(cls, record: Any, **extra: Any) -> Self:
+        return cls.model_validate({**vars(record), **extra})
+
+    def record(self, **extra: Any) -> Any:
+        names = {f.name for f in fields(self._record)}
+        return self._record(**self.model_dump(include=names), **extra)
+
+
+def record_model(
+    record: type[Any],
+    name: str,
+    doc: str,
+    *,
+    base: type[RecordModel] = RecordModel,
+    only: Sequence[str] | None = None,
+    without: Collection[str] = (),
+    **changed: Any,
+) -> type[RecordModel]:
+    """A model with the fields of the dataclass ``record`` (types and defaults from it).
+
+    ``only`` / ``without`` pick fields; ``changed`` maps a field name to its wire
+    form ``(type, default or Field)``, or adds a field the record does not have.
+    """
+    hints = get_type_hints(record)
+    chosen = [f for f in fields(record) if f.name not in without]
+    if only is not None:
+        chosen = [f for f in chosen if f.name in only]
+    spec: dict[str, Any] = {f.name: (hints[f.name], _default(f)) for f in chosen}
+    spec.update(changed)
+    model = create_model(name, __base__=base, __doc__=doc, **spec)
+    model._record = record
+    return model
+
+
+def _default(field: Field_[Any]) -> Any:
+    if field.default is not MISSING:
+        return field.default
+    if field.default_factory is not MISSING:
+        return Field(default_factory=field.default_factory)
+    return ...
+
+
+SUMMARY_FIELDS = (
+    "dispatch_id",
+    "name",
+    "status",
+    "root_dispatch_id",
+    "created_at",
+    "start_time",
+    "end_time",
+    "parent_dispatch_id",
+    "redispatched_from",
+    "error",
+)
+PROGRESS: tuple[Any, Any] = (
+    dict[str, int],
+    Field(default={}, description="node count per status"),
+)
+
+if TYPE_CHECKING:  # built from the records below; to a type checker each is a RecordModel
+    NodeOut: TypeAlias = RecordModel
+    NodeDetail: TypeAlias = RecordModel
+    DispatchSummary: TypeAlias = RecordModel
+    DispatchOut: TypeAlias = RecordModel
+    TriggerOut: TypeAlias = RecordModel
+else:
+    NodeOut = record_model(
+        NodeRecord,
+        "NodeOut",
+        "One node: every field of the stored node record.",
+        stdout=(str | None, Field(default="", description="null when read without streams")),
+        stderr=(str | None, Field(default="", description="null when read without streams")),
+        reason=(
+            dict[str, Any] | None,
+            Field(default=None, description="why it was reused or ran: {decision, code, text}"),
+        ),
+    )
+    NodeDetail = create_model(
+        "NodeDetail",
+        __base__=NodeOut,
+        __doc__="One node with a preview of its output.",
+        output=(ValueOut | None, None),
+    )
+    DispatchSummary = record_model(
+        DispatchRecord,
+        "DispatchSummary",
+        "A dispatch in a list: no graph, sources or environment.",
+        only=SUMMARY_FIELDS,
+        error=(str | None, Field(default=None, description="first line of the error")),
+        progress=PROGRESS,
+    )
+    DispatchOut = record_model(
+        DispatchRecord,
+        "DispatchOut",
+        "One dispatch: every field of the stored record, node counts, optionally its nodes.",
+        progress=PROGRESS,
+        nodes=(list[NodeOut] | None, None),
+    )
+    TriggerOut = record_model(
+        TriggerRecord,
+        "TriggerOut",
+        "A registered trigger (without the pickled trigger itself).",
+        without=("spec",),
+    )
+
+
+def node_out(node: NodeRecord, *, streams: bool = True) -> NodeOut:
+    """``node`` on the wire; without ``streams`` its stdout and stderr are null."""
+    return NodeOut.of(node) if streams else NodeOut.of(node, stdout=None, stderr=None)
+
+
+def dispatch_summary(record: DispatchRecord, progress: dict[str, int]) -> DispatchSummary:
+    """``record`` as a dispatch list shows it: the first line of its error, node counts."""
+    error = record.error.splitlines()[0] if record.error else None
+    return DispatchSummary.of(record, error=error, progress=progress)
+
+
+def dispatch_out(
+    record: DispatchRecord,
+    progress: dict[str, int],
+    nodes: list[NodeRecord] | None,
+    *,
+    streams: bool = True,
+) -> DispatchOut:
+    """``record`` on the wire with its node counts and (unless None) its nodes."""
+    shown = None if nodes is None else [node_out(n, streams=streams) for n in nodes]
+    return DispatchOut.of(record, progress=progress, nodes=shown)
+
+
+class DispatchList(BaseModel):
+    items: list[DispatchSummary]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="offset of the next page, null on the last")
+
+
+class ResultOut(BaseModel):
+    dispatch_id: str
+    status: str
+    error: str | None = None
+    result: ValueOut | None = None
+
+
+class ErrorTextOut(BaseModel):
+    error: str | None = None
+    traceback: str | None = None
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task_ids: list[StrictInt] | None = Field(
+        default=None, max_length=100_000, description="only these nodes; all if null or empty"
+    )
+
+
+class RedispatchIn(BaseModel):
+    """A redispatch in JSON (values must be JSON; send a pickle to replace electrons)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    args: list[Any] = Field(default=[], description="new positional inputs (override in order)")
+    kwargs: dict[str, Any] = Field(default={}, description="new keyword inputs")
+    reuse_previous_results: bool = False
+    force_rerun: list[str] = Field(default=[], description="task names to run even if reusable")
+    reuse_from: str | list[str] | None = Field(
+        default=None,
+        description="'parent' (default), 'any' (the whole store) or dispatch ids; turns reuse on",
+    )
+
+
+class DecisionOut(BaseModel):
+    node_id: int
+    name: str
+    kind: str
+    action: str = Field(description="reuse or run")
+    code: str
+    text: str
+    reused_from: tuple[str, int] | None = None
+
+
+class PlanOut(BaseModel):
+    parent_id: str
+    reused: int
+    to_run: int
+    decisions: list[DecisionOut]
+
+
+class BlobsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    digests: list[str] = Field(max_length=1000)
+
+
+class BlobsOut(BaseModel):
+    blobs: dict[str, str] = Field(description="digest -> base64 bytes")
+    missing: list[str] = Field(description="digests not stored")
+    omitted: list[str] = Field(description="stored but left out to bound the response size")
+
+
+class PurgeOut(BaseModel):
+    deleted: list[str]
+    kept: list[str] = Field(description="sublattice runs kept: a remaining dispatch reuses them")
+    blobs_deleted: int
+    note: str | None = None
+    dry_run: bool
