@@ -338,7 +338,9 @@ class Dispatcher:
                 events.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        self._urgent = any(isinstance(event, (Cancel, Freeze)) for event in events)
+        # A round driven by hand (step() without a timeout) is written at once; the
+        # loop's rounds are group-committed (GROUP_COMMIT_S).
+        self._urgent = timeout == 0.0 or any(isinstance(e, (Cancel, Freeze)) for e in events)
         if not self._frozen:
             for event in events:
                 if isinstance(event, Freeze):  # record what came before, then nothing
