@@ -54,7 +54,7 @@ from valence.errors import LeaseLostError, StoreWriteError
 from valence.executors.base import Outcome, TaskSpec
 from valence.executors.outputs import blob_target, read_stored
 from valence.executors.policy import canceller, error_text, submit_with_policy, task_options
-from valence.store import Store
+from valence.store import INLINE_LIMIT, Store
 from valence.workflow.graph import Node, NodeKind
 
 log = logging.getLogger("valence.dispatcher")
@@ -65,7 +65,8 @@ log = logging.getLogger("valence.dispatcher")
 KEY_BATCH = 512
 # Group commit: node transitions are written at most once per GROUP_COMMIT_S (at once
 # when nothing was written for that long), so a fast chain commits once per many tasks.
-# A dispatch's start, finish, a cancel and a freeze are written at once; waiters wake
+# A dispatch's start, finish, a cancel, a freeze and an output too large to be inline
+# (a file to write) are written at once, before anything else starts; waiters wake
 # only after their dispatch's final state is written, and readers (any process) see
 # only what is written: nothing unwritten is ever reported. A crash loses at most the
 # last GROUP_COMMIT_S of results, which run again on resume (at-least-once, as before).
@@ -613,6 +614,8 @@ class Dispatcher:
         assert data is not None
         value = outcome.output if outcome.has_output else Lazy(data)
         self._batch.blobs[outcome.output_digest] = data
+        if len(data) > INLINE_LIMIT:  # a file to write: costly anyway, and may meet a full disk
+            self._urgent = True  # written before anything else starts (group commit aside)
         transitions.complete(run.state, node_id, outcome.output_digest, value)
         index_keys(run, node_id, self._batch)
         self._batch.node(
