@@ -39,6 +39,7 @@ def total(xs):
 
 
 WAIT_LATENCY: list[float] = []
+CPU_SECONDS: list[float] = []  # CPU time of this (the dispatching) process, all threads
 
 
 def run_valence(shape: str, n: int, executor: str) -> float:
@@ -52,9 +53,10 @@ def run_valence(shape: str, n: int, executor: str) -> float:
     lattice = workflow(shape, task, gather)
     if executor == "dask":  # the cluster starts outside the measurement, as for raw Dask
         dask_executor().client.submit(inc, 0).result()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = ct.get_result(ct.dispatch(lattice)(n), wait=True)
     elapsed = time.perf_counter() - start
+    CPU_SECONDS.append(time.process_time() - cpu)
     WAIT_LATENCY.append((datetime.now(timezone.utc) - result.end_time).total_seconds())
     assert result.status == "COMPLETED", result.error
     return elapsed
@@ -82,7 +84,7 @@ def run_dask_dict(shape: str, n: int) -> float:
     """Dask's threaded scheduler on a raw task dict, the dict built inside the timing."""
     from dask.threaded import get
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if shape == "chain":
         graph = {"x0": (inc, 0)} | {f"x{i}": (inc, f"x{i - 1}") for i in range(1, n)}
         key = f"x{n - 1}"
@@ -92,6 +94,7 @@ def run_dask_dict(shape: str, n: int) -> float:
         key = "total"
     out = get(graph, key)
     elapsed = time.perf_counter() - start
+    CPU_SECONDS.append(time.process_time() - cpu)
     assert out is not None
     return elapsed
 
@@ -149,6 +152,7 @@ def one(system: str, shape: str, n: int) -> None:
         json.dumps(
             {
                 "seconds": elapsed,
+                "cpu_seconds": CPU_SECONDS[0] if CPU_SECONDS else None,
                 "peak_kb": peak,
                 "base_kb": rss_before,
                 "wait_ms": wait,
@@ -216,14 +220,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--one", nargs=3)
     parser.add_argument("--systems", help="comma-separated subset of: " + ", ".join(SYSTEMS))
+    parser.add_argument("--sizes", help="comma-separated N (default 1000,10000)")
     args = parser.parse_args()
     if args.one:
         one(args.one[0], args.one[1], int(args.one[2]))
         return
     sizes = [1000] if args.quick else [1000, 10000]
+    if args.sizes:
+        sizes = [int(n) for n in args.sizes.split(",")]
     systems = args.systems.split(",") if args.systems else SYSTEMS
+    print(f"load: {os.getloadavg()[0]:.2f} (1 min); cpu ms/t: CPU time of the measuring process")
     print(
-        f"{'system':<18} {'shape':<6} {'N':>6} {'wall s':>8} {'ms/task':>8} "
+        f"{'system':<18} {'shape':<6} {'N':>6} {'wall s':>8} {'ms/task':>8} {'cpu ms/t':>8} "
         f"{'peak MB':>8} {'KB/node':>8} {'wait ms':>8}"
     )
     for n in sizes:
@@ -238,9 +246,11 @@ def main() -> None:
                 growth = (row["peak_kb"] - small["peak_kb"]) / n
                 rows[system] = row
                 growths[system] = growth
+                cpu = row.get("cpu_seconds")
+                cpu_ms = "-" if cpu is None else f"{1000 * cpu / n:.3f}"
                 print(
                     f"{system:<18} {shape:<6} {n:>6} {row['seconds']:>8.3f} "
-                    f"{1000 * row['seconds'] / n:>8.3f} {row['peak_kb'] / 1024:>8.1f} "
+                    f"{1000 * row['seconds'] / n:>8.3f} {cpu_ms:>8} {row['peak_kb'] / 1024:>8.1f} "
                     f"{growth:>8.2f} {_ms(row['wait_ms']):>8}",
                     flush=True,
                 )

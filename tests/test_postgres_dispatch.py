@@ -31,6 +31,9 @@ from tests.engine.test_dispatch import (  # noqa: E402, F401
     test_result_readable_from_another_process,
     test_sublattice_runs_as_linked_child_dispatch,
 )
+from tests.engine.test_group_commit import (  # noqa: E402, F401
+    test_kill_in_a_group_commit_loses_nothing_a_reader_saw,
+)
 from tests.engine.test_redispatch import (  # noqa: E402, F401
     task_log,
     test_covalent_howto_replacement_with_reuse,
@@ -39,11 +42,6 @@ from tests.engine.test_redispatch import (  # noqa: E402, F401
     test_redispatch_of_redispatch_reuses_transitively,
     test_reused_output_is_the_same_blob_and_parent_is_immutable,
 )
-from tests.engine.test_row_copy import (  # noqa: E402, F401
-    test_one_changed_input_of_a_fan,
-    test_rows_gone_from_the_previous_dispatch_write_nothing,
-    test_the_copy_writes_what_the_records_say,
-)
 from tests.engine.test_reuse_store import (  # noqa: E402, F401
     test_dispatch_with_reuse_runs_nothing_already_computed,
     test_early_cutoff_reuses_dependents_of_a_byte_identical_output,
@@ -51,6 +49,11 @@ from tests.engine.test_reuse_store import (  # noqa: E402, F401
     test_redispatch_reuse_from_any_and_from_listed_dispatches,
     test_redispatch_with_early_cutoff_in_the_parent_scope,
     test_sublattice_reused_whole_or_inside_from_another_workflow,
+)
+from tests.engine.test_row_copy import (  # noqa: E402, F401
+    test_one_changed_input_of_a_fan,
+    test_rows_gone_from_the_previous_dispatch_write_nothing,
+    test_the_copy_writes_what_the_records_say,
 )
 from tests.pg import fresh_schema  # noqa: E402
 from tests.server.conftest import api, runtime, server  # noqa: E402, F401

@@ -55,7 +55,7 @@ from valence.errors import LeaseLostError, StoreWriteError
 from valence.executors.base import Outcome, TaskSpec
 from valence.executors.outputs import blob_target, read_stored
 from valence.executors.policy import canceller, error_text, submit_with_policy, task_options
-from valence.store import Store
+from valence.store import INLINE_LIMIT, Store
 from valence.workflow.graph import Node, NodeKind
 
 log = logging.getLogger("valence.dispatcher")
@@ -64,6 +64,14 @@ log = logging.getLogger("valence.dispatcher")
 # (a start or a finish): one statement per round would cost a chain ~10 %. Rows lost
 # in a crash only make reuse from the store miss those results.
 KEY_BATCH = 512
+# Group commit: node transitions are written at most once per GROUP_COMMIT_S (at once
+# when nothing was written for that long), so a fast chain commits once per many tasks.
+# A dispatch's start, finish, a cancel, a freeze and an output too large to be inline
+# (a file to write) are written at once, before anything else starts; waiters wake
+# only after their dispatch's final state is written, and readers (any process) see
+# only what is written: nothing unwritten is ever reported. A crash loses at most the
+# last GROUP_COMMIT_S of results, which run again on resume (at-least-once, as before).
+GROUP_COMMIT_S = 0.02
 FIRST_RETRY_S = 0.05
 MAX_RETRY_S = 2.0
 
@@ -117,6 +125,8 @@ class Dispatcher:
         self._write_retry = write_retry_seconds() if write_retry is None else write_retry
         self._stall: _Stall | None = None
         self._unwritten: dict[str, str] = {}  # failed here, not yet durable: id -> error
+        self._committed = 0.0  # time.monotonic() of the last write (group commit)
+        self._urgent = False  # this round must be written now (a cancel or a freeze)
         self.owner = new_owner()
         self.peers = Peers(store, lease_seconds())
         self.lease: Lease | None = None  # held on a shared store (hold_lease)
@@ -309,8 +319,9 @@ class Dispatcher:
     def step(self, timeout: float | None = 0.0) -> int:
         """Apply queued events, start ready work, write one batch; return events seen."""
         stall = self._stall
-        if stall is not None and timeout != 0.0:  # wake up for the next write attempt
-            left = max(0.0, stall.next_try - time.monotonic())
+        wake = stall.next_try if stall is not None else self._commit_due()
+        if wake is not None and timeout != 0.0:  # wake up for the next write (attempt)
+            left = max(0.0, wake - time.monotonic())
             timeout = left if timeout is None else min(timeout, left)
         try:
             events = [
@@ -318,7 +329,7 @@ class Dispatcher:
             ]
         except queue.Empty:
             self._retired.clear()
-            if self._stall is not None and not self._frozen:
+            if (self._stall is not None or self._commit_due() is not None) and not self._frozen:
                 self._pump_and_flush()
             return 0
         # Runs finished last round are torn down now, not before their waiters
@@ -329,6 +340,9 @@ class Dispatcher:
                 events.append(self._queue.get_nowait())
             except queue.Empty:
                 break
+        # A round driven by hand (step() without a timeout) is written at once; the
+        # loop's rounds are group-committed (GROUP_COMMIT_S).
+        self._urgent = timeout == 0.0 or any(isinstance(e, (Cancel, Freeze)) for e in events)
         if not self._frozen:
             for event in events:
                 if isinstance(event, Freeze):  # record what came before, then nothing
@@ -601,6 +615,8 @@ class Dispatcher:
         assert data is not None
         value = outcome.output if outcome.has_output else Lazy(data)
         self._batch.blobs[outcome.output_digest] = data
+        if len(data) > INLINE_LIMIT:  # a file to write: costly anyway, and may meet a full disk
+            self._urgent = True  # written before anything else starts (group commit aside)
         transitions.complete(run.state, node_id, outcome.output_digest, value)
         index_keys(run, node_id, self._batch)
         self._batch.node(
@@ -760,9 +776,18 @@ class Dispatcher:
         self._signal()
         return True
 
+    def _commit_due(self) -> float | None:
+        """When the pending batch must be written (time.monotonic()); None if none is pending."""
+        batch = self._batch  # index rows alone wait for KEY_BATCH or a dispatch change
+        pending = batch.nodes or batch.dispatches or batch.blobs
+        return self._committed + GROUP_COMMIT_S if pending and not self._frozen else None
+
     def _flush(self) -> None:
         if not self._batch or self._frozen:
             return
+        urgent = self._urgent or self._batch.dispatches or self._stall is not None
+        if not urgent and time.monotonic() < self._committed + GROUP_COMMIT_S:
+            return  # group commit: written with later changes, by the deadline
         if self.lease is not None and not self.lease.valid():  # fenced: a peer may own it now
             return
         batch = self._batch  # replaced only once written: a refused batch is kept
@@ -773,6 +798,7 @@ class Dispatcher:
             blobs=batch.blobs,
             keys=[] if defer else batch.keys,
         )
+        self._committed = time.monotonic()
         self._batch = Batch(keys=batch.keys if defer else [])  # deferred: a later round
 
     def _write_failed(self, exc: Exception) -> None:

@@ -1,4 +1,4 @@
-"""Fast multi-row INSERT: Core-compiled SQL, our own per-row work kept to a minimum.
+"""Fast multi-row INSERT and UPDATE: Core-compiled SQL, our own per-row work kept minimal.
 
 ``conn.execute(table.insert(), list_of_dicts)`` spends more time in
 SQLAlchemy's per-row parameter processing than SQLite spends inserting (about
@@ -10,16 +10,20 @@ SQLAlchemy's, so casts and quoting stay dialect-correct.
 
 ``None`` is bound as SQL NULL without calling a converter: every column type in
 :mod:`valence.store.tables` maps ``None`` to NULL.
+
+:func:`update_many` does the same for ``UPDATE ... WHERE key = ?`` batches (the
+dispatcher's transitions): one compiled statement per set of changed fields.
 """
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Insert
+from sqlalchemy import Column, Connection, Insert, Table, Update, bindparam, update
 
 Converter = Callable[[Any], Any]
 
@@ -33,11 +37,11 @@ class _Plan:
 
 
 # (id(statement), dialect class, paramstyle, names) -> (statement, plan); holding the
-# statement keeps its id from being reused. Statements are module-level constants.
-_plans: dict[tuple[Any, ...], tuple[Insert, _Plan]] = {}
+# statement keeps its id from being reused. Statements are long-lived constants.
+_plans: dict[tuple[Any, ...], tuple[Insert | Update, _Plan]] = {}
 
 
-def _plan(conn: Connection, statement: Insert, names: Sequence[str]) -> _Plan:
+def _plan(conn: Connection, statement: Insert | Update, names: Sequence[str]) -> _Plan:
     dialect = conn.dialect
     cache_key = (id(statement), type(dialect), dialect.paramstyle, tuple(names))
     cached = _plans.get(cache_key)
@@ -45,11 +49,11 @@ def _plan(conn: Connection, statement: Insert, names: Sequence[str]) -> _Plan:
         return cached[1]
     compiled = statement.compile(dialect=dialect, column_keys=list(names))
     positional = compiled.positiontup is not None
-    order = tuple(compiled.positiontup) if positional else tuple(names)  # type: ignore[arg-type]
-    columns = statement.table.c
+    order = tuple(compiled.positiontup) if positional else tuple(compiled.binds)  # type: ignore[arg-type]
     converters = []
     for position, name in enumerate(order):
-        converter = columns[name].type.dialect_impl(dialect).bind_processor(dialect)
+        bind_type = compiled.binds[name].type
+        converter = bind_type.dialect_impl(dialect).bind_processor(dialect)
         if converter is not None:
             converters.append((position, converter))
     plan = _Plan(str(compiled), order, tuple(converters), positional)
@@ -68,7 +72,42 @@ def insert_many(
     Each row maps at least every name in ``names`` to its value (extra keys are
     ignored). ``statement`` must be long-lived (plans are cached by its id).
     """
-    plan = _plan(conn, statement, names)
+    _execute(conn, _plan(conn, statement, names), rows)
+
+
+_KEY_PREFIX = "_key_"
+
+
+@functools.cache
+def _update_by(table: Table, keys: tuple[Column[Any], ...]) -> Update:
+    """``UPDATE table WHERE key_1 = :_key_<name> AND ...`` (the SET part comes at compile)."""
+    where = (column == bindparam(_KEY_PREFIX + column.name) for column in keys)
+    return update(table).where(*where)
+
+
+def update_many(
+    conn: Connection,
+    table: Table,
+    keys: Sequence[Column[Any]],
+    fields: Sequence[str],
+    rows: Iterable[Mapping[str, Any]],
+) -> int:
+    """Set ``fields`` of the row named by ``keys`` for each row, in one executemany.
+
+    Each row maps every field name to its new value and ``"_key_" + name`` of each
+    key column to the row's key. Returns how many rows matched (as the driver counts).
+    """
+    statement = _update_by(table, tuple(keys))
+    result = _execute(conn, _plan(conn, statement, fields), rows)
+    return 0 if result is None else result.rowcount
+
+
+def key_param(column: Column[Any]) -> str:
+    """The parameter name :func:`update_many` expects for key ``column``."""
+    return _KEY_PREFIX + column.name
+
+
+def _execute(conn: Connection, plan: _Plan, rows: Iterable[Mapping[str, Any]]) -> Any:
     pick = operator.itemgetter(*plan.names)
     if len(plan.names) == 1:
         params: list[Any] = [(pick(row),) for row in rows]
@@ -79,8 +118,9 @@ def insert_many(
         params = [_convert(values, plan.converters, memo) for values in params]
     if not plan.positional:
         params = [dict(zip(plan.names, values, strict=True)) for values in params]
-    if params:
-        conn.exec_driver_sql(plan.sql, params)
+    if not params:
+        return None
+    return conn.exec_driver_sql(plan.sql, params)
 
 
 def _convert(

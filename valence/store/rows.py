@@ -16,16 +16,14 @@ from sqlalchemy import (
     Connection,
     Insert,
     Table,
-    bindparam,
     null,
     select,
     union_all,
-    update,
 )
 from sqlalchemy.sql.elements import ColumnElement
 
 from valence.store.blobs import is_digest
-from valence.store.bulk import insert_many
+from valence.store.bulk import insert_many, key_param, update_many
 from valence.store.tables import (
     DIGEST_COLUMNS,
     DISPATCH_FIELDS,
@@ -153,18 +151,15 @@ def apply_updates(
     changes: dict[Target, dict[str, Any]],
 ) -> list[Target]:
     """Apply ``changes`` with one executemany per field set; return targets not found."""
-    names = [f"_k{i}" for i in range(len(keys))]
-    statement = update(table).where(
-        *(col == bindparam(n) for col, n in zip(keys, names, strict=True))
-    )
-    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    names = [key_param(col) for col in keys]
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for target, change in changes.items():
         params = dict(zip(names, target, strict=True))
         params.update(change)
-        groups.setdefault(frozenset(change), []).append(params)
+        groups.setdefault(tuple(sorted(change)), []).append(params)
     matched = 0
-    for params_list in groups.values():
-        matched += conn.execute(statement, params_list).rowcount
+    for fields, params_list in groups.items():
+        matched += update_many(conn, table, keys, fields, params_list)
     if matched == len(changes) or not conn.dialect.supports_sane_multi_rowcount:
         return []
     return [target for target in changes if not _exists(conn, keys, target)]
