@@ -266,7 +266,13 @@ def compare(case: Case, parent: dict[str, Any], out: dict[str, Any]) -> None:
     replaced = options.replace_all or bool(edit.alt)
     # A task reading its module through globals() is keyed by every module global, the
     # imported package (by its version) included, once the replacement is fingerprinted.
-    module_changed = edit.edits_module or edit.workflow.pkg_version != wf.pkg_version
+    # An electron global is tokenized by its code and version= pin, not by its dispatch
+    # options (hooks, deps): those edits, and a body edit under an unchanged pin, leave
+    # the module's token as it was.
+    options_only = edit.kind in ("hook_argument", "deps_bash", "pinned_unchanged")
+    module_changed = (edit.edits_module and not options_only) or (
+        edit.workflow.pkg_version != wf.pkg_version
+    )
     rekeyed = _reads_module(wf) - pinned if options.replace_all and module_changed else set()
     may: list[str] = []  # after a sublattice rerun only for the replacement: early cutoff's
     want = expected_runs(

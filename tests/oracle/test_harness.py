@@ -153,3 +153,17 @@ def test_consumers_of_a_rerun_that_changed_no_value_may_be_cut_off():
     assert may == []
     inner.steps[1].reusable = False
     assert expected_runs(wf, set(), set(), may=may) == ["t2", "t3"]
+
+
+def test_a_hook_argument_edit_does_not_rekey_a_task_reading_globals():
+    """Found by a 400-example run: t4 reads its module through ``globals()``; editing t0's
+    hook argument changes t0's dispatch options, not the module token t4 is keyed by."""
+    case, out = _reads_globals_case(replace_all=True)
+    edited = copy.deepcopy(case.workflow)
+    for kind in ("hook_argument", "deps_bash", "pinned_unchanged"):
+        edit = Edit(kind, kind, edited, {"t0"}, same_output=True)
+        hook_case = Case(case.workflow, edit, case.options)
+        compare(hook_case, {}, {**out, "reuse": _run(1, ["t0"])})
+    body = Case(case.workflow, Edit("electron_body", "body", edited, {"t0"}), case.options)
+    with pytest.raises(Mismatch, match=r"STALE: did not run \[.*'t4'\]"):
+        compare(body, {}, {**out, "reuse": _run(1, ["t0"])})
