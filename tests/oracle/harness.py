@@ -270,9 +270,9 @@ def compare(case: Case, parent: dict[str, Any], out: dict[str, Any]) -> None:
     # options (hooks, deps): those edits, and a body edit under an unchanged pin, leave
     # the module's token as it was.
     options_only = edit.kind in ("hook_argument", "deps_bash", "pinned_unchanged")
-    module_changed = (edit.edits_module and not options_only) or (
-        edit.workflow.pkg_version != wf.pkg_version
-    )
+    # The lazily imported module counts too: a module-level helper imports it in its body.
+    outside = edit.kind == "lazy_module" or edit.workflow.pkg_version != wf.pkg_version
+    module_changed = (edit.edits_module and not options_only) or outside
     rekeyed = _reads_module(wf) - pinned if options.replace_all and module_changed else set()
     may: list[str] = []  # after a sublattice rerun only for the replacement: early cutoff's
     want = expected_runs(

@@ -167,3 +167,14 @@ def test_a_hook_argument_edit_does_not_rekey_a_task_reading_globals():
     body = Case(case.workflow, Edit("electron_body", "body", edited, {"t0"}), case.options)
     with pytest.raises(Mismatch, match=r"STALE: did not run \[.*'t4'\]"):
         compare(body, {}, {**out, "reuse": _run(1, ["t0"])})
+
+
+def test_a_lazy_module_edit_rekeys_a_replaced_task_reading_globals():
+    """Found by a 300-example run: a module-level helper imports the lazy module in its
+    body, so a replaced task reading ``globals()`` is keyed by that module's code too."""
+    case, out = _reads_globals_case(replace_all=True)
+    edit = Edit("lazy_module", "lazy", copy.deepcopy(case.workflow), set(), in_main=False)
+    lazy_case = Case(case.workflow, edit, case.options)
+    compare(lazy_case, {}, {**out, "reuse": _run(1, ["t4"])})
+    with pytest.raises(Mismatch, match=r"STALE: did not run \['t4'\]"):
+        compare(lazy_case, {}, {**out, "reuse": _run(1, [])})
