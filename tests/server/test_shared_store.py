@@ -53,6 +53,11 @@ def _lines(path, word):
         return []
 
 
+def _status(did, url, task):
+    nodes = ct.get_result(did, dispatcher_addr=url).get_all_node_results()
+    return [n for n in nodes if n["kind"] == "electron"][task]["status"]
+
+
 def _snapshot(did, url):
     nodes = ct.get_result(did, dispatcher_addr=url).get_all_node_results()
     return [(n["node_id"], n["status"], str(n["end_time"]), repr(n["output"])) for n in nodes]
@@ -95,6 +100,8 @@ def test_a_peer_finishes_the_dispatch_of_a_dead_or_paused_server(
     second, url_b = start(hosts[1], "b.log")
     did = ct.dispatch(chain, dispatcher_addr=url_a)(log, gate)
     wait_until(lambda: ["t1", str(first.pid)] in _lines(log, "start"), "t1 started on A")
+    # results are group-committed: t0 is kept once its row is written (as B sees it)
+    wait_until(lambda: _status(did, url_b, 0) == "COMPLETED", "t0 recorded")
 
     first.send_signal(signal.SIGSTOP if how == "pause_other_host" else signal.SIGKILL)
     wait_until(lambda: ["t1", str(second.pid)] in _lines(log, "start"), "B took t1 over")
