@@ -58,7 +58,7 @@ def test_cancel_refuses_ids_that_are_not_nodes_and_changes_nothing(tmp_path):
 
 @both_modes
 def test_dispatch_ids_are_checked_and_matched_in_any_case():
-    did = ct.dispatch(wf.howto)(1, 2)
+    did = ct.dispatch(wf.plain_howto)(1, 2)
     ct.get_result(did, wait=True, timeout=60)
     with pytest.raises(TypeError, match=r"a dispatch id is a str .* got int 12345"):
         ct.get_result(12345)
@@ -79,12 +79,12 @@ def test_dispatch_ids_are_checked_and_matched_in_any_case():
 
 @both_modes
 def test_redispatch_options_of_the_wrong_shape_are_refused(active_store):
-    did = ct.dispatch(wf.howto)(1, 2)
+    did = ct.dispatch(wf.plain_howto)(1, 2)
     ct.get_result(did, wait=True, timeout=60)
     with pytest.raises(TypeError, match=r"replace_electrons maps task names .* got list"):
-        ct.redispatch(did, replace_electrons=[wf.task_0])
+        ct.redispatch(did, replace_electrons=[wf.plain_task_0])
     with pytest.raises(TypeError, match=r"replace_electrons maps task names \(str\)"):
-        ct.redispatch(did, replace_electrons={"task_0": 3})
+        ct.redispatch(did, replace_electrons={"plain_task_0": 3})
     with pytest.raises(TypeError, match=r"force_rerun takes a list .* force_rerun=\['add'\]"):
         ct.redispatch(did, force_rerun="add")
     with pytest.raises(TypeError, match="force_rerun holds task names"):

@@ -90,6 +90,6 @@ def test_dispatches_really_land_in_postgres(valence_db):
     from tests import workflows as wf
     from valence.engine.embedded import get_embedded
 
-    result = ct.dispatch_sync(wf.howto)(1, 2)
+    result = ct.dispatch_sync(wf.plain_howto)(1, 2)
     assert result.result == 16
     assert get_embedded().store.where.startswith("postgresql+psycopg://")

@@ -6,7 +6,6 @@ import pytest
 from typer.testing import CliRunner
 
 import valence as ct
-from tests import redispatch_flows as rf
 from tests import workflows as wf
 from valence.cli.main import app
 
@@ -49,7 +48,7 @@ def test_every_command_has_help_without_markup(command):
 def test_watch_clock_counts_from_the_dispatch_start(active_store):
     from valence.cli import render
 
-    record = done(wf.howto, 1, 2).record
+    record = done(wf.plain_howto, 1, 2).record
     shown = cli("watch", record.dispatch_id).stdout
     assert render.duration(record.start_time, record.end_time) in shown
     assert "3/3" in shown
@@ -58,7 +57,7 @@ def test_watch_clock_counts_from_the_dispatch_start(active_store):
 @both_modes
 def test_list_show_result(active_store):
     assert "no dispatches" in cli("list").stdout
-    ok = done(wf.howto, 1, 2)
+    ok = done(wf.plain_howto, 1, 2)
     failed = done(wf.failing, 1)
     listing = cli("list").stdout
     assert ok.dispatch_id in listing and failed.dispatch_id in listing
@@ -69,7 +68,7 @@ def test_list_show_result(active_store):
     newest = cli("list", "--since", "1d", "--limit", "1").stdout
     assert failed.dispatch_id in newest and ok.dispatch_id not in newest
     shown = cli("show", ok.dispatch_id[:8]).stdout
-    assert "task_1" in shown and ":parameter:" not in shown and "COMPLETED" in shown
+    assert "plain_task_1" in shown and ":parameter:" not in shown and "COMPLETED" in shown
     last = shown.strip().splitlines()[-1]
     assert last == "3 tasks: 3 completed; 2 helper nodes hidden (--all shows them)"
     assert ":parameter:1" in cli("show", ok.dispatch_id[:8], "--all").stdout
@@ -100,7 +99,7 @@ def test_redispatch_plan_and_watch(tmp_path, monkeypatch):
     log = tmp_path / "ran.log"
     log.write_text("")
     monkeypatch.setenv("VALENCE_TEST_LOG", str(log))
-    parent = done(rf.with_kwargs, 1, 5)
+    parent = done(wf.with_kwargs, 1, 5)
     plan = cli("redispatch", parent.dispatch_id, "--reuse", "--kwargs", '{"b": 7}', "--plan")
     assert "1 task reused, 2 to run" in plan.stdout and "changed argument" in plan.stdout
     new_id = cli("redispatch", parent.dispatch_id[:8], "--reuse", "--kwargs", '{"b": 7}').stdout
@@ -115,13 +114,13 @@ def test_redispatch_plan_and_watch(tmp_path, monkeypatch):
 
 @both_modes
 def test_bad_input_is_one_line_and_exit_1(active_store):
-    ok = done(wf.howto, 1, 2)
+    ok = done(wf.plain_howto, 1, 2)
     for args, message in [
         (["show", "zzz"], "no dispatch with id 'zzz'"),
         (["result", ""], "empty prefix"),
         (["redispatch", ok.dispatch_id, "--args", "{"], "--args is not valid JSON"),
         (["redispatch", ok.dispatch_id, "--args", '{"a": 1}'], "must be a JSON list"),
-        (["redispatch", ok.dispatch_id, "--kwargs", '{"zz": 1}'], "howto(a, b)"),
+        (["redispatch", ok.dispatch_id, "--kwargs", '{"zz": 1}'], "plain_howto(a, b)"),
         (["redispatch", ok.dispatch_id, "--force-rerun", "nope"], "force_rerun names"),
         (["purge", "--older-than", "soon"], "cannot read the duration"),
         (["list", "--since", "whenever"], "--since 'whenever'"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import valence as ct
-from tests import redispatch_flows as flows
+from tests import workflows as flows
 from tests.cli.test_cli import cli
 from tests.engine import test_redispatch
 

@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as hs
 
 import valence as ct
-from tests import redispatch_flows as flows
+from tests import workflows as flows
 from valence.backends import choose_backend
 
 OPS = sorted(flows.CATALOGUE)
-TWINS = {"add": "add_alt", "add_alt": "add", "mod5": "mod5_alt", "mod5_alt": "mod5"}
+TWINS = {"add_xy": "add_alt", "add_alt": "add_xy", "mod5": "mod5_alt", "mod5_alt": "mod5"}
 
 
 @hs.composite

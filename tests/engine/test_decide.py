@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tests import redispatch_flows as rf
+from tests import workflows as rf
 from valence import status as st
 from valence.engine.decide import Context, decide, outputs_to_check
 from valence.engine.prepare import prepare_dispatch

@@ -24,20 +24,20 @@ def run(lattice, *args, **kwargs):
 
 @both_modes
 def test_howto_result_and_nodes():
-    result = run(wf.howto, 1, 2)
+    result = run(wf.plain_howto, 1, 2)
     assert result.status == ct.status.COMPLETED == "COMPLETED"
     assert result.result == 16
-    assert result.get_node_result(0)["node_name"] == "task_0"
+    assert result.get_node_result(0)["node_name"] == "plain_task_0"
     assert result.get_node_result(0)["output"].get_deserialized() == 2
-    assert result.get_node_result(2)["node_name"] == "task_1"
+    assert result.get_node_result(2)["node_name"] == "plain_task_1"
     assert result.get_node_result(4)["output"].get_deserialized() == 16
     assert result.inputs.get_deserialized() == {"args": (1, 2), "kwargs": {}}
     assert result.root_dispatch_id == result.dispatch_id
     assert result.start_time <= result.end_time
     outputs = result.get_all_node_outputs()
-    assert outputs["task_2(4)"].get_deserialized() == 16
+    assert outputs["plain_task_2(4)"].get_deserialized() == 16
     assert len(result.get_all_node_results()) == 5
-    assert "task_1" in str(result) and "COMPLETED" in str(result)
+    assert "plain_task_1" in str(result) and "COMPLETED" in str(result)
 
 
 @both_modes
@@ -45,7 +45,7 @@ def test_every_tracing_construct_runs():
     @ct.lattice
     def everything(xs, k=3):
         a, b = wf.pair(xs[0])
-        items = [wf.task_0(x) for x in xs]
+        items = [wf.plain_task_0(x) for x in xs]
         total = wf.identity({"items": items, "pair": (a, b), "k": k})
         first = total["items"][0]
         real = wf.identity(5).real
@@ -178,11 +178,11 @@ def test_cancel_selected_tasks(tmp_path):
 
 @both_modes
 def test_bad_arguments_write_nothing(active_store):
-    with pytest.raises(TypeError, match=r"howto\(a, b\)"):
-        ct.dispatch(wf.howto)(1, 2, 3)
+    with pytest.raises(TypeError, match=r"plain_howto\(a, b\)"):
+        ct.dispatch(wf.plain_howto)(1, 2, 3)
     lock = threading.Lock()
     with pytest.raises(SerializationError, match="argument 'a'"):
-        ct.dispatch(wf.howto)(lock, 2)
+        ct.dispatch(wf.plain_howto)(lock, 2)
     assert active_store.list_dispatches() == []
 
 
@@ -197,7 +197,7 @@ def test_unknown_dispatch_id_is_a_clear_error():
 @both_modes
 def test_non_lattice_is_refused():
     with pytest.raises(TypeError, match=r"@ct\.lattice"):
-        ct.dispatch(wf.task_0)(1)
+        ct.dispatch(wf.plain_task_0)(1)
 
 
 @both_modes
@@ -231,7 +231,7 @@ def test_disable_run_records_without_running():
 
 @both_modes
 def test_result_readable_from_another_process(valence_home, tmp_path):
-    did = run(wf.howto, 1, 2).dispatch_id
+    did = run(wf.plain_howto, 1, 2).dispatch_id
     script = textwrap.dedent(
         f"""
         import valence as ct
@@ -297,11 +297,11 @@ def test_waits_for_running_dispatches_at_exit(tmp_path, valence_home):
 
 @both_modes
 def test_function_sources_are_stored_in_both_modes(active_store):
-    result = run(wf.howto, 1, 2)
+    result = run(wf.plain_howto, 1, 2)
     record = active_store.get_dispatch(result.dispatch_id)
-    assert "def howto(a, b):" in record.lattice_source
+    assert "def plain_howto(a, b):" in record.lattice_source
     node = active_store.get_node(result.dispatch_id, 2)
-    assert "def task_1(x, y):" in active_store.get_blob(node.source_digest).decode()
+    assert "def plain_task_1(x, y):" in active_store.get_blob(node.source_digest).decode()
 
 
 def test_tracebacks_show_source_lines_on_the_process_pool(monkeypatch):

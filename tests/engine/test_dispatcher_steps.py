@@ -144,7 +144,7 @@ def test_a_sublattice_runs_as_a_child_dispatch_step_by_step(store, clock):
 def test_an_executor_whose_future_raises_fails_the_dispatch_with_the_real_error(store, clock):
     executor = ManualExecutor()
     dispatcher = dispatcher_for(store, clock, executor)
-    did = submit(dispatcher, wf.chain, 2)
+    did = submit(dispatcher, wf.count_to, 2)
     dispatcher.step()
     executor.crash(0, RuntimeError("the executor lost its connection"))
     run_out(dispatcher)

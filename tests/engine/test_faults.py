@@ -57,7 +57,7 @@ def test_an_internal_error_fails_the_dispatch_with_the_real_error():
     assert "lost its connection" in node["error"]
     statuses = {n["status"] for n in result.get_all_node_results()}
     assert "RUNNING" not in statuses
-    assert run(wf.chain, 3).status == "COMPLETED"  # the dispatcher goes on
+    assert run(wf.count_to, 3).status == "COMPLETED"  # the dispatcher goes on
 
 
 class Bomb:
@@ -93,7 +93,7 @@ def test_a_value_whose_unpickling_raises_system_exit_fails_only_its_consumer():
     assert failed["status"] == "FAILED"
     assert "SerializationError" in failed["error"]
     assert "make_bomb" in failed["error"] and "SystemExit" in failed["error"]
-    assert run(wf.chain, 3).result == 3  # the dispatcher thread survived
+    assert run(wf.count_to, 3).result == 3  # the dispatcher thread survived
 
 
 THREAD_TIMEOUT_SCRIPT = """
@@ -193,7 +193,7 @@ def test_a_reader_never_resumes_and_a_zombie_owner_counts_as_dead(
             assert s.get_dispatch(dispatch_id).owner.split(":")[1] == str(owner.pid)
 
         assert ct.get_result(dispatch_id).status == "RUNNING"  # reading here: still not resumed
-        assert run(wf.chain, 2).status == "COMPLETED"  # dispatching resumes the zombie's work
+        assert run(wf.count_to, 2).status == "COMPLETED"  # dispatching resumes the zombie's work
         result = ct.get_result(dispatch_id, wait=True, timeout=120)
         assert result.status == "COMPLETED", result.error
         assert result.result == [0, 1, 2, 3]

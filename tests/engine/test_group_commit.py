@@ -98,7 +98,7 @@ def test_kill_in_a_group_commit_loses_nothing_a_reader_saw(
     ran_before = log.read_text().split()
 
     monkeypatch.setenv("VALENCE_TEST_LOG", str(log))
-    assert ct.dispatch_sync(wf.chain)(1).status == "COMPLETED"  # resumes the killed one
+    assert ct.dispatch_sync(wf.count_to)(1).status == "COMPLETED"  # resumes the killed one
     result = ct.get_result(dispatch_id, wait=True, timeout=240)
     assert result.status == "COMPLETED", result.error
 

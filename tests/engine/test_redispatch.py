@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import valence as ct
-from tests import redispatch_flows as rf
+from tests import workflows as rf
 from valence.errors import ReplacementError
 
 both_modes = pytest.mark.both_modes  # embedded and against a real server (tests/modes.py)
@@ -231,7 +231,7 @@ def test_reused_output_is_the_same_blob_and_parent_is_immutable(task_log, active
 
 MODULE = """
 import valence as ct
-from tests.redispatch_flows import log
+from tests.workflows import log
 
 FACTOR = {factor}
 

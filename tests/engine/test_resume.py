@@ -87,7 +87,7 @@ def test_killed_dispatch_is_resumed_by_the_next_process(tmp_path, valence_home, 
     monkeypatch.setenv("VALENCE_TEST_GATE", str(gate))
     assert log.read_text().split("\n").count("end 1") == 1
     assert ct.get_result(dispatch_id).status == "RUNNING"  # reading resumes nothing
-    assert ct.dispatch_sync(wf.chain)(1).status == "COMPLETED"  # dispatching does
+    assert ct.dispatch_sync(wf.count_to)(1).status == "COMPLETED"  # dispatching does
     result = ct.get_result(dispatch_id, wait=True, timeout=120)
     assert result.status == "COMPLETED", result.error
     assert result.result == list(range(6))
@@ -178,7 +178,7 @@ def test_a_resumed_dispatch_keeps_early_cutoff(tmp_path, valence_home, monkeypat
     monkeypatch.setenv("VALENCE_TEST_LOG", str(log))
     monkeypatch.setenv("VALENCE_TEST_GATE", str(gate))
     gate.touch()
-    assert ct.dispatch_sync(wf.chain)(1).status == "COMPLETED"  # this process resumes it
+    assert ct.dispatch_sync(wf.count_to)(1).status == "COMPLETED"  # this process resumes it
     result = ct.get_result(dispatch_id, wait=True, timeout=120)
     assert result.status == "COMPLETED", result.error
     assert result.result == 7

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 import valence as ct
-from tests import redispatch_flows as rf
+from tests import workflows as rf
 from tests.engine import test_redispatch
 from valence.backends import choose_backend
 from valence.errors import DispatchNotFoundError
@@ -260,7 +260,7 @@ def test_deleted_results_are_never_reused(task_log):
 def test_results_of_another_interpreter_are_reused(task_log, valence_home):
     """Keys computed in another process (other hash seed) match: the store is shared."""
     code = (
-        "import valence as ct; from tests import redispatch_flows as f; "
+        "import valence as ct; from tests import workflows as f; "
         "print(ct.get_result(ct.dispatch(f.chain)(6), wait=True).dispatch_id)"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as hs
 
 import valence as ct
-from tests import redispatch_flows as rf
+from tests import workflows as rf
 from valence.engine import redispatch as redispatch_module
 from valence.engine.embedded import get_embedded
 from valence.errors import StoreError

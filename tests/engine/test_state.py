@@ -9,7 +9,7 @@ from valence.engine import state as transitions
 
 
 def test_cancel_ignores_ids_that_are_not_nodes():
-    state = transitions.start_state("d", wf.howto.build_graph(1, 2), {})
+    state = transitions.start_state("d", wf.plain_howto.build_graph(1, 2), {})
     transitions.mark_running(state, state.ready.popleft())
     before = copy.deepcopy((state.status, list(state.ready), set(state.running)))
     assert transitions.cancel(state, [-1, len(state.status), 2**70]) == []

@@ -320,7 +320,7 @@ def test_an_impossible_order_raises_and_changes_nothing(first, then, match):
 @given(hs.integers(1, 6), hs.data())
 def test_random_runs_keep_the_state_consistent(n, data):
     """Start, complete, fail and cancel in a random order; the invariants hold throughout."""
-    state = transitions.start_state("d", wf.chain.build_graph(n), {})
+    state = transitions.start_state("d", wf.count_to.build_graph(n), {})
     statuses = [C, F, X]
     steps = 0
     while not transitions.is_finished(state):

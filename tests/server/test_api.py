@@ -39,16 +39,20 @@ def test_every_route_but_health_needs_the_token(server):
         assert response.status_code == 401
         assert response.json()["error"] == "AuthenticationError"
         assert "Bearer" in response.json()["detail"]
-    response = httpx.post(server.url + "/api/v1/dispatches", **pickled(lattice=wf.howto))
+    response = httpx.post(server.url + "/api/v1/dispatches", **pickled(lattice=wf.plain_howto))
     assert response.status_code == 401  # refused before the pickle is ever loaded
 
 
 def test_submit_read_and_download(api):
-    did = submit(api, wf.howto, 1, 2)
+    did = submit(api, wf.plain_howto, 1, 2)
     assert finish(api, did) == {"dispatch_id": did, "status": "COMPLETED", "done": True}
     detail = api.get(f"/dispatches/{did[:8]}", params={"nodes": True}).json()
     assert detail["dispatch_id"] == did and detail["progress"] == {"COMPLETED": 3}  # tasks only
-    assert [n["name"] for n in detail["nodes"]][:3] == ["task_0", ":parameter:1", "task_1"]
+    assert [n["name"] for n in detail["nodes"]][:3] == [
+        "plain_task_0",
+        ":parameter:1",
+        "plain_task_1",
+    ]
     node = api.get(f"/dispatches/{did}/nodes/4").json()
     assert node["output"]["preview"] == "16"
     blob = api.get(node["output"]["url"].removeprefix("/api/v1"))
@@ -110,13 +114,13 @@ def test_list_filters_and_pages(api):
 
 
 def test_redispatch_in_json_and_its_plan(api):
-    did = submit(api, wf.howto, 1, 2)
+    did = submit(api, wf.plain_howto, 1, 2)
     finish(api, did)
     body = {"kwargs": {"b": 3}, "reuse_previous_results": True}
     plan = api.post(f"/dispatches/{did}/redispatch/plan", json=body).json()
     assert (plan["reused"], plan["parent_id"]) == (2, did)
     actions = {d["name"]: d["action"] for d in plan["decisions"]}
-    assert actions["task_0"] == "reuse" and actions["task_1"] == "run"
+    assert actions["plain_task_0"] == "reuse" and actions["plain_task_1"] == "run"
     response = api.post(f"/dispatches/{did}/redispatch", json=body)
     assert response.status_code == 201
     new = response.json()["dispatch_id"]
@@ -162,10 +166,20 @@ BAD_REQUESTS = [
     ("post", "/dispatches", {"content": b"not a pickle"}, 422),
     ("post", "/dispatches", {"content": serialize.dumps([1, 2])}, 422),
     ("post", "/dispatches", {"content": serialize.dumps({"args": ()})}, 422),
-    ("post", "/dispatches", {"content": serialize.dumps({"lattice": wf.howto, "x": 1})}, 422),
+    ("post", "/dispatches", {"content": serialize.dumps({"lattice": wf.plain_howto, "x": 1})}, 422),
     ("post", "/dispatches", {"content": serialize.dumps({"lattice": 3})}, 422),
-    ("post", "/dispatches", {"content": serialize.dumps({"lattice": wf.howto, "args": 1})}, 422),
-    ("post", "/dispatches", {"content": serialize.dumps({"lattice": wf.howto, "args": (1,)})}, 422),
+    (
+        "post",
+        "/dispatches",
+        {"content": serialize.dumps({"lattice": wf.plain_howto, "args": 1})},
+        422,
+    ),
+    (
+        "post",
+        "/dispatches",
+        {"content": serialize.dumps({"lattice": wf.plain_howto, "args": (1,)})},
+        422,
+    ),
     ("post", "/dispatches", {"json": {"lattice": "howto"}}, 415),
     ("get", "/dispatches?limit=0", {}, 422),
     ("get", "/dispatches?limit=abc", {}, 422),
@@ -210,7 +224,7 @@ BAD_REQUESTS = [
 
 
 def test_malformed_requests_get_a_clear_4xx_and_write_nothing(api, runtime):
-    did = submit(api, wf.howto, 1, 2)
+    did = submit(api, wf.plain_howto, 1, 2)
     finish(api, did)
     before = len(runtime.store.list_dispatches())
     for method, path, options, status in BAD_REQUESTS:

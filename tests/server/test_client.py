@@ -20,7 +20,7 @@ def requests(server_mode):
 
 
 def test_get_result_needs_a_few_requests_not_one_per_node(requests):
-    did = ct.dispatch(wf.chain)(60)
+    did = ct.dispatch(wf.count_to)(60)
     assert requests == ["/api/v1/dispatches"]  # the workflow and inputs: one request
     requests.clear()
     result = ct.get_result(did, wait=True, timeout=60)

@@ -55,7 +55,7 @@ def test_cancel_with_ids_that_are_not_nodes_is_refused_and_changes_nothing(api, 
 
 @pytest.fixture
 def finished(api):
-    did = submit(api, wf.howto, 1, 2)
+    did = submit(api, wf.plain_howto, 1, 2)
     finish(api, did)
     return did
 

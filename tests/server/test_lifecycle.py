@@ -26,7 +26,7 @@ def test_start_use_stop(valence_home):
         refused = valence("serve", "--port", "0")
         assert refused.returncode == 1 and "already runs for this home" in refused.stderr
         assert isinstance(choose_backend(), HttpBackend)  # recorded in the home: clients use it
-        result = ct.dispatch_sync(wf.howto)(1, 2)
+        result = ct.dispatch_sync(wf.plain_howto)(1, 2)
         assert result.result == 16 and result.get_node_result(0)["executor"] == "thread"
         listed = valence("list")
         assert result.dispatch_id in listed.stdout, listed.stderr

@@ -29,7 +29,7 @@ def digest(value):
 
 @both_modes
 def test_delete_keeps_the_values_a_redispatch_reuses(active_store):
-    parent = run(wf.howto, 1, 2)  # outputs 2, 4, 16
+    parent = run(wf.plain_howto, 1, 2)  # outputs 2, 4, 16
     child = redo(parent.dispatch_id, 1, 5)  # reuses 2; computes 10, 100
     assert child.get_node_result(0)["reused_from"]["dispatch_id"] == parent.dispatch_id
     report = choose_backend().delete(parent.dispatch_id[:10])

@@ -27,7 +27,7 @@ def test_register_refuses_what_is_not_a_trigger(api):
 
 
 def test_register_list_and_stop_over_rest(api):
-    dispatch_id = submit(api, wf.chain, 2)
+    dispatch_id = submit(api, wf.count_to, 2)
     finish(api, dispatch_id)
     trigger = TimeTrigger(time_gap=0.1, lattice_dispatch_id=dispatch_id)
     response = api.post("/triggers", content=serialize.dumps(trigger), headers=OCTET)

@@ -52,7 +52,7 @@ def test_a_file_that_is_not_a_database_gets_one_clear_message(valence_home):
 
 
 def test_a_database_with_damaged_pages_gets_one_clear_message(valence_home):
-    ids = [ct.dispatch_sync(wf.chain)(30).dispatch_id for _ in range(3)]
+    ids = [ct.dispatch_sync(wf.count_to)(30).dispatch_id for _ in range(3)]
     from valence.engine import embedded
 
     embedded.reset()  # close every connection before damaging the file

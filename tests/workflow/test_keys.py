@@ -12,7 +12,11 @@ def keys(lattice, *args, **kwargs):
 
 
 def test_same_inputs_same_keys_and_changes_propagate():
-    first, again, other = keys(wf.howto, 1, 2), keys(wf.howto, 1, 2), keys(wf.howto, 1, 3)
+    first, again, other = (
+        keys(wf.plain_howto, 1, 2),
+        keys(wf.plain_howto, 1, 2),
+        keys(wf.plain_howto, 1, 3),
+    )
     assert [k.key for k in first] == [k.key for k in again]
     assert all(k.key for k in first)
     assert first[0].key == other[0].key  # task_0(a) does not see b

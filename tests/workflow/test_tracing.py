@@ -21,8 +21,14 @@ def names(graph):
 
 
 def test_howto_numbering_matches_covalent():
-    graph = wf.howto.build_graph(1, 2)
-    assert names(graph) == ["task_0", ":parameter:1", "task_1", ":parameter:2", "task_2"]
+    graph = wf.plain_howto.build_graph(1, 2)
+    assert names(graph) == [
+        "plain_task_0",
+        ":parameter:1",
+        "plain_task_1",
+        ":parameter:2",
+        "plain_task_2",
+    ]
     assert [(e.parent, e.child, e.name, e.param_type, e.arg_index) for e in graph.edges] == [
         (1, 0, "x", "arg", 0),
         (0, 2, "x", "arg", 0),
@@ -48,7 +54,7 @@ def test_kwargs_and_defaults():
 def test_keyword_passed_positional_parameter_is_a_kwarg_edge():
     @ct.lattice
     def lat(x):
-        return wf.task_1(x, y=5)
+        return wf.plain_task_1(x, y=5)
 
     graph = lat.build_graph(1)
     assert [(e.name, e.param_type, e.arg_index) for e in graph.edges] == [
@@ -130,11 +136,11 @@ def test_wait_adds_control_edges():
 def test_loops_and_return_structures():
     @ct.lattice
     def lat(xs):
-        outs = [wf.task_0(x) for x in xs]
+        outs = [wf.plain_task_0(x) for x in xs]
         return {"all": outs, "first": outs[0], "const": 7}
 
     graph = lat.build_graph([1, 2, 3])
-    assert names(graph).count("task_0") == 3
+    assert names(graph).count("plain_task_0") == 3
     assert graph.output["const"] == 7
     assert [r.node_id for r in graph.output["all"]] == [0, 2, 4]
 
@@ -208,8 +214,8 @@ def test_if_on_output_refused():
 
 
 def test_bad_arguments_name_the_signature():
-    with pytest.raises(TypeError, match=r"howto\(a, b\)"):
-        wf.howto.build_graph(1)
+    with pytest.raises(TypeError, match=r"plain_howto\(a, b\)"):
+        wf.plain_howto.build_graph(1)
 
     @ct.lattice
     def lat(model_params):
@@ -220,18 +226,18 @@ def test_bad_arguments_name_the_signature():
 
 
 def test_outside_a_lattice_things_just_run():
-    assert wf.task_0(1) == 2
-    assert wf.howto(1, 2) == 16
+    assert wf.plain_task_0(1) == 2
+    assert wf.plain_howto(1, 2) == 16
     assert wf.with_sublattice(1) == 103
 
 
 def test_decorated_objects_keep_identity_and_pickle():
-    assert wf.task_0.__name__ == "task_0"
-    assert wf.howto.__doc__.startswith("Covalent's")
-    assert wf.task_0.__wrapped__(1) == 2
-    again = cloudpickle.loads(cloudpickle.dumps(wf.howto))
+    assert wf.plain_task_0.__name__ == "plain_task_0"
+    assert wf.plain_howto.__doc__.startswith("Covalent's")
+    assert wf.plain_task_0.__wrapped__(1) == 2
+    again = cloudpickle.loads(cloudpickle.dumps(wf.plain_howto))
     assert again(1, 2) == 16
-    assert cloudpickle.loads(serialize.dumps(wf.task_0))(3) == 4
+    assert cloudpickle.loads(serialize.dumps(wf.plain_task_0))(3) == 4
 
 
 def test_namedtuple_is_a_constant():
