@@ -1,0 +1,85 @@
+"""Reading a large finished dispatch through a server: ``get_result`` of N nodes.
+
+A real ``valence serve`` process on loopback (thread executor, SQLite in a temp
+home) runs a fan of N trivial tasks; then this client times ``ct.get_result``
+through the server (the result, every node's metadata and the output previews as
+Covalent's ``Result`` reads them), against the same call in embedded mode on the
+same store measured in the same run (the baseline); both read every node's record
+(``get_all_node_results``). Goal: ≤ 0.3 s at N = 10,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from report import record
+from server_load import start_server
+from shapes import workflow
+
+import valence as ct
+
+
+def one(x):
+    return x + 1
+
+
+def total(xs):
+    return sum(xs)
+
+
+def timed(read, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        result = read()
+        nodes = result.get_all_node_results()  # the same work in both modes
+        times.append(time.perf_counter() - began)
+        assert result.status == "COMPLETED" and nodes, result.error
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="valence-result-"))
+    env = {**os.environ, "VALENCE_HOME": str(home), "VALENCE_EXECUTOR": "thread"}
+    os.environ.update({"VALENCE_HOME": str(home), "VALENCE_EXECUTOR": "thread"})
+    server, url = start_server(home, env)
+    try:
+        flow = workflow("fan", ct.electron(one), ct.electron(total))
+        did = ct.dispatch(flow, dispatcher_addr=url)(args.n)
+        done = ct.get_result(did, wait=True, dispatcher_addr=url, timeout=600)
+        assert done.status == "COMPLETED", done.error
+        through = timed(lambda: ct.get_result(did, dispatcher_addr=url), args.runs)
+    finally:
+        server.terminate()
+        server.wait(30)
+    embedded = timed(lambda: ct.get_result(did), args.runs)  # no server recorded now
+    load = os.getloadavg()[0]
+    best, base = min(through), min(embedded)
+    print(
+        f"get_result of a {args.n}-task fan ({len(done.nodes)} nodes), load {load:.2f}: "
+        f"through the server min {best:.3f} s, median {statistics.median(through):.3f} s "
+        f"[goal <= 0.3 s]; embedded min {base:.3f} s, median {statistics.median(embedded):.3f} s; "
+        f"ratio {best / base:.2f}x",
+        flush=True,
+    )
+    record(
+        f"get_result through the server, fan N={args.n}",
+        best,
+        "s",
+        baseline=f"get_result embedded, fan N={args.n}",
+        baseline_value=base,
+        goal="≤ 0.3 s",
+    )
+
+
+if __name__ == "__main__":
+    main()
