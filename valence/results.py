@@ -47,6 +47,7 @@ class Result:
         self._reader = reader
         self._record = record
         self._nodes = nodes
+        self._outputs: dict[str, bytes] = {}  # node outputs read in batches (every node at once)
         self._load = {
             "workflow_output": True,
             "intermediate_outputs": True,
@@ -157,7 +158,7 @@ class Result:
             None
             if digest is None
             else TransportableObject.from_bytes(
-                self._reader.get_blob(digest),
+                self._outputs.get(digest) or self._reader.get_blob(digest),
                 f"the output of node {node.node_id} ({node.name}) of dispatch {self.dispatch_id}",
             )
         )
@@ -209,11 +210,21 @@ class Result:
             }
         )
 
+    def _read_outputs(self) -> None:
+        """Every node's output in a few batched reads, not one read per node."""
+        get_blobs = getattr(self._reader, "get_blobs", None)
+        if get_blobs is None or not self._load["intermediate_outputs"]:
+            return  # the HTTP reader batches by itself
+        wanted = [n.output_digest for n in self.nodes if n.output_digest]
+        self._outputs.update(get_blobs([d for d in wanted if d not in self._outputs]))
+
     def get_all_node_outputs(self) -> dict[str, Any]:
         """``{"name(id)": output}`` for every node."""
+        self._read_outputs()
         return {f"{n.name}({n.node_id})": self._node_output(n) for n in self.nodes}
 
     def get_all_node_results(self) -> list[dict[str, Any]]:
+        self._read_outputs()
         if any(n.stdout is None for n in self.nodes):  # every stream in one read, not one each
             full = {n.node_id: n for n in self._reader.get_nodes(self.dispatch_id)}
             for node in self.nodes:
