@@ -47,6 +47,7 @@ SCRIPTS: dict[str, list[str]] = {
     "overhead": ["--quick"],
     "redispatch": ["--n", "2000"],
     "server_load": ["--clients", "50", "--dispatches", "4"],
+    "server_result": ["--n", "2000", "--runs", "3"],
     "ui_graph": ["--n", "2000", "--runs", "3"],
 }
 PACKAGES = ["valence", "sqlalchemy", "cloudpickle", "dask", "distributed", "fastapi", "uvicorn"]
