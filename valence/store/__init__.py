@@ -321,6 +321,23 @@ class Store(TriggerRows, LeaseRows):
         blobs: Mapping[str, bytes] = _NO_BLOBS,
     ) -> None:
         """Record a new dispatch with its whole graph and the blobs it needs."""
+        with self._new_dispatch(dispatch, nodes, edges, blobs) as conn:
+            bulk.insert_many(conn, rows.NODE_INSERT, NODE_FIELDS, map(vars, nodes))
+            rows.insert_edges(conn, edges)
+
+    @contextmanager
+    def _new_dispatch(
+        self,
+        dispatch: DispatchRecord,
+        nodes: Sequence[NodeRecord],
+        edges: Sequence[EdgeRecord],
+        blobs: Mapping[str, bytes],
+    ) -> Iterator[Connection]:
+        """The write transaction of a new dispatch, its blobs and dispatch row written.
+
+        Refuses records of another dispatch and an id already recorded; the caller
+        writes the node and edge rows on the connection it is given.
+        """
         dispatch_id = dispatch.dispatch_id
         records: Iterable[NodeRecord | EdgeRecord] = itertools.chain(nodes, edges)
         for record in records:
@@ -338,9 +355,7 @@ class Store(TriggerRows, LeaseRows):
                 )
             rows.insert_blobs(conn, blob_rows)
             conn.execute(dispatches_t.insert(), vars(dispatch))
-            bulk.insert_many(conn, rows.NODE_INSERT, NODE_FIELDS, map(vars, nodes))
-            edge_rows = ({**vars(edge), "edge_index": i} for i, edge in enumerate(edges))
-            bulk.insert_many(conn, rows.EDGE_INSERT, rows.EDGE_COLUMNS, edge_rows)
+            yield conn
 
     def record_reused_dispatch(
         self, dispatch: DispatchRecord, source_id: str, *, when: datetime, reason: dict[str, Any]

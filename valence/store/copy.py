@@ -11,7 +11,6 @@ record, which gives the same rows.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +22,6 @@ from valence.errors import StoreError
 from valence.store import bulk, rows
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
 from valence.store.tables import NODE_FIELDS
-from valence.store.tables import dispatches as dispatches_t
 from valence.store.tables import edges as edges_t
 from valence.store.tables import nodes as nodes_t
 
@@ -86,23 +84,8 @@ def record_dispatch_copying(
     if copy.when.tzinfo is None:
         raise ValueError("RowCopy.when must be a timezone-aware datetime")
     dispatch_id = dispatch.dispatch_id
-    records: Iterable[NodeRecord | EdgeRecord] = itertools.chain(nodes, edges)
-    for record in records:
-        if record.dispatch_id != dispatch_id:
-            raise ValueError(
-                f"{type(record).__name__} of dispatch {record.dispatch_id!r} given "
-                f"with dispatch {dispatch_id!r}"
-            )
     copied = copy.covers()
-    blob_rows = store._stage(blobs)
-    with store._write() as conn:
-        if store._dispatch_exists(conn, dispatch_id):
-            raise StoreError(
-                f"dispatch {dispatch_id!r} is already recorded in {store.where}; "
-                "a new dispatch needs a new id"
-            )
-        rows.insert_blobs(conn, blob_rows)
-        conn.execute(dispatches_t.insert(), vars(dispatch))
+    with store._new_dispatch(dispatch, nodes, edges, blobs) as conn:
         fresh = [vars(node) for node in nodes if node.node_id not in copied]
         bulk.insert_many(conn, rows.NODE_INSERT, NODE_FIELDS, fresh)
         columns = _copied_node_columns(dispatch_id, copy, json_object)
@@ -127,8 +110,7 @@ def record_dispatch_copying(
             source = select(*edge_cols).where(edges_t.c.dispatch_id == copy.previous_id)
             conn.execute(edges_t.insert().from_select(names, source))
         else:
-            edge_rows = ({**vars(edge), "edge_index": i} for i, edge in enumerate(edges))
-            bulk.insert_many(conn, rows.EDGE_INSERT, rows.EDGE_COLUMNS, edge_rows)
+            rows.insert_edges(conn, edges)
 
 
 def _copied_node_columns(

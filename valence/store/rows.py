@@ -24,6 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from valence.store.blobs import is_digest
 from valence.store.bulk import insert_many, key_param, update_many
+from valence.store.records import EdgeRecord
 from valence.store.tables import (
     DIGEST_COLUMNS,
     DISPATCH_FIELDS,
@@ -107,6 +108,12 @@ def insert_blobs(conn: Connection, blob_rows: list[dict[str, Any]]) -> None:
         insert_missing(conn, blobs, blobs.c.digest, blob_rows)
     else:
         insert_many(conn, statement, BLOB_COLUMNS, blob_rows)
+
+
+def insert_edges(conn: Connection, edges: Sequence[EdgeRecord]) -> None:
+    """Insert a dispatch's edges, numbered in their order (arguments keep their order)."""
+    edge_rows = ({**vars(edge), "edge_index": i} for i, edge in enumerate(edges))
+    insert_many(conn, EDGE_INSERT, EDGE_COLUMNS, edge_rows)
 
 
 def insert_missing(
