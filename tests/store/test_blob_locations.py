@@ -21,10 +21,10 @@ from pathlib import Path
 
 import fsspec
 import pytest
-from sqlalchemy import create_engine, make_url, update
-from sqlalchemy.pool import NullPool
+from sqlalchemy import update
 
 from tests.contracts import make_dispatch, make_nodes
+from tests.pg import POSTGRES_URL, SKIP_REASON, fresh_schema
 from valence.blobfiles import INLINE_LIMIT, FsspecBlobFiles, LocalBlobFiles, digest_of
 from valence.errors import BlobCorruptError, BlobMissingError, ConfigError, StoreError
 from valence.store import Store
@@ -32,25 +32,15 @@ from valence.store.blobs import DatabaseBlobFiles
 from valence.store.tables import blob_data
 
 LOCATIONS = ["dir", "file-url", "local-fsspec", "memory", "db-sqlite", "db-postgres"]
-POSTGRES_URL = os.environ.get("VALENCE_TEST_POSTGRES_URL")
 
 
 @contextmanager
 def postgres_schema() -> Iterator[str]:
     """A URL of the test PostgreSQL server in a fresh schema, dropped afterwards."""
     if not POSTGRES_URL:
-        pytest.skip("set VALENCE_TEST_POSTGRES_URL=postgresql+psycopg://... to run on PostgreSQL")
-    schema = f"valence_blobs_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL, poolclass=NullPool)
-    try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+        pytest.skip(SKIP_REASON)
+    with fresh_schema() as url:
         yield url.render_as_string(hide_password=False)
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    finally:
-        admin.dispose()
 
 
 def _location(kind: str, tmp_path: Path) -> str:

@@ -7,17 +7,12 @@ Each test gets a fresh schema (dropped afterwards), e.g.::
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, make_url
-from sqlalchemy.pool import NullPool
 
 from tests.contracts import StoreContract
-
-POSTGRES_URL = os.environ.get("VALENCE_TEST_POSTGRES_URL")
+from tests.pg import POSTGRES_URL, fresh_schema
 
 if not POSTGRES_URL:
     pytest.skip(
@@ -29,15 +24,5 @@ if not POSTGRES_URL:
 class TestPostgresStore(StoreContract):
     @pytest.fixture
     def store_url(self) -> Iterator[str]:
-        assert POSTGRES_URL
-        schema = f"valence_test_{uuid.uuid4().hex[:12]}"
-        admin = create_engine(POSTGRES_URL, poolclass=NullPool)
-        try:
-            with admin.begin() as conn:
-                conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-            url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+        with fresh_schema() as url:
             yield url.render_as_string(hide_password=False)
-            with admin.begin() as conn:
-                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        finally:
-            admin.dispose()
