@@ -49,7 +49,7 @@ from valence.errors import (
 )
 from valence.ids import normalise_prefix
 from valence.status import TERMINAL
-from valence.store import bulk, fsck, keyindex, migrate, rows
+from valence.store import bulk, fsck, intact, keyindex, migrate, rows
 from valence.store.blobs import (
     DATABASE_URL,
     INLINE_LIMIT,
@@ -236,41 +236,41 @@ class Store(TriggerRows, LeaseRows):
         return found
 
     def blob_problems(self, digests: Iterable[str]) -> dict[str, str]:
-        """Which of ``digests`` cannot be read intact: digest -> "missing" or "damaged"."""
+        """Which of ``digests`` cannot be read intact: digest -> "missing" or "damaged".
+
+        The database hashes inline rows (:mod:`valence.store.intact`); file blobs
+        and rows it could not prove intact are read and checked as any read is.
+        """
         wanted = list(dict.fromkeys(d for d in digests if d))
+        for digest in wanted:
+            check_digest(digest)
         problems = dict.fromkeys(wanted, "missing")
-        for row in self._blob_rows(wanted):
-            try:
-                self._row_bytes(row)
-                del problems[row.digest]
-            except BlobCorruptError:
-                problems[row.digest] = "damaged"
-            except BlobMissingError:
-                pass
+        with self._engine.connect() as conn:
+            found = list(intact.rows_for(conn, wanted))
+        for row in found:
+            del problems[row.digest]
+            if row.location != "intact":
+                problems.update(self._judge(row))
         return problems
 
     def output_problems(self, dispatch_id: str) -> dict[str, str]:
-        """:meth:`blob_problems` of a dispatch's result and node outputs, in one query."""
-        c, n = blobs_t.c, nodes_t.c
-        outputs = select(n.output_digest).where(n.dispatch_id == dispatch_id)
-        result = select(dispatches_t.c.result_digest).where(
-            dispatches_t.c.dispatch_id == dispatch_id
-        )
-        wanted = or_(c.digest.in_(outputs), c.digest.in_(result))
-        problems: dict[str, str] = {}
+        """:meth:`blob_problems` of a dispatch's result and node outputs (two queries)."""
         with self._engine.connect() as conn:
-            found = conn.execute(select(c.digest, c.location, c.size, c.data).where(wanted)).all()
-            expected = conn.execute(outputs.union(result)).scalars().all()
-        for row in found:
-            try:
-                self._row_bytes(row)
-            except BlobCorruptError:
-                problems[row.digest] = "damaged"
-            except BlobMissingError:
-                problems[row.digest] = "missing"
-        stored = {row.digest for row in found}
-        problems.update((d, "missing") for d in expected if d and d not in stored)
+            suspects, absent = intact.dispatch_rows(conn, dispatch_id)
+        problems = dict.fromkeys(absent, "missing")
+        for row in suspects:
+            problems.update(self._judge(row))
         return problems
+
+    def _judge(self, row: Any) -> dict[str, str]:
+        """{digest: "damaged" or "missing"} for a blob row that cannot be read intact, else {}."""
+        try:
+            self._row_bytes(row)
+        except BlobCorruptError:
+            return {row.digest: "damaged"}
+        except BlobMissingError:
+            return {row.digest: "missing"}
+        return {}
 
     def _blob_rows(self, wanted: list[str]) -> Iterator[Any]:
         for digest in wanted:
