@@ -254,12 +254,12 @@ class Store(TriggerRows, LeaseRows):
         return problems
 
     def output_problems(self, dispatch_id: str) -> dict[str, str]:
-        """:meth:`blob_problems` of a dispatch's result and node outputs (two queries)."""
+        """:meth:`blob_problems` of a dispatch's result and node outputs, in one query."""
         with self._engine.connect() as conn:
-            suspects, absent = intact.dispatch_rows(conn, dispatch_id)
-        problems = dict.fromkeys(absent, "missing")
+            suspects = intact.dispatch_rows(conn, dispatch_id)
+        problems: dict[str, str] = {}
         for row in suspects:
-            problems.update(self._judge(row))
+            problems.update({row.digest: "missing"} if row.location is None else self._judge(row))
         return problems
 
     def _judge(self, row: Any) -> dict[str, str]:

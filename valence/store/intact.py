@@ -20,10 +20,10 @@ from sqlalchemy import (
     Select,
     and_,
     case,
-    exists,
     func,
     literal,
     null,
+    or_,
     select,
     union,
 )
@@ -92,14 +92,14 @@ def dispatch_outputs(dispatch_id: str) -> Any:
     return union(outputs, result).subquery()
 
 
-def dispatch_rows(conn: Connection, dispatch_id: str) -> tuple[list[Any], list[str]]:
-    """(rows of a dispatch's outputs and result not proven intact by the database, digests
-    of those with no row at all)."""
+def dispatch_rows(conn: Connection, dispatch_id: str) -> list[Any]:
+    """``digest, location, size, data`` of a dispatch's outputs and result that the database
+    did not prove intact, in one scan of its nodes; ``location`` is None where no row is."""
     c = blobs.c
     wanted = dispatch_outputs(dispatch_id)
-    stored = c.digest.in_(select(wanted.c.digest))
+    joined = wanted.outerjoin(blobs, c.digest == wanted.c.digest)
+    query = select(wanted.c.digest, c.location, c.size, c.data).select_from(joined)
     proven = _proven(conn)
-    query = select(c.digest, c.location, c.size, c.data).where(stored)
-    suspects = conn.execute(query if proven is None else query.where(~proven)).all()
-    absent = select(wanted.c.digest).where(~exists().where(c.digest == wanted.c.digest))
-    return suspects, [d for d in conn.execute(absent).scalars() if d]
+    if proven is not None:  # a left-joined miss has null columns: keep it explicitly
+        query = query.where(or_(c.digest.is_(None), ~proven))
+    return conn.execute(query).all()
