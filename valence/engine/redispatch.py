@@ -112,14 +112,14 @@ def resolve_replacements(previous: StoredDispatch, replace: dict[str, Any]) -> d
 def _task_metadata(previous: StoredDispatch) -> dict[str, dict[str, Any]]:
     """Task name -> its stored metadata, in the dispatch and its sublattices."""
     found: dict[str, dict[str, Any]] = {}
-    pending = [previous.nodes]
+    pending = [previous.nodes_for_planning]
     while pending:
         for node in pending.pop():
             if node.kind not in ("electron", "sublattice"):
                 continue
             found.setdefault(node.name.removeprefix(SUBLATTICE_PREFIX), node.metadata)
             if node.sub_dispatch_id:
-                pending.append(previous.store.get_nodes(node.sub_dispatch_id))
+                pending.append(previous.store.get_nodes_for_planning(node.sub_dispatch_id))
     return found
 
 
@@ -162,8 +162,8 @@ def plan_redispatch(
         previous.lattice, (previous.args, previous.kwargs), args, kwargs or {}
     )
     replacements = resolve_replacements(previous, replace or {})
-    known = _task_metadata(previous)
     names = {electron.name for electron in replacements.values()}
+    known = _task_metadata(previous) if force_rerun else {}
     unknown = [name for name in force_rerun if name not in known and name not in names]
     if unknown:
         raise ReplacementError(
@@ -195,11 +195,11 @@ def _plan_against(
     """Decide every node of ``prepared`` against ``previous``; the updated dispatch."""
     store = previous.store
     found = candidates(store, prepared.nodes, scope) if scope and scope.store_wide else {}
-    problems = store.blob_problems(outputs_to_check(previous.nodes, found)) if reuse else {}
+    problems = _output_problems(previous, found) if reuse else {}
     context = Context(
         prepared.nodes,
         prepared.graph,
-        previous.nodes,
+        previous.nodes_for_planning,
         previous.dispatch_id,
         reuse=reuse,
         force=force,
@@ -224,6 +224,15 @@ def _plan_against(
     if copy is not None:
         planned = replace(planned, copy=copy, blobs=_unwritten_blobs(planned, copy))
     return planned, decisions
+
+
+def _output_problems(previous: StoredDispatch, found: dict[str, NodeRecord]) -> dict[str, str]:
+    """Which outputs the plan may reuse are missing or damaged: every output of ``previous``
+    (checked in one query) and those of the nodes ``found`` elsewhere in the store."""
+    store = previous.store
+    problems = store.output_problems(previous.dispatch_id)
+    problems.update(store.blob_problems(outputs_to_check((), found)))
+    return problems
 
 
 def reuse_from_store(store: Store, prepared: Prepared, scope: Scope) -> Prepared:
@@ -359,7 +368,7 @@ def _full_reuse(previous: StoredDispatch) -> Plan:
             Decision(
                 n.node_id, n.name, n.kind, "reuse", "reused", text, (old.dispatch_id, n.node_id), n
             )
-            for n in previous.nodes
+            for n in previous.nodes_for_planning
         ]
 
     return Plan(old.dispatch_id, decisions, AllReused(record, old.dispatch_id, reason))
@@ -408,7 +417,7 @@ def row_copy(prepared: Prepared, previous: StoredDispatch, when: datetime) -> Ro
     makes (:func:`valence.store.copy.record_dispatch_copying`) equals the row its
     record would be written as, field by field.
     """
-    previous_id, old_nodes = previous.dispatch_id, previous.nodes
+    previous_id, old_nodes = previous.dispatch_id, previous.nodes_for_planning
     copied = []
     for record in prepared.nodes:
         i = record.node_id

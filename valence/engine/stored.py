@@ -40,5 +40,12 @@ class StoredDispatch:
         return self.store.get_nodes(self.record.dispatch_id)
 
     @cached_property
+    def nodes_for_planning(self) -> list[NodeRecord]:
+        """:attr:`nodes` as a plan reads them: no ``reason``, shared ``metadata`` (read only)."""
+        if "nodes" in self.__dict__:
+            return self.nodes
+        return self.store.get_nodes_for_planning(self.record.dispatch_id)
+
+    @cached_property
     def edges(self) -> list[EdgeRecord]:
         return self.store.get_edges(self.record.dispatch_id)

@@ -49,7 +49,7 @@ from valence.errors import (
 )
 from valence.ids import normalise_prefix
 from valence.status import TERMINAL
-from valence.store import bulk, fsck, intact, keyindex, migrate, rows
+from valence.store import bulk, fsck, intact, keyindex, migrate, planning, rows
 from valence.store.blobs import (
     DATABASE_URL,
     INLINE_LIMIT,
@@ -561,6 +561,16 @@ class Store(TriggerRows, LeaseRows):
         query = select_nodes.where(nodes_t.c.dispatch_id == dispatch_id)
         with self._engine.connect() as conn:
             found = [NodeRecord(*row) for row in conn.execute(query.order_by(nodes_t.c.node_id))]
+            if not found and not self._dispatch_exists(conn, dispatch_id):
+                raise self._not_found(dispatch_id)
+        return found
+
+    def get_nodes_for_planning(self, dispatch_id: str) -> list[NodeRecord]:
+        """:meth:`get_nodes` as a redispatch plan reads them: ``reason`` None, and equal
+        ``metadata`` values one shared dict, not to be changed (:mod:`valence.store.planning`).
+        """
+        with self._engine.connect() as conn:
+            found = planning.read_nodes(conn, dispatch_id)
             if not found and not self._dispatch_exists(conn, dispatch_id):
                 raise self._not_found(dispatch_id)
         return found
