@@ -9,10 +9,8 @@ what was read.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from valence import status as st
 from valence.engine.plan import Code, Decision
@@ -76,9 +74,10 @@ def decide(ctx: Context) -> list[Decision]:
     tainted: dict[int, str] = {}  # a sublattice that ran a not reusable task, and dependents
     for node_id in ctx.graph.topological_order():
         node, record = ctx.graph.nodes[node_id], ctx.nodes[node_id]
-        label = node.electron.name if node.electron is not None else node.name
-        if label in ctx.force or any(e.parent in forced for e in incoming[node_id]):
-            forced.add(node_id)
+        if ctx.force:  # else nothing is forced
+            label = node.electron.name if node.electron is not None else node.name
+            if label in ctx.force or any(e.parent in forced for e in incoming[node_id]):
+                forced.add(node_id)
         _taint(node_id, record, seen, incoming[node_id], tainted)
         match = completed.get(record.key or "")
         reusable = ctx.reuse and node_id not in forced
@@ -139,6 +138,8 @@ def _taint(
     old = seen.get(record.key or "")
     if old is not None and old.not_reusable:
         tainted[node_id] = f"in {old.dispatch_id[:8]} it {old.not_reusable}"
+        return
+    if not tainted:  # nothing upstream can be
         return
     for edge in incoming:
         if edge.parent in tainted:
@@ -218,22 +219,21 @@ class _Counterparts:
 
 def _counterparts(ctx: Context) -> dict[int, NodeRecord]:
     """Pair nodes by (original task name, occurrence): for explanations only."""
-
-    def ident(name: str, metadata: dict[str, Any]) -> str:
-        return str(metadata.get("replaced") or name)
-
     old_by: dict[tuple[str, int], NodeRecord] = {}
-    counts: Counter[str] = Counter()
+    counts: dict[str, int] = {}
     for old in ctx.previous or ():
-        name = ident(old.name, old.metadata)
-        old_by[(name, counts[name])] = old
-        counts[name] += 1
+        name = str(old.metadata.get("replaced") or old.name)
+        count = counts.get(name, 0)
+        old_by[(name, count)] = old
+        counts[name] = count + 1
     pairs: dict[int, NodeRecord] = {}
-    counts = Counter()
+    counts = {}
+    records = ctx.nodes
     for node in ctx.graph.nodes:
-        name = ident(ctx.nodes[node.id].name, node.metadata)
-        found = old_by.get((name, counts[name]))
-        counts[name] += 1
+        name = str(node.metadata.get("replaced") or records[node.id].name)
+        count = counts.get(name, 0)
+        counts[name] = count + 1
+        found = old_by.get((name, count))
         if found is not None:
             pairs[node.id] = found
     return pairs

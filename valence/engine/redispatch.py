@@ -387,8 +387,7 @@ def apply_decisions(
         source = decision.source
         if decision.action != "reuse" or source is None:
             continue
-        for name, value in reused_fields(source, now).items():
-            setattr(record, name, value)
+        vars(record).update(reused_fields(source, now))
         done[record.node_id] = source.output_digest or ""
     return done
 
@@ -405,8 +404,9 @@ _REUSE_FIELDS = (
     "reused_from_node",
     "reason",
 )
-_KEPT = attrgetter(*(f.name for f in fields(NodeRecord) if f.name not in _REUSE_FIELDS))
+_KEPT = tuple(f.name for f in fields(NodeRecord) if f.name not in _REUSE_FIELDS)
 """The fields a copied row keeps as they are: every field but those the copy sets."""
+_KEPT_PLAIN = attrgetter(*(name for name in _KEPT if name != "metadata"))
 
 
 def row_copy(prepared: Prepared, previous: StoredDispatch, when: datetime) -> RowCopy | None:
@@ -415,10 +415,12 @@ def row_copy(prepared: Prepared, previous: StoredDispatch, when: datetime) -> Ro
     Those are copied inside the database when the dispatch is recorded
     (:func:`record_new_dispatch`). A node qualifies only if the row the copy
     makes (:func:`valence.store.copy.record_dispatch_copying`) equals the row its
-    record would be written as, field by field.
+    record would be written as, field by field (each pair of ``metadata`` dicts
+    compared once: many nodes share theirs).
     """
     previous_id, old_nodes = previous.dispatch_id, previous.nodes_for_planning
     copied = []
+    same_metadata: dict[tuple[int, int], bool] = {}  # both lists keep the dicts alive
     for record in prepared.nodes:
         i = record.node_id
         old = old_nodes[i] if i < len(old_nodes) else None
@@ -433,13 +435,18 @@ def row_copy(prepared: Prepared, previous: StoredDispatch, when: datetime) -> Ro
             and record.error is None
             and record.traceback is None
             and record.attempts == 0
-            and _KEPT(record) == _KEPT(old)
+            and _KEPT_PLAIN(record) == _KEPT_PLAIN(old)
             and record.reason == _reused_reason(i, previous_id, old.reused_from_dispatch)
         ):
-            copied.append(i)
+            pair = (id(record.metadata), id(old.metadata))
+            same = same_metadata.get(pair)
+            if same is None:
+                same = same_metadata[pair] = record.metadata == old.metadata
+            if same:
+                copied.append(i)
     if not copied:
         return None
-    same_edges = [_edge_row(e) for e in prepared.edges] == [_edge_row(e) for e in previous.edges]
+    same_edges = [_edge_row(e) for e in prepared.edges] == previous.edge_rows
     return RowCopy(previous_id, as_ranges(copied), when, same_edges)
 
 

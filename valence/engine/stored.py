@@ -41,10 +41,15 @@ class StoredDispatch:
 
     @cached_property
     def nodes_for_planning(self) -> list[NodeRecord]:
-        """:attr:`nodes` as a plan reads them: no ``reason``, shared ``metadata`` (read only)."""
+        """:attr:`nodes` as a plan reads them (no reason or times; shared ``metadata``)."""
         if "nodes" in self.__dict__:
             return self.nodes
         return self.store.get_nodes_for_planning(self.record.dispatch_id)
+
+    @cached_property
+    def edge_rows(self) -> list[tuple[int, int, str, str, int | None]]:
+        """Each edge as ``(parent_id, child_id, edge_name, param_type, arg_index)``, in order."""
+        return self.store.get_edge_rows(self.record.dispatch_id)
 
     @cached_property
     def edges(self) -> list[EdgeRecord]:

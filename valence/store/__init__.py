@@ -566,9 +566,9 @@ class Store(TriggerRows, LeaseRows):
         return found
 
     def get_nodes_for_planning(self, dispatch_id: str) -> list[NodeRecord]:
-        """:meth:`get_nodes` as a redispatch plan reads them: ``reason`` None, and equal
-        ``metadata`` values one shared dict, not to be changed (:mod:`valence.store.planning`).
-        """
+        """:meth:`get_nodes` as a redispatch plan reads them: no reason or times (None), and
+        equal ``metadata`` values one shared dict, not to be changed
+        (:mod:`valence.store.planning`)."""
         with self._engine.connect() as conn:
             found = planning.read_nodes(conn, dispatch_id)
             if not found and not self._dispatch_exists(conn, dispatch_id):
@@ -600,6 +600,12 @@ class Store(TriggerRows, LeaseRows):
             if not found and not self._dispatch_exists(conn, dispatch_id):
                 raise self._not_found(dispatch_id)
         return found
+
+    def get_edge_rows(self, dispatch_id: str) -> list[tuple[Any, ...]]:
+        """:meth:`get_edges` as plain tuples of every field but ``dispatch_id`` (no record
+        built; an unknown dispatch has none)."""
+        with self._engine.connect() as conn:
+            return planning.read_edges(conn, dispatch_id)
 
     def list_dispatches(
         self,

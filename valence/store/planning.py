@@ -3,61 +3,53 @@
 :meth:`valence.store.Store.get_nodes` decodes every JSON column and time of every
 row; for a 20,000-node dispatch that is most of the cost of reading it. A plan
 compares keys, statuses and digests, and each node's ``metadata`` (a few distinct
-values: one per task function), never the stored ``reason``. So here ``metadata``
-is decoded once per distinct text and shared between equal rows, ``reason`` is
-not read, and SQLite's times are parsed directly. The rows are otherwise equal
-to :meth:`~valence.store.Store.get_nodes`'s.
+values: one per task function), never the stored ``reason`` or times. So here
+``metadata`` is decoded once per distinct text and shared between equal rows, and
+``reason``, ``start_time`` and ``end_time`` are not read (None). The rows are
+otherwise equal to :meth:`~valence.store.Store.get_nodes`'s, and come straight
+from the driver's cursor.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from datetime import UTC, datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, String, Text, bindparam, cast, null, select, type_coerce
+from sqlalchemy import Connection, Text, bindparam, cast, null, select
 from sqlalchemy.engine import Dialect
 
 from valence.store.records import NodeRecord
-from valence.store.tables import NODE_FIELDS, nodes
+from valence.store.tables import EDGE_FIELDS, NODE_FIELDS, edges, nodes
 
 _METADATA = NODE_FIELDS.index("metadata")
-_TIMES = (NODE_FIELDS.index("start_time"), NODE_FIELDS.index("end_time"))
+
+
+NOT_READ = ("reason", "start_time", "end_time")
+"""The fields :func:`read_nodes` leaves None."""
 
 
 @functools.cache
 def _statement(dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
     """The SELECT's SQL for ``dialect`` and, if positional, its parameter order."""
     c = nodes.c
-    raw_times = dialect.name == "sqlite"
-    columns = []
-    for name in NODE_FIELDS:
-        if name == "metadata":
-            columns.append(cast(c.metadata, Text).label(name))
-        elif name == "reason":
-            columns.append(null().label(name))
-        elif raw_times and name in ("start_time", "end_time"):
-            columns.append(type_coerce(c[name], String).label(name))
-        else:
-            columns.append(c[name])
+    columns = [
+        cast(c.metadata, Text).label(name)
+        if name == "metadata"
+        else null().label(name)
+        if name in NOT_READ
+        else c[name]
+        for name in NODE_FIELDS
+    ]
     query = select(*columns).where(c.dispatch_id == bindparam("dispatch_id"))
     compiled = query.order_by(c.node_id).compile(dialect=dialect)
     order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
     return str(compiled), order
 
 
-def _utc(value: Any) -> datetime | None:
-    """A time as the driver gives it (SQLite: text in UTC) as an aware UTC datetime."""
-    if value is None:
-        return None
-    found = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return found.replace(tzinfo=timezone.utc) if found.tzinfo is None else found.astimezone(UTC)
-
-
 def read_nodes(conn: Connection, dispatch_id: str) -> list[NodeRecord]:
-    """Every node of ``dispatch_id`` by node id, ``reason`` None and equal ``metadata``
-    values one shared dict (read only). The rows come straight from the driver's cursor."""
+    """Every node of ``dispatch_id`` by node id, the :data:`NOT_READ` fields None and equal
+    ``metadata`` values one shared dict (read only)."""
     sql, order = _statement(conn.dialect)
     params: Any = {"dispatch_id": dispatch_id} if order is None else (dispatch_id,) * len(order)
     cursor = conn.connection.cursor()
@@ -68,7 +60,6 @@ def read_nodes(conn: Connection, dispatch_id: str) -> list[NodeRecord]:
         cursor.close()
     decoded: dict[str, dict[str, Any]] = {}
     found = []
-    start, end = _TIMES
     for row in rows:
         values = list(row)
         text = values[_METADATA]
@@ -76,6 +67,14 @@ def read_nodes(conn: Connection, dispatch_id: str) -> list[NodeRecord]:
         if metadata is None:
             metadata = decoded[text] = json.loads(text)
         values[_METADATA] = metadata
-        values[start], values[end] = _utc(values[start]), _utc(values[end])
         found.append(NodeRecord(*values))
     return found
+
+
+_EDGES = select(*(edges.c[f] for f in EDGE_FIELDS[1:])).where(edges.c.dispatch_id == bindparam("d"))
+_EDGES_ORDERED = _EDGES.order_by(edges.c.edge_index)
+
+
+def read_edges(conn: Connection, dispatch_id: str) -> list[tuple[Any, ...]]:
+    """Every edge of ``dispatch_id`` as a tuple of its fields but ``dispatch_id``, in order."""
+    return [tuple(row) for row in conn.execute(_EDGES_ORDERED, {"d": dispatch_id})]
