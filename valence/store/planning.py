@@ -6,13 +6,12 @@ compares keys, statuses and digests, and each node's ``metadata`` (a few distinc
 values: one per task function), never the stored ``reason`` or times. So here
 ``metadata`` is decoded once per distinct text and shared between equal rows, and
 ``reason``, ``start_time`` and ``end_time`` are not read (None). The rows are
-otherwise equal to :meth:`~valence.store.Store.get_nodes`'s, and come straight
-from the driver's cursor.
+otherwise equal to :meth:`~valence.store.Store.get_nodes`'s; they are read as
+plain SQL, so no column passes through a type's result processing.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 from typing import Any
 
@@ -29,9 +28,14 @@ NOT_READ = ("reason", "start_time", "end_time")
 """The fields :func:`read_nodes` leaves None."""
 
 
-@functools.cache
+_compiled: dict[tuple[Any, ...], tuple[str, tuple[str, ...] | None]] = {}
+
+
 def _statement(dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
     """The SELECT's SQL for ``dialect`` and, if positional, its parameter order."""
+    cache_key = (type(dialect), dialect.paramstyle)
+    if cache_key in _compiled:
+        return _compiled[cache_key]
     c = nodes.c
     columns = [
         cast(c.metadata, Text).label(name)
@@ -44,7 +48,8 @@ def _statement(dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
     query = select(*columns).where(c.dispatch_id == bindparam("dispatch_id"))
     compiled = query.order_by(c.node_id).compile(dialect=dialect)
     order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
-    return str(compiled), order
+    _compiled[cache_key] = (str(compiled), order)
+    return _compiled[cache_key]
 
 
 def read_nodes(conn: Connection, dispatch_id: str) -> list[NodeRecord]:
@@ -52,12 +57,7 @@ def read_nodes(conn: Connection, dispatch_id: str) -> list[NodeRecord]:
     ``metadata`` values one shared dict (read only)."""
     sql, order = _statement(conn.dialect)
     params: Any = {"dispatch_id": dispatch_id} if order is None else (dispatch_id,) * len(order)
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
+    rows = conn.exec_driver_sql(sql, params).all()  # plain SQL: no per-column processing
     decoded: dict[str, dict[str, Any]] = {}
     found = []
     for row in rows:
