@@ -111,8 +111,8 @@ def _main() -> None:
         migrated_with_alembic(path)
         conn = sqlite3.connect(path)
         try:
-            rows = conn.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")
-            for (sql,) in rows.fetchall():
+            query = "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid"
+            for (sql,) in conn.execute(query).fetchall():
                 print(f"    {normalised(sql)!r},")
         finally:
             conn.close()
