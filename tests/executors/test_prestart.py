@@ -11,7 +11,7 @@ import pytest
 
 import valence as ct
 from valence.executors.local import LocalExecutor, ThreadExecutor
-from valence.executors.prestart import prestart_for, uses_process_pool
+from valence.executors.prestart import WORKER_MODULES, prestart_for, uses_process_pool
 
 
 def by_default(x):
@@ -113,6 +113,7 @@ with open(sys.argv[2], "a") as log:
     log.write("ran\\n")
 assert ct.get_result(ct.dispatch(flow)(1, 2), wait=True).result == 3
 seen["at_exit"] = forkserver._forkserver._forkserver_pid is not None
+seen["preload"] = forkserver._forkserver._preload_modules
 print(json.dumps(seen))
 """
 
@@ -132,5 +133,7 @@ def test_a_fresh_process_starts_the_forkserver_before_importing_the_store(
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"at_store_import": started, "at_exit": started}
+    seen = json.loads(done.stdout)
+    assert seen.pop("preload") == (["__main__", *WORKER_MODULES] if started else ["__main__"])
+    assert seen == {"at_store_import": started, "at_exit": started}
     assert ran.read_text() == "ran\n"

@@ -6,8 +6,9 @@ that dispatches once, that start (and multiprocessing's resource tracker) is
 the longest wait between recording the dispatch and its first result. When a
 dispatch about to run here probably uses the process executor, ``ct.dispatch``
 starts the forkserver first, so it starts on another core while this process
-imports the store and the engine, prepares and records the dispatch. Nothing
-else changes: workers still start, run and die as the pool decides.
+imports the store and the engine, prepares and records the dispatch; and the
+forkserver imports what a worker needs (:data:`WORKER_MODULES`) before forking
+it. Nothing else changes: workers still start, run and die as the pool decides.
 
 "Probably": the lattice's default executor, or that of any electron its body
 names directly (found among the function's global names, without tracing), is
@@ -64,6 +65,11 @@ def _is_process(executor: Any) -> bool:
     return getattr(executor, "name", None) == "local" and not getattr(executor, "conda_env", "")
 
 
+WORKER_MODULES = ("valence.executors.pool", "valence.executors.worker", "valence.serialize")
+"""What a pool worker imports before its first task: the forkserver imports them once
+(added to its preload list), so each worker forked from it starts with them."""
+
+
 def start_forkserver() -> bool:
     """Start multiprocessing's forkserver now, if the process pool uses one.
 
@@ -76,6 +82,8 @@ def start_forkserver() -> bool:
         return False
     from multiprocessing import forkserver
 
+    preload = list(getattr(forkserver._forkserver, "_preload_modules", None) or ["__main__"])
+    forkserver.set_forkserver_preload(preload + [m for m in WORKER_MODULES if m not in preload])
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         forkserver.ensure_running()
