@@ -137,3 +137,21 @@ def test_a_fresh_process_starts_the_forkserver_before_importing_the_store(
     assert seen.pop("preload") == (["__main__", *WORKER_MODULES] if started else ["__main__"])
     assert seen == {"at_store_import": started, "at_exit": started}
     assert ran.read_text() == "ran\n"
+
+
+class Touchy:
+    @property
+    def __class__(self):  # what a lazy proxy may do
+        raise RuntimeError("do not look at me")
+
+
+touchy = Touchy()
+
+
+@ct.lattice
+def names_a_touchy_global(x):
+    return default_task(touchy, x)
+
+
+def test_the_guess_never_touches_the_globals_it_reads() -> None:
+    assert uses_process_pool(names_a_touchy_global, "local") is True

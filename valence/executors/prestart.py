@@ -52,7 +52,8 @@ def uses_process_pool(lattice: Any, default: str) -> bool:
     function = lattice.function
     names = getattr(getattr(function, "__code__", None), "co_names", ())
     scope = getattr(function, "__globals__", {})
-    found = [scope[name] for name in names if isinstance(scope.get(name), Electron)]
+    # type(), not isinstance(): a global whose __class__ is a property cannot raise here
+    found = [scope[name] for name in names if issubclass(type(scope.get(name)), Electron)]
     if not found:
         return _is_process(fallback)
     return any(_is_process(task.metadata.get("executor") or fallback) for task in found)
