@@ -70,6 +70,14 @@ def test_a_lazy_name_imports_its_module_on_first_use() -> None:
     assert "valence.client" not in loaded
 
 
+def test_the_client_functions_import_no_store_or_engine_until_called() -> None:
+    # ct.dispatch starts the process pool's forkserver before the store is imported
+    loaded = loaded_after("import valence as ct\nct.dispatch, ct.get_result, ct.redispatch")
+    assert "valence.client" in loaded
+    heavy = {"sqlalchemy", "alembic", "psutil", "valence.store", "valence.engine"}
+    assert sorted(heavy & loaded) == []
+
+
 def test_every_public_name_resolves_in_a_fresh_process() -> None:
     code = (
         "import importlib, valence as ct\n"
