@@ -79,7 +79,7 @@ def start_forkserver() -> bool:
     """
     from valence.executors import local
 
-    if local._START_METHOD != "forkserver":
+    if getattr(local, "_START_METHOD", None) != "forkserver":  # the pool's own choice
         return False
     from multiprocessing import forkserver
 
