@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from importlib import metadata
@@ -67,6 +68,14 @@ def test_a_lazy_name_imports_its_module_on_first_use() -> None:
     loaded = loaded_after("import valence as ct\nct.Result")
     assert "valence.results" in loaded
     assert "valence.client" not in loaded
+
+
+def test_the_client_functions_import_no_store_or_engine_until_called() -> None:
+    # ct.dispatch starts the process pool's forkserver before the store is imported
+    loaded = loaded_after("import valence as ct\nct.dispatch, ct.get_result, ct.redispatch")
+    assert "valence.client" in loaded
+    heavy = {"sqlalchemy", "alembic", "psutil", "valence.store", "valence.engine"}
+    assert sorted(heavy & loaded) == []
 
 
 def test_every_public_name_resolves_in_a_fresh_process() -> None:
@@ -148,3 +157,38 @@ def test_file_digests_load_no_transfer_strategy_and_fs_names_resolve() -> None:
         "assert fs.strategies.HTTP is fs.transfer.HTTP and 'FileTransfer' in dir(fs)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+EXIT_PROBE = """
+import atexit, gc, sys
+# registered before valence's hooks, so it runs after them: it sees what they left
+atexit.register(lambda: print("frozen", gc.get_freeze_count(), flush=True))
+import valence as ct
+
+@ct.electron(executor="thread")
+def add(a, b):
+    return a + b
+
+@ct.lattice
+def flow(a, b):
+    return add(a, b)
+
+if sys.argv[1] == "dispatch":
+    assert ct.get_result(ct.dispatch(flow)(1, 2), wait=True).result == 3
+"""
+
+
+def run_exit_probe(home, what: str) -> str:
+    env = {**os.environ, "VALENCE_HOME": str(home)}
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_PROBE, what], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()[-1]
+
+
+def test_a_process_that_dispatched_exits_without_walking_its_objects(valence_home) -> None:
+    # the embedded runtime's exit hook freezes the collector once dispatches are done
+    assert int(run_exit_probe(valence_home, "dispatch")) > 10_000
+    # a process that only defined workflows is left alone
+    assert run_exit_probe(valence_home, "define") == "0"

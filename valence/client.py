@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from valence.backends import Backend, RedispatchRequest, choose_backend, task_id_list
-from valence.backends.local import timeout_error
-from valence.engine.redispatch import Plan
-from valence.engine.reuse import check_reuse_from
 from valence.errors import UnsupportedOptionError
-from valence.results import Result
 from valence.workflow.lattice import Lattice
+
+if TYPE_CHECKING:
+    from valence.engine.redispatch import Plan
+    from valence.results import Result
+
+# The store and the engine (SQLAlchemy) are imported by the first call that needs them,
+# so that ``dispatch`` can start the process pool's forkserver first (executors.prestart).
 
 
 def dispatch(
@@ -41,6 +44,9 @@ def dispatch(
         )
 
     def submit(*args: Any, **kwargs: Any) -> str:
+        from valence.executors.prestart import prestart_for
+
+        prestart_for(lattice, dispatcher_addr, disable_run=disable_run)
         backend = choose_backend(dispatcher_addr)
         if not lattice.metadata.get("triggers"):
             return backend.submit(
@@ -114,6 +120,8 @@ def get_result(
     backend = choose_backend(dispatcher_addr)
     dispatch_id = backend.resolve_id(dispatch_id)
     if wait and not wait_with_progress(backend, dispatch_id, timeout, progress):
+        from valence.backends.local import timeout_error
+
         raise timeout_error(dispatch_id, timeout)
     if status_only:
         return {"id": dispatch_id, "status": backend.status(dispatch_id)}
@@ -160,6 +168,8 @@ class Redispatch:
         self.replace_electrons = dict(replace_electrons or {})
         self.reuse_previous_results = reuse_previous_results
         self.force_rerun = tuple(force_rerun)
+        from valence.engine.reuse import check_reuse_from
+
         self.dispatcher_addr = dispatcher_addr
         self.reuse_from = check_reuse_from(reuse_from)
 

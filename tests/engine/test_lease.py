@@ -6,8 +6,11 @@ Run on a real SQLite store with a fake monotonic clock: no test waits for time.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
+from subprocess import PIPE
 
 import pytest
 from hypothesis import given, settings
@@ -238,3 +241,41 @@ def test_peers_sweeping_at_once_take_a_dead_dispatch_exactly_once(valence_home, 
             open(gate, "w").close()
             for store in stores:
                 store.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_process_facts_agree_with_psutil() -> None:
+    import psutil
+
+    from valence.engine.ownership import _process, is_alive
+
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=PIPE)
+    try:
+        for pid in (os.getpid(), child.pid):
+            created, zombie = _process(pid)
+            assert created == psutil.Process(pid).create_time() and not zombie
+            assert is_alive(f"{host_id()}:{pid}:{created:.3f}:00000000")
+            assert not is_alive(f"{host_id()}:{pid}:{created - 5:.3f}:00000000")  # pid reused
+        owner = f"{host_id()}:{child.pid}:{_process(child.pid)[0]:.3f}:00000000"
+        child.stdin.close()
+        while psutil.Process(child.pid).status() != psutil.STATUS_ZOMBIE:
+            time.sleep(0.01)
+        assert _process(child.pid)[1] is True and not is_alive(owner)  # exited, not reaped
+    finally:
+        child.wait()
+    assert _process(child.pid) == (None, False) and not is_alive(owner)  # reaped
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="psutil is used elsewhere")
+def test_a_dispatching_process_does_not_import_psutil(tmp_path) -> None:
+    code = (
+        "import sys, valence as ct\n"
+        "@ct.electron(executor='thread')\ndef add(a, b):\n    return a + b\n"
+        "@ct.lattice\ndef flow(a):\n    return add(a, 1)\n"
+        "assert ct.get_result(ct.dispatch(flow)(1), wait=True).result == 2\n"
+        "print('psutil' in sys.modules)\n"
+    )
+    env = {**os.environ, "VALENCE_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False"]

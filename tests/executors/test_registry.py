@@ -81,3 +81,37 @@ def test_ct_executor_holds_the_classes_as_covalents_module_does() -> None:
     assert issubclass(ct.executor.BaseExecutor, Executor)  # Covalent's run()-style base
     with pytest.raises(AttributeError, match="no executor class 'SlurmExecutor'"):
         ct.executor.SlurmExecutor
+
+
+def test_built_in_names_are_valences_own_entry_points() -> None:
+    from importlib.metadata import distribution
+
+    from valence.executors import BUILT_IN, ENTRY_POINT_GROUP
+
+    ours = distribution("valence").entry_points.select(group=ENTRY_POINT_GROUP)
+    assert {ep.name: ep.value for ep in ours} == BUILT_IN
+
+
+def test_built_in_executors_resolve_without_listing_entry_points() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib.metadata as md\n"
+        "def refuse(*args, **kwargs):\n"
+        "    raise AssertionError('entry points listed')\n"
+        "md.entry_points = refuse\n"
+        "from valence.executors import get_executor, is_registered\n"
+        "assert all(is_registered(n) for n in ('local', 'thread', 'inline', 'dask'))\n"
+        "print(type(get_executor('thread')).__name__, type(get_executor(None)).__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ThreadExecutor", "LocalExecutor"]
+
+
+def test_an_unknown_name_is_looked_up_among_plugins() -> None:
+    from valence.executors import is_registered
+
+    assert not is_registered("slurm")
+    assert not is_registered("")

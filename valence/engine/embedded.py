@@ -10,6 +10,7 @@ shut down.
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 import threading
@@ -54,6 +55,22 @@ def _close(runtime: Runtime) -> None:
 
 
 def _wait_at_exit() -> None:
+    """Wait for running dispatches (see :func:`_finish_at_exit`), then freeze the collector.
+
+    The interpreter's teardown would otherwise walk and free, one by one, every
+    object the imports made (SQLAlchemy's classes and functions, mostly): a tenth
+    of a 1-task dispatch's CPU time. Frozen objects are left to the operating
+    system; as the language reference allows, objects still in reference cycles
+    at exit are then not finalized. Objects made after this point (by later exit
+    handlers) are collected as usual.
+    """
+    try:
+        _finish_at_exit()
+    finally:
+        gc.freeze()
+
+
+def _finish_at_exit() -> None:
     """Wait for running dispatches, unless in a Jupyter kernel or interrupted.
 
     A kernel being restarted or shut down must not wait, and a Ctrl-C during the

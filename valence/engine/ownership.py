@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import uuid
-
-import psutil
 
 from valence.errors import ConfigError
 
@@ -31,7 +30,8 @@ def host_id() -> str:
 def new_owner() -> str:
     """A unique owner id for a dispatcher in this process."""
     pid = os.getpid()
-    started = psutil.Process(pid).create_time()
+    started = _process(pid)[0]
+    assert started is not None  # this process exists
     return f"{host_id()}:{pid}:{started:.3f}:{uuid.uuid4().hex[:8]}"
 
 
@@ -50,9 +50,47 @@ def is_alive(owner: str) -> bool:
         return True  # not ours to judge
     if host != host_id():
         return True
+    created, zombie = _process(pid)
+    if created is None:
+        return False
+    return abs(created - started) < 0.01 and not zombie
+
+
+def _process(pid: int) -> tuple[float | None, bool]:
+    """When process ``pid`` started (seconds since the epoch; None: no such process) and
+    whether it is a zombie.
+
+    On Linux read from ``/proc`` as psutil's ``create_time()`` computes it (start ticks
+    after boot / ticks per second + boot time), without importing psutil: a fresh
+    process's first dispatch calls this. A test checks both agree.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                stat = fh.read()
+        except (FileNotFoundError, ProcessLookupError):
+            return None, False
+        except OSError:
+            pass  # not readable here (e.g. hidepid): ask psutil
+        else:
+            fields = stat[stat.rfind(b")") + 2 :].split()
+            return int(fields[19]) / _CLOCK_TICKS + _boot_time(), fields[0] == b"Z"
+    import psutil
+
     try:
         process = psutil.Process(pid)
-        same = abs(process.create_time() - started) < 0.01
-        return same and bool(process.status() != psutil.STATUS_ZOMBIE)
+        return process.create_time(), process.status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
-        return False
+        return None, False
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _boot_time() -> float:
+    """The boot time in seconds since the epoch (``btime`` of ``/proc/stat``, as psutil)."""
+    with open("/proc/stat", "rb") as fh:
+        for line in fh:
+            if line.startswith(b"btime"):
+                return float(line.split()[1])
+    raise OSError("/proc/stat has no btime line")

@@ -174,11 +174,11 @@ def _check_executor_names(lattice: Lattice, graph: TransportGraph) -> None:
     wanted = sorted(n for n in names if isinstance(n, str))
     if not wanted:
         return
-    from valence.executors import registered_names
+    from valence.executors import is_registered, registered_names
 
-    known = registered_names()
-    unknown = [name for name in wanted if name not in known]
+    unknown = [name for name in wanted if not is_registered(name)]
     if unknown:
+        known = registered_names()
         raise UnknownExecutorError(
             f"executor {unknown[0]!r} is not registered (registered: {', '.join(known)}); "
             "check the spelling, install the plugin that provides it, or pass an Executor instance"

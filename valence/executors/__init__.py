@@ -10,13 +10,32 @@ and instances deduplicated by equality, so two unpickled copies of
 from __future__ import annotations
 
 import threading
+from importlib import import_module
 
 from valence.errors import ExecutorError, UnknownExecutorError
 from valence.executors.base import Executor, Outcome, TaskSpec
 
-__all__ = ["Executor", "Outcome", "TaskSpec", "get_executor", "registered_names", "shutdown_all"]
+__all__ = [
+    "Executor",
+    "Outcome",
+    "TaskSpec",
+    "get_executor",
+    "is_registered",
+    "registered_names",
+    "shutdown_all",
+]
 
 ENTRY_POINT_GROUP = "valence.executors"
+
+BUILT_IN = {
+    "local": "valence.executors.local:LocalExecutor",
+    "thread": "valence.executors.local:ThreadExecutor",
+    "inline": "valence.executors.local:InlineExecutor",
+    "dask": "valence.executors.dask:DaskExecutor",
+}
+"""valence's own entry points (``pyproject.toml``; a test keeps both in step): resolved
+without listing every installed distribution's entry points, which costs a fresh process
+more than the rest of resolving an executor."""
 
 _lock = threading.RLock()
 _by_name: dict[str, Executor] = {}
@@ -29,6 +48,11 @@ def registered_names() -> list[str]:
     from importlib.metadata import entry_points
 
     return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def is_registered(name: str) -> bool:
+    """Whether an executor is registered under ``name`` (a built-in one without a scan)."""
+    return name in BUILT_IN or name in registered_names()
 
 
 def get_executor(spec: str | Executor | None, default: str = "local") -> Executor:
@@ -50,6 +74,9 @@ def get_executor(spec: str | Executor | None, default: str = "local") -> Executo
 
 def _load(name: str) -> type[Executor]:
     """The executor class registered under ``name``."""
+    if name in BUILT_IN:
+        module, _, attribute = BUILT_IN[name].partition(":")
+        return _checked(name, BUILT_IN[name], getattr(import_module(module), attribute))
     from importlib.metadata import entry_points
 
     found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
@@ -60,11 +87,13 @@ def _load(name: str) -> type[Executor]:
             f"check the spelling, install the plugin that provides it, or pass an Executor "
             f"instance"
         )
-    cls = found[0].load()
+    return _checked(name, found[0].value, found[0].load())
+
+
+def _checked(name: str, value: str, cls: object) -> type[Executor]:
     if not (isinstance(cls, type) and issubclass(cls, Executor)):
         raise ExecutorError(
-            f"the entry point {found[0].value!r} registered as executor {name!r} is not an "
-            f"Executor subclass"
+            f"the entry point {value!r} registered as executor {name!r} is not an Executor subclass"
         )
     return cls
 

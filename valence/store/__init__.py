@@ -49,7 +49,7 @@ from valence.errors import (
 )
 from valence.ids import normalise_prefix
 from valence.status import TERMINAL
-from valence.store import bulk, fsck, intact, keyindex, migrate, planning, rows
+from valence.store import bulk, fsck, intact, keyindex, migrate, planning, rows, sqlite_schema
 from valence.store.blobs import (
     DATABASE_URL,
     INLINE_LIMIT,
@@ -737,6 +737,8 @@ def create_sqlite_file(url: str, path: Path) -> None:
     hard-linked into place: the first process to link wins, the others use its
     file. The database is in WAL mode from the start, so no later open has to
     switch journal modes (which needs a lock that concurrent openers contend for).
+    The schema comes from :mod:`valence.store.sqlite_schema` (what the migrations
+    make, without running them) while that is at the head revision.
     """
     if path.exists():
         return
@@ -745,11 +747,16 @@ def create_sqlite_file(url: str, path: Path) -> None:
     os.close(fd)  # mode 0600, kept by SQLite
     tmp = Path(name)
     try:
-        engine = create_store_engine(make_url(url).set(database=str(tmp)).render_as_string(False))
-        try:
-            migrate.ensure_schema(engine)
-        finally:
-            engine.dispose()  # the last connection checkpoints and removes the -wal file
+        if sqlite_schema.REVISION == migrate.HEAD_REVISION:
+            _create_from_schema(tmp)
+        else:  # a migration was added but sqlite_schema not regenerated: migrate
+            engine = create_store_engine(
+                make_url(url).set(database=str(tmp)).render_as_string(False)
+            )
+            try:
+                migrate.ensure_schema(engine)
+            finally:
+                engine.dispose()  # the last connection checkpoints and removes the -wal file
         try:
             os.link(tmp, path)
         except FileExistsError:
@@ -760,6 +767,16 @@ def create_sqlite_file(url: str, path: Path) -> None:
     finally:
         for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
             leftover.unlink(missing_ok=True)
+
+
+def _create_from_schema(path: Path) -> None:
+    """The head schema in the empty file ``path``, in WAL mode (``create_sqlite_file``)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        sqlite_schema.create(conn)
+    finally:
+        conn.close()  # the last connection checkpoints and removes the -wal file
 
 
 _NODE_KEY = (nodes_t.c.dispatch_id, nodes_t.c.node_id)
