@@ -47,8 +47,11 @@ def sha256_hex(conn: Connection, column: Any) -> ColumnElement[Any] | None:
         return func.encode(func.sha256(column), literal("hex"))
     if name == "sqlite":
         driver = conn.connection.driver_connection
+        if driver is None:
+            raise RuntimeError("the SQLite connection has no driver connection to hash with")
         driver.create_function(SQLITE_SHA256, 1, _sqlite_sha256, deterministic=True)
-        return getattr(func, SQLITE_SHA256)(column)
+        hashed: ColumnElement[Any] = getattr(func, SQLITE_SHA256)(column)
+        return hashed
     return None
 
 
@@ -102,4 +105,4 @@ def dispatch_rows(conn: Connection, dispatch_id: str) -> list[Any]:
     proven = _proven(conn)
     if proven is not None:  # a left-joined miss has null columns: keep it explicitly
         query = query.where(or_(c.digest.is_(None), ~proven))
-    return conn.execute(query).all()
+    return list(conn.execute(query).all())
