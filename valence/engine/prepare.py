@@ -7,13 +7,11 @@ touched. The result is written in one transaction by the caller.
 
 from __future__ import annotations
 
-import gc
 import inspect
 import platform
 import uuid
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -24,6 +22,7 @@ from valence.clock import utcnow
 from valence.errors import SerializationError, UnknownExecutorError
 from valence.fingerprint import Unhashable, user_imports
 from valence.fs.digest import tracking as files_read
+from valence.gcpause import gc_paused
 from valence.store.copy import RowCopy
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
 from valence.workflow.graph import NodeKind, TransportGraph
@@ -70,23 +69,6 @@ class AllReused:
 
 def new_dispatch_id() -> str:
     return str(uuid.uuid4())
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many small objects.
-
-    Tracing and keying a large graph allocates tens of thousands of records
-    that all stay alive; the collector's repeated full passes over them cost
-    more than the work itself. Reference counting still frees garbage.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @gc_paused()

@@ -47,6 +47,7 @@ from valence.errors import (
     StoreWriteError,
     ValenceError,
 )
+from valence.gcpause import gc_paused
 from valence.ids import normalise_prefix
 from valence.status import TERMINAL
 from valence.store import bulk, fsck, keyindex, migrate, rows
@@ -336,8 +337,19 @@ class Store(TriggerRows, LeaseRows):
         """The write transaction of a new dispatch, its blobs and dispatch row written.
 
         Refuses records of another dispatch and an id already recorded; the caller
-        writes the node and edge rows on the connection it is given.
+        writes the node and edge rows on the connection it is given (with the
+        cyclic garbage collector paused: a large graph's rows are many objects).
         """
+        with gc_paused():
+            yield from self._new_dispatch_rows(dispatch, nodes, edges, blobs)
+
+    def _new_dispatch_rows(
+        self,
+        dispatch: DispatchRecord,
+        nodes: Sequence[NodeRecord],
+        edges: Sequence[EdgeRecord],
+        blobs: Mapping[str, bytes],
+    ) -> Iterator[Connection]:
         dispatch_id = dispatch.dispatch_id
         records: Iterable[NodeRecord | EdgeRecord] = itertools.chain(nodes, edges)
         for record in records:
