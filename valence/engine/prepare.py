@@ -176,17 +176,17 @@ def _node_records(
     shared: dict[Any, dict[str, Any]] = {}
     for node, key in zip(graph.nodes, keys, strict=False):
         record = NodeRecord(
-            dispatch_id=dispatch_id,
-            node_id=node.id,
-            name=node.name,
-            kind=node.kind.value,
-            status=st.NEW_OBJECT,
-            key=key.key,
-            not_reusable=key.reason,
+            dispatch_id,
+            node.id,
+            node.name,
+            node.kind._value_,
+            st.NEW_OBJECT,
+            key.key,
+            key.reason,
             metadata=_shared_metadata(node, key, shared),
         )
         if node.kind is NodeKind.PARAMETER:
-            record.value_digest = _put(blobs, _dump(node.value, f"argument {node.bare_name!r}"))
+            record.value_digest = _put(blobs, _dump_argument(node))
         elif node.electron is not None:
             fn_digest, src_digest = _function_blobs(node, fn_cache, blobs)
             record.function_digest, record.source_digest = fn_digest, src_digest
@@ -288,6 +288,14 @@ def _dump(value: Any, what: str) -> bytes:
         return serialize.dumps(value)
     except SerializationError as exc:
         raise SerializationError(f"{what} cannot be serialized: {exc}") from exc
+
+
+def _dump_argument(node: Any) -> bytes:
+    """A parameter node's value pickled; the error names the argument."""
+    try:
+        return serialize.dumps(node.value)
+    except SerializationError:
+        return _dump(node.value, f"argument {node.bare_name!r}")
 
 
 def _put(blobs: dict[str, bytes], data: bytes) -> str:
