@@ -274,7 +274,7 @@ def connect(
     """Wire ``value`` into argument ``name`` of node ``child``, adding nodes as needed."""
     graph = tracer.graph
     if isinstance(value, Output):
-        graph.add_edge(value.node_id, child, name, ptype, index)
+        graph.add_edge(value._node.id, child, name, ptype, index)
     elif isinstance(value, (list, tuple)) and not _is_namedtuple(value):
         node = graph.add_node(LIST_PREFIX, NodeKind.COLLECTION, op=type(value).__name__)
         for i, item in enumerate(value):
