@@ -120,7 +120,7 @@ class Electron:
         kwargs: dict[str, Any],
         replaced: str | None,
     ) -> Output:
-        metadata, injected = self._settings(tracer)
+        metadata, injected = self._settings(tracer, replaced)
         names = None if injected else self._simple_parameters()
         if names is None or not _binds_simply(names, args, kwargs):
             names = None
@@ -132,8 +132,6 @@ class Electron:
                 self.function, self.name, args, given, "electron", self.signature
             )
         graph = tracer.graph
-        if replaced is not None:
-            metadata = {**metadata, "replaced": replaced}
         if self.is_sublattice:
             node = graph.add_node(
                 SUBLATTICE_PREFIX + self.name, NodeKind.SUBLATTICE, electron=self, metadata=metadata
@@ -150,17 +148,20 @@ class Electron:
             _connect_simply(tracer, node.id, names, args, kwargs, offset)
         return Output(tracer, node)
 
-    def _settings(self, tracer: Tracer) -> tuple[dict[str, Any], set[str]]:
+    def _settings(self, tracer: Tracer, replaced: str | None) -> tuple[dict[str, Any], set[str]]:
         """This task's options in ``tracer``'s lattice and the arguments hooks inject.
 
-        Computed once per task and trace: every call's node shares the options dict
-        (nothing changes a node's options once traced).
+        Computed once per task (and name it replaces) and trace: every call's node
+        shares the options dict (nothing changes a node's options once traced).
         """
-        found = tracer.settings.get(id(self))
+        ident = (id(self), replaced)
+        found = tracer.settings.get(ident)
         if found is None or found[0] is not self:
             metadata = self._inherit(tracer.lattice_metadata)
             injected = set() if self.is_sublattice else self._injected(metadata)
-            found = tracer.settings[id(self)] = (self, metadata, injected)
+            if replaced is not None:
+                metadata["replaced"] = replaced
+            found = tracer.settings[ident] = (self, metadata, injected)
         return found[1], found[2]
 
     def _simple_parameters(self) -> tuple[tuple[str, ...], int] | None:

@@ -57,8 +57,10 @@ class Tracer:
     graph: TransportGraph = field(default_factory=TransportGraph)
     lattice_metadata: dict[str, Any] = field(default_factory=dict)
     replacements: dict[str, Any] = field(default_factory=dict)
-    # id(electron) -> (electron, its options in this lattice, injected argument names)
-    settings: dict[int, tuple[Any, dict[str, Any], set[str]]] = field(default_factory=dict)
+    # (id(electron), name it replaces) -> (electron, its options here, injected argument names)
+    settings: dict[tuple[int, str | None], tuple[Any, dict[str, Any], set[str]]] = field(
+        default_factory=dict
+    )
 
 
 def active_tracer() -> Tracer | None:
