@@ -340,16 +340,6 @@ class Store(TriggerRows, LeaseRows):
         writes the node and edge rows on the connection it is given (with the
         cyclic garbage collector paused: a large graph's rows are many objects).
         """
-        with gc_paused():
-            yield from self._new_dispatch_rows(dispatch, nodes, edges, blobs)
-
-    def _new_dispatch_rows(
-        self,
-        dispatch: DispatchRecord,
-        nodes: Sequence[NodeRecord],
-        edges: Sequence[EdgeRecord],
-        blobs: Mapping[str, bytes],
-    ) -> Iterator[Connection]:
         dispatch_id = dispatch.dispatch_id
         records: Iterable[NodeRecord | EdgeRecord] = itertools.chain(nodes, edges)
         for record in records:
@@ -358,16 +348,17 @@ class Store(TriggerRows, LeaseRows):
                     f"{type(record).__name__} of dispatch {record.dispatch_id!r} given "
                     f"with dispatch {dispatch_id!r}"
                 )
-        blob_rows = self._stage(blobs)
-        with self._write() as conn:
-            if self._dispatch_exists(conn, dispatch_id):
-                raise StoreError(
-                    f"dispatch {dispatch_id!r} is already recorded in {self.where}; "
-                    "a new dispatch needs a new id"
-                )
-            rows.insert_blobs(conn, blob_rows)
-            conn.execute(dispatches_t.insert(), vars(dispatch))
-            yield conn
+        with gc_paused():
+            blob_rows = self._stage(blobs)
+            with self._write() as conn:
+                if self._dispatch_exists(conn, dispatch_id):
+                    raise StoreError(
+                        f"dispatch {dispatch_id!r} is already recorded in {self.where}; "
+                        "a new dispatch needs a new id"
+                    )
+                rows.insert_blobs(conn, blob_rows)
+                conn.execute(dispatches_t.insert(), vars(dispatch))
+                yield conn
 
     def record_reused_dispatch(
         self, dispatch: DispatchRecord, source_id: str, *, when: datetime, reason: dict[str, Any]

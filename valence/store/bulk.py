@@ -103,7 +103,7 @@ def insert_tuples(
         columns[i] = _plain_strings(columns[i])
     plan = _plan(conn, statement, [names[i] for i in kept])
     where = {name: i for i, name in enumerate(names)}
-    ordered = [columns[where[name]] for name in plan.names]
+    ordered: list[Sequence[Any]] = [columns[where[name]] for name in plan.names]
     for position, convert in plan.converters:
         ordered[position] = _convert_column(ordered[position], convert)
     params: list[Any] = list(zip(*ordered, strict=True))

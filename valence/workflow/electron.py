@@ -166,7 +166,7 @@ class Electron:
 
     def _simple_parameters(self) -> tuple[tuple[str, ...], int] | None:
         """(names, how many are required) when every parameter is positional-or-keyword."""
-        simple = self.__dict__.get("_simple")
+        simple: tuple[tuple[str, ...], int] | bool | None = self.__dict__.get("_simple")
         if simple is None:
             params = self.signature.parameters.values()
             if all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params):
@@ -177,7 +177,7 @@ class Electron:
             else:
                 simple = False
             self.__dict__["_simple"] = simple
-        return simple or None
+        return simple if isinstance(simple, tuple) else None
 
     def _injected(self, metadata: dict[str, Any]) -> set[str]:
         """Arguments ``call_before`` hooks inject at run time (not graph edges)."""
