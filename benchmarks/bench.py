@@ -46,6 +46,7 @@ SCRIPTS: dict[str, list[str]] = {
     "startup": ["--runs", "5", "--prefect-runs", "2"],
     "overhead": ["--quick"],
     "redispatch": ["--n", "2000"],
+    "prepare": ["--n", "2000"],
     "server_load": ["--clients", "50", "--dispatches", "4"],
     "server_result": ["--n", "2000", "--runs", "3"],
     "ui_graph": ["--n", "2000", "--runs", "3"],

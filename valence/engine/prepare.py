@@ -7,13 +7,11 @@ touched. The result is written in one transaction by the caller.
 
 from __future__ import annotations
 
-import gc
 import inspect
 import platform
 import uuid
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -24,6 +22,7 @@ from valence.clock import utcnow
 from valence.errors import SerializationError, UnknownExecutorError
 from valence.fingerprint import Unhashable, user_imports
 from valence.fs.digest import tracking as files_read
+from valence.gcpause import gc_paused as gc_paused  # (also imported from here)
 from valence.store.copy import RowCopy
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
 from valence.workflow.graph import NodeKind, TransportGraph
@@ -70,23 +69,6 @@ class AllReused:
 
 def new_dispatch_id() -> str:
     return str(uuid.uuid4())
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many small objects.
-
-    Tracing and keying a large graph allocates tens of thousands of records
-    that all stay alive; the collector's repeated full passes over them cost
-    more than the work itself. Reference counting still frees garbage.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @gc_paused()
@@ -194,17 +176,17 @@ def _node_records(
     shared: dict[Any, dict[str, Any]] = {}
     for node, key in zip(graph.nodes, keys, strict=False):
         record = NodeRecord(
-            dispatch_id=dispatch_id,
-            node_id=node.id,
-            name=node.name,
-            kind=node.kind.value,
-            status=st.NEW_OBJECT,
-            key=key.key,
-            not_reusable=key.reason,
+            dispatch_id,
+            node.id,
+            node.name,
+            node.kind._value_,
+            st.NEW_OBJECT,
+            key.key,
+            key.reason,
             metadata=_shared_metadata(node, key, shared),
         )
         if node.kind is NodeKind.PARAMETER:
-            record.value_digest = _put(blobs, _dump(node.value, f"argument {node.bare_name!r}"))
+            record.value_digest = _put(blobs, _dump_argument(node))
         elif node.electron is not None:
             fn_digest, src_digest = _function_blobs(node, fn_cache, blobs)
             record.function_digest, record.source_digest = fn_digest, src_digest
@@ -306,6 +288,14 @@ def _dump(value: Any, what: str) -> bytes:
         return serialize.dumps(value)
     except SerializationError as exc:
         raise SerializationError(f"{what} cannot be serialized: {exc}") from exc
+
+
+def _dump_argument(node: Any) -> bytes:
+    """A parameter node's value pickled; the error names the argument."""
+    try:
+        return serialize.dumps(node.value)
+    except SerializationError:
+        return _dump(node.value, f"argument {node.bare_name!r}")
 
 
 def _put(blobs: dict[str, bytes], data: bytes) -> str:

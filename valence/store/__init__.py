@@ -47,6 +47,7 @@ from valence.errors import (
     StoreWriteError,
     ValenceError,
 )
+from valence.gcpause import gc_paused
 from valence.ids import normalise_prefix
 from valence.status import TERMINAL
 from valence.store import bulk, fsck, intact, keyindex, migrate, planning, rows, sqlite_schema
@@ -336,7 +337,8 @@ class Store(TriggerRows, LeaseRows):
         """The write transaction of a new dispatch, its blobs and dispatch row written.
 
         Refuses records of another dispatch and an id already recorded; the caller
-        writes the node and edge rows on the connection it is given.
+        writes the node and edge rows on the connection it is given (with the
+        cyclic garbage collector paused: a large graph's rows are many objects).
         """
         dispatch_id = dispatch.dispatch_id
         records: Iterable[NodeRecord | EdgeRecord] = itertools.chain(nodes, edges)
@@ -346,16 +348,17 @@ class Store(TriggerRows, LeaseRows):
                     f"{type(record).__name__} of dispatch {record.dispatch_id!r} given "
                     f"with dispatch {dispatch_id!r}"
                 )
-        blob_rows = self._stage(blobs)
-        with self._write() as conn:
-            if self._dispatch_exists(conn, dispatch_id):
-                raise StoreError(
-                    f"dispatch {dispatch_id!r} is already recorded in {self.where}; "
-                    "a new dispatch needs a new id"
-                )
-            rows.insert_blobs(conn, blob_rows)
-            conn.execute(dispatches_t.insert(), vars(dispatch))
-            yield conn
+        with gc_paused():
+            blob_rows = self._stage(blobs)
+            with self._write() as conn:
+                if self._dispatch_exists(conn, dispatch_id):
+                    raise StoreError(
+                        f"dispatch {dispatch_id!r} is already recorded in {self.where}; "
+                        "a new dispatch needs a new id"
+                    )
+                rows.insert_blobs(conn, blob_rows)
+                conn.execute(dispatches_t.insert(), vars(dispatch))
+                yield conn
 
     def record_reused_dispatch(
         self, dispatch: DispatchRecord, source_id: str, *, when: datetime, reason: dict[str, Any]

@@ -72,7 +72,44 @@ def insert_many(
     Each row maps at least every name in ``names`` to its value (extra keys are
     ignored). ``statement`` must be long-lived (plans are cached by its id).
     """
-    _execute(conn, _plan(conn, statement, names), rows)
+    pick = operator.itemgetter(*names)
+    if len(names) == 1:
+        insert_tuples(conn, statement, names, [(pick(row),) for row in rows])
+    else:
+        insert_tuples(conn, statement, names, [pick(row) for row in rows])
+
+
+def insert_tuples(
+    conn: Connection, statement: Insert, names: Sequence[str], values: Sequence[tuple[Any, ...]]
+) -> None:
+    """:func:`insert_many` of rows given as tuples of the values of ``names``, in order.
+
+    A column that is ``None`` in every row is left out of the statement (it is
+    NULL either way, unless it has a default: then it is bound), and a column of ``str``
+    subclasses (statuses) is bound as plain ``str``: the sqlite3 driver binds
+    both ``None`` and ``str`` subclasses through its slow adaptation protocol,
+    which costs more than SQLite's own work for a row of mostly empty columns.
+    """
+    if not values:
+        return
+    columns = list(zip(*values, strict=True))
+    table = statement.table
+    kept = [
+        i
+        for i, column in enumerate(columns)
+        if column.count(None) != len(column) or _has_default(table, names[i])
+    ]
+    for i in kept:
+        columns[i] = _plain_strings(columns[i])
+    plan = _plan(conn, statement, [names[i] for i in kept])
+    where = {name: i for i, name in enumerate(names)}
+    ordered: list[Sequence[Any]] = [columns[where[name]] for name in plan.names]
+    for position, convert in plan.converters:
+        ordered[position] = _convert_column(ordered[position], convert)
+    params: list[Any] = list(zip(*ordered, strict=True))
+    if not plan.positional:
+        params = [dict(zip(plan.names, row, strict=True)) for row in params]
+    conn.exec_driver_sql(plan.sql, params)
 
 
 _KEY_PREFIX = "_key_"
@@ -105,6 +142,42 @@ def update_many(
 def key_param(column: Column[Any]) -> str:
     """The parameter name :func:`update_many` expects for key ``column``."""
     return _KEY_PREFIX + column.name
+
+
+@functools.cache
+def _has_default(table: Any, name: str) -> bool:
+    """Whether leaving ``name`` out of an INSERT into ``table`` could store something but NULL."""
+    column = table.c[name]
+    return column.default is not None or column.server_default is not None
+
+
+def _plain_strings(column: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``column`` with instances of ``str`` subclasses as plain ``str`` (same text)."""
+    first = next((v for v in column if v is not None), None)
+    if type(first) is str or not isinstance(first, str):
+        return column  # (a later str subclass, if any, is bound as it is: slower, same text)
+    kinds = set(map(type, column))
+    if not all(kind is type(None) or issubclass(kind, str) for kind in kinds):
+        return column
+    plain = {v: None if v is None else str.__str__(v) for v in set(column)}
+    return tuple(map(plain.__getitem__, column))
+
+
+def _convert_column(column: Sequence[Any], convert: Converter) -> list[Any]:
+    """One column's conversion; a dict or list shared by many rows is encoded once."""
+    memo: dict[int, Any] = {}  # the column keeps its values alive: ids are stable
+    out: list[Any] = []
+    for value in column:
+        if value is None:
+            out.append(None)
+        elif type(value) in (dict, list):
+            found = memo.get(id(value))
+            if found is None:
+                found = memo[id(value)] = convert(value)
+            out.append(found)
+        else:
+            out.append(convert(value))
+    return out
 
 
 def _execute(conn: Connection, plan: _Plan, rows: Iterable[Mapping[str, Any]]) -> Any:

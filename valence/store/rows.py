@@ -8,6 +8,7 @@ statement (or ORM object) per row.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -23,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from valence.store.blobs import is_digest
-from valence.store.bulk import insert_many, key_param, update_many
+from valence.store.bulk import insert_many, insert_tuples, key_param, update_many
 from valence.store.records import EdgeRecord
 from valence.store.tables import (
     DIGEST_COLUMNS,
@@ -112,8 +113,8 @@ def insert_blobs(conn: Connection, blob_rows: list[dict[str, Any]]) -> None:
 
 def insert_edges(conn: Connection, edges: Sequence[EdgeRecord]) -> None:
     """Insert a dispatch's edges, numbered in their order (arguments keep their order)."""
-    edge_rows = ({**vars(edge), "edge_index": i} for i, edge in enumerate(edges))
-    insert_many(conn, EDGE_INSERT, EDGE_COLUMNS, edge_rows)
+    fields = operator.attrgetter(*EDGE_FIELDS)
+    insert_tuples(conn, EDGE_INSERT, EDGE_COLUMNS, [(i, *fields(e)) for i, e in enumerate(edges)])
 
 
 def insert_missing(

@@ -93,6 +93,7 @@ class Electron:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_signature"] = None
+        state.pop("_simple", None)  # derived from the signature, like it
         return state
 
     def __valence_fingerprint__(self) -> str:
@@ -119,16 +120,18 @@ class Electron:
         kwargs: dict[str, Any],
         replaced: str | None,
     ) -> Output:
-        metadata = self._inherit(tracer.lattice_metadata)
-        injected = set() if self.is_sublattice else self._injected(metadata)
-        given = kwargs
-        if injected:
-            self._check_not_positional(args, injected)
-            given = {**kwargs, **{name: _INJECTED for name in injected - set(kwargs)}}
-        bound = bind_or_explain(self.function, self.name, args, given, "electron", self.signature)
+        metadata, injected = self._settings(tracer, replaced)
+        names = None if injected else self._simple_parameters()
+        if names is None or not _binds_simply(names, args, kwargs):
+            names = None
+            given = kwargs
+            if injected:
+                self._check_not_positional(args, injected)
+                given = {**kwargs, **{name: _INJECTED for name in injected - set(kwargs)}}
+            bound = bind_or_explain(
+                self.function, self.name, args, given, "electron", self.signature
+            )
         graph = tracer.graph
-        if replaced is not None:
-            metadata["replaced"] = replaced
         if self.is_sublattice:
             node = graph.add_node(
                 SUBLATTICE_PREFIX + self.name, NodeKind.SUBLATTICE, electron=self, metadata=metadata
@@ -139,8 +142,42 @@ class Electron:
         else:
             node = graph.add_node(self.name, NodeKind.ELECTRON, electron=self, metadata=metadata)
             offset = 0
-        _connect_arguments(tracer, node.id, bound, offset, set(kwargs), injected)
+        if names is None:
+            _connect_arguments(tracer, node.id, bound, offset, set(kwargs), injected)
+        else:
+            _connect_simply(tracer, node.id, names, args, kwargs, offset)
         return Output(tracer, node)
+
+    def _settings(self, tracer: Tracer, replaced: str | None) -> tuple[dict[str, Any], set[str]]:
+        """This task's options in ``tracer``'s lattice and the arguments hooks inject.
+
+        Computed once per task (and name it replaces) and trace: every call's node
+        shares the options dict (nothing changes a node's options once traced).
+        """
+        ident = (id(self), replaced)
+        found = tracer.settings.get(ident)
+        if found is None or found[0] is not self:
+            metadata = self._inherit(tracer.lattice_metadata)
+            injected = set() if self.is_sublattice else self._injected(metadata)
+            if replaced is not None:
+                metadata["replaced"] = replaced
+            found = tracer.settings[ident] = (self, metadata, injected)
+        return found[1], found[2]
+
+    def _simple_parameters(self) -> tuple[tuple[str, ...], int] | None:
+        """(names, how many are required) when every parameter is positional-or-keyword."""
+        simple: tuple[tuple[str, ...], int] | bool | None = self.__dict__.get("_simple")
+        if simple is None:
+            params = self.signature.parameters.values()
+            if all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params):
+                names = tuple(p.name for p in params)
+                defaults = [p.default is not p.empty for p in params]
+                required = defaults.index(True) if True in defaults else len(names)
+                simple = (names, required)
+            else:
+                simple = False
+            self.__dict__["_simple"] = simple
+        return simple if isinstance(simple, tuple) else None
 
     def _injected(self, metadata: dict[str, Any]) -> set[str]:
         """Arguments ``call_before`` hooks inject at run time (not graph edges)."""
@@ -184,6 +221,44 @@ class Electron:
 
 
 _INJECTED = object()  # binds a hook-injected argument the caller left out
+
+
+def _binds_simply(
+    simple: tuple[tuple[str, ...], int], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> bool:
+    """Whether ``args``/``kwargs`` bind to positional-or-keyword ``names`` without error.
+
+    Everything else (too many arguments, unknown or repeated names, a required one
+    missing) takes ``inspect``'s bind, which raises the explained error.
+    """
+    names, required = simple
+    given = len(args)
+    if given > len(names):
+        return False
+    if not kwargs:
+        return given >= required
+    rest = names[given:]
+    if not all(name in rest for name in kwargs):
+        return False
+    return all(name in kwargs for name in rest[: max(required - given, 0)])
+
+
+def _connect_simply(
+    tracer: Tracer,
+    node_id: int,
+    simple: tuple[tuple[str, ...], int],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    offset: int,
+) -> None:
+    """:func:`_connect_arguments` for a call :func:`_binds_simply` accepted (same edges)."""
+    names = simple[0]
+    for position, value in enumerate(args):
+        connect(tracer, node_id, names[position], value, "arg", offset + position)
+    if kwargs:
+        for name in names[len(args) :]:  # in parameter order, as inspect binds them
+            if name in kwargs:
+                connect(tracer, node_id, name, kwargs[name], "kwarg", None)
 
 
 def _connect_arguments(

@@ -74,7 +74,7 @@ def topological_order(ids: Iterable[int], edges: Iterable[tuple[int, int]]) -> l
     return order
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class Node:
     """One vertex. ``electron`` is set for task and sublattice nodes.
 
@@ -92,6 +92,30 @@ class Node:
     keys: tuple[Any, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    def __init__(
+        self,
+        id: int,
+        name: str,
+        kind: NodeKind,
+        electron: Any = None,
+        value: Any = None,
+        op: str | None = None,
+        keys: tuple[Any, ...] = (),
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        # One dict update instead of the generated frozen __init__'s object.__setattr__
+        # per field (4x slower; tracing makes one node per call and argument).
+        self.__dict__.update(
+            id=id,
+            name=name,
+            kind=kind,
+            electron=electron,
+            value=value,
+            op=op,
+            keys=keys,
+            metadata={} if metadata is None else metadata,
+        )
+
     @property
     def bare_name(self) -> str:
         """The name without its kind prefix: a parameter's value text, a sublattice's name."""
@@ -102,7 +126,7 @@ class Node:
         return (self.id, self.name, self.kind.value, repr(self.value), self.op, self.keys)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Edge:
     """Data flows from ``parent`` into argument ``name`` of ``child``.
 
@@ -115,6 +139,13 @@ class Edge:
     name: str
     param_type: str
     arg_index: int | None = None
+
+    def __init__(
+        self, parent: int, child: int, name: str, param_type: str, arg_index: int | None = None
+    ) -> None:
+        self.__dict__.update(  # as Node.__init__: one update, not a setattr per field
+            parent=parent, child=child, name=name, param_type=param_type, arg_index=arg_index
+        )
 
 
 @dataclass(frozen=True)
@@ -133,7 +164,7 @@ class TransportGraph:
     output: Any = None  # return value with task outputs replaced by NodeRef
 
     def add_node(self, name: str, kind: NodeKind, **attrs: Any) -> Node:
-        node = Node(id=len(self.nodes), name=name, kind=kind, **attrs)
+        node = Node(len(self.nodes), name, kind, **attrs)
         self.nodes.append(node)
         return node
 

@@ -8,16 +8,14 @@ upstream of it not keyed) is never reused; the reason is kept.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from valence.fingerprint import Unhashable, hash_flat, hash_struct, value_token
 from valence.workflow.deps import HOOK_OPTIONS
 from valence.workflow.graph import NodeKind, TransportGraph
 
 
-@dataclass(frozen=True)
-class NodeKey:
+class NodeKey(NamedTuple):
     """A node's key, or why it has none."""
 
     key: str | None
@@ -33,43 +31,78 @@ def compute_keys(
     Replacements can apply inside a sublattice, whose graph is built only when
     it runs, so a sublattice node's key includes every replacement's code.
     """
-    keys: list[NodeKey] = [NodeKey(None, "not computed")] * len(graph.nodes)
+    nodes = graph.nodes
+    keys: list[NodeKey] = [NodeKey(None, "not computed")] * len(nodes)
     incoming = graph.parents()
     code_cache: dict[int, str | Unhashable] = {}
+    own_cache: dict[tuple[int, int], tuple[Any, str | Unhashable]] = {}
     for node_id in graph.topological_order():
-        node = graph.nodes[node_id]
-        own = _own_token(node, code_cache)
-        if node.kind is NodeKind.SUBLATTICE and replacements and isinstance(own, str):
-            own = _with_replacements(own, replacements, code_cache)
+        node = nodes[node_id]
+        kind = node.kind
+        own: str | Unhashable
+        if kind is NodeKind.PARAMETER:
+            own = _param_token(node)
+        elif node.electron is None:
+            own = ""
+        else:
+            own = _task_token(node, code_cache, own_cache)
+            if kind is NodeKind.SUBLATTICE and replacements and isinstance(own, str):
+                own = _with_replacements(own, replacements, code_cache)
         if isinstance(own, Unhashable):
             keys[node_id] = NodeKey(None, own.reason)
             continue
-        parts: list[Any] = []
-        blocked = None
-        for edge in incoming[node.id]:
-            parent = keys[edge.parent]
-            if parent.key is None and blocked is None:
-                blocked = (
-                    f"upstream node {edge.parent} ({graph.nodes[edge.parent].name}) is not reusable"
-                )
-            parts.append((edge.name, edge.param_type, edge.arg_index, parent.key))
-        code = own if node.electron is not None else None
-        if blocked is not None:
-            keys[node_id] = NodeKey(None, blocked, code)
-            continue
-        parts.sort(key=repr)
-        try:
-            dict_keys = _keys_token(node.keys)
-        except Unhashable as exc:
-            keys[node_id] = NodeKey(None, f"a dict key cannot be hashed: {exc.reason}")
-            continue
-        struct = ("Node", node.kind.value, own, node.op, dict_keys, tuple(parts))
-        keys[node_id] = NodeKey(hash_flat(struct), None, code)
+        keys[node_id] = _node_key(node, own, incoming[node_id], keys, graph)
     return keys
+
+
+def _node_key(
+    node: Any, own: str, edges: list[Any], keys: list[NodeKey], graph: TransportGraph
+) -> NodeKey:
+    """``hash(["Node", kind, own token, op, dict keys, sorted (edge, parent key)...])``."""
+    code = own if node.electron is not None else None
+    parts = []
+    for edge in edges:
+        parent = keys[edge.parent].key
+        if parent is None:
+            name = graph.nodes[edge.parent].name
+            return NodeKey(None, f"upstream node {edge.parent} ({name}) is not reusable", code)
+        parts.append((edge.name, edge.param_type, edge.arg_index, parent))
+    if len(parts) > 1:
+        parts.sort(key=repr)
+    try:
+        dict_keys = _keys_token(node.keys)
+    except Unhashable as exc:
+        return NodeKey(None, f"a dict key cannot be hashed: {exc.reason}")
+    struct = ("Node", node.kind._value_, own, node.op, dict_keys, tuple(parts))
+    return NodeKey(hash_flat(struct), None, code)
 
 
 # Options that run code around a task (and may inject its arguments): part of its key.
 _DEPS = (*HOOK_OPTIONS, "deps_module")
+
+
+def _param_token(node: Any) -> str | Unhashable:
+    try:
+        return value_token(node.value)
+    except Unhashable as exc:
+        return exc
+
+
+def _task_token(
+    node: Any,
+    code_cache: dict[int, str | Unhashable],
+    own_cache: dict[tuple[int, int], tuple[Any, str | Unhashable]],
+) -> str | Unhashable:
+    """:func:`_own_token` of a task node, once per (task, options dict) of a graph.
+
+    Tracing gives every call of a task in a lattice the same options dict; the
+    cache holds both objects, so their ids stay theirs while keys are computed.
+    """
+    ident = (id(node.electron), id(node.metadata))
+    found = own_cache.get(ident)
+    if found is None:
+        found = own_cache[ident] = ((node.electron, node.metadata), _own_token(node, code_cache))
+    return found[1]
 
 
 def _own_token(node: Any, code_cache: dict[int, str | Unhashable]) -> str | Unhashable:

@@ -62,6 +62,12 @@ class Lattice:
             )
         return Lattice(self.function, **metadata)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the graph of its last trace: a lattice blob stays its definition."""
+        state = dict(self.__dict__)
+        state["transport_graph"] = None
+        return state
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if active_tracer() is not None:
             return self.function(*args, **kwargs)  # inlined into the enclosing lattice

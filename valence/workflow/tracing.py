@@ -57,6 +57,10 @@ class Tracer:
     graph: TransportGraph = field(default_factory=TransportGraph)
     lattice_metadata: dict[str, Any] = field(default_factory=dict)
     replacements: dict[str, Any] = field(default_factory=dict)
+    # (id(electron), name it replaces) -> (electron, its options here, injected argument names)
+    settings: dict[tuple[int, str | None], tuple[Any, dict[str, Any], set[str]]] = field(
+        default_factory=dict
+    )
 
 
 def active_tracer() -> Tracer | None:
@@ -272,7 +276,7 @@ def connect(
     """Wire ``value`` into argument ``name`` of node ``child``, adding nodes as needed."""
     graph = tracer.graph
     if isinstance(value, Output):
-        graph.add_edge(value.node_id, child, name, ptype, index)
+        graph.add_edge(value._node.id, child, name, ptype, index)
     elif isinstance(value, (list, tuple)) and not _is_namedtuple(value):
         node = graph.add_node(LIST_PREFIX, NodeKind.COLLECTION, op=type(value).__name__)
         for i, item in enumerate(value):
