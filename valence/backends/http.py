@@ -37,7 +37,6 @@ from valence.store import NodeNotFoundError
 from valence.store.blobs import check_digest
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord, TriggerRecord
 from valence.wire import (
-    BLOB_BATCH_MAX,
     BLOBS_MEDIA_TYPE,
     DispatchOut,
     DispatchSummary,
@@ -50,7 +49,8 @@ from valence.workflow.lattice import Lattice
 
 API = "/api/v1"
 POLL_S = 30.0  # longest single long-poll; the client repeats it until its own deadline
-BATCH = 256  # node outputs fetched per batch request
+BATCH = 256  # node outputs fetched ahead when a Result reads them one at a time
+BLOBS_PER_REQUEST = 4096  # a ~300 KB request body, far below any sensible body limit
 
 _ERRORS: dict[str, type[Exception]] = {
     cls.__name__: cls
@@ -292,7 +292,7 @@ class HttpBackend:
         wanted = list(dict.fromkeys(check_digest(d) for d in digests))
         found: dict[str, bytes] = {}
         while wanted:
-            batch, wanted = wanted[:BLOB_BATCH_MAX], wanted[BLOB_BATCH_MAX:]
+            batch, wanted = wanted[:BLOBS_PER_REQUEST], wanted[BLOBS_PER_REQUEST:]
             response = self.request(
                 "POST",
                 "/blobs/batch",
