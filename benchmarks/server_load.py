@@ -2,10 +2,12 @@
 
 Starts ``valence serve`` (a subprocess, fresh valence home, SQLite unless --database),
 then N client threads each submit M dispatches as fast as they can, then wait for
-all of them. Checks that every dispatch completed with the right result, none was
-lost (the server lists exactly N*M), and the server log has no "database is locked"
-and no error. Prints dispatches/s (first submit to last completion) and the p50/p99
-latency of a submit (one HTTP request: pickled workflow + inputs in, id out).
+their own dispatches (long polls), as users would. After the clock stops, checks
+that every dispatch completed with the right result, none was lost (the server
+lists exactly N*M), and the server log has no "database is locked" and no error.
+Prints dispatches/s (first submit to the last client seeing its last dispatch
+finish), the server's CPU time, and the p50/p99 latency of a submit (one HTTP
+request: pickled workflow + inputs in, id out).
 
     python benchmarks/server_load.py [--clients 50] [--dispatches 20] [--executor thread]
 """
@@ -23,10 +25,12 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 from report import record
 from sqlalchemy import make_url
 
 import valence as ct
+from valence.backends import choose_backend
 
 
 def inc(x):
@@ -91,8 +95,12 @@ def run(clients: int, dispatches: int, executor: str, database: str | None) -> N
     lock = threading.Lock()
     barrier = threading.Barrier(clients + 1)
 
+    submitted_at: list[float] = []
+    done_at: list[float] = []
+
     def client(number: int) -> None:
         barrier.wait()
+        mine: list[str] = []
         for i in range(dispatches):
             seed = number * 1000 + i
             try:
@@ -103,25 +111,36 @@ def run(clients: int, dispatches: int, executor: str, database: str | None) -> N
                 with lock:
                     failures.append(f"submit: {type(exc).__name__}: {exc}")
                 continue
+            mine.append(did)
             with lock:
                 latencies.append(elapsed)
                 ids.append((did, seed))
+        with lock:
+            submitted_at.append(time.perf_counter())
+        backend = choose_backend(url)
+        for did in mine:  # as a client does: wait for its own dispatches to finish
+            backend.wait(did, timeout=600)
+        with lock:
+            done_at.append(time.perf_counter())
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     for thread in threads:
         thread.start()
     barrier.wait()
     started = time.perf_counter()
+    cpu_before = psutil.Process(server.pid).cpu_times()
     for thread in threads:
         thread.join()
-    submitted = time.perf_counter() - started
+    submitted = max(submitted_at, default=started) - started
+    finished = max(done_at, default=started) - started  # the last client saw its last finish
+    cpu_after = psutil.Process(server.pid).cpu_times()
+    server_cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
     wrong = 0
     for did, seed in ids:
         result = ct.get_result(did, wait=True, dispatcher_addr=url, timeout=600)
         expected = sum(seed + i + 1 for i in range(49))
         if result.status != "COMPLETED" or result.result != expected:
             wrong += 1
-    finished = time.perf_counter() - started
     from valence.backends.http import connect
 
     backend = connect(url)
@@ -145,6 +164,10 @@ def run(clients: int, dispatches: int, executor: str, database: str | None) -> N
     print(
         f"  throughput          {len(ids) / finished:.1f} dispatches/s "
         f"({len(ids) * 100 / finished:.0f} nodes/s), first submit to last completion"
+    )
+    print(
+        f"  server CPU          {server_cpu:.1f} s ({server_cpu / max(len(ids), 1) * 1000:.1f} ms "
+        f"per dispatch), load {os.getloadavg()[0]:.2f}"
     )
     print(
         f"  submit latency      p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 from datetime import datetime, timezone
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as hs
 
 from valence.store.records import DispatchRecord, NodeRecord, TriggerRecord
 from valence.wire import (
+    NODE_COLUMNS,
     SUMMARY_FIELDS,
     DispatchOut,
     DispatchSummary,
     NodeDetail,
     NodeOut,
     TriggerOut,
+    WireFormatError,
     dispatch_out,
     dispatch_summary,
     node_out,
+    nodes_from_table,
+    nodes_table,
+    pack_blobs,
+    unpack_blobs,
 )
 
 texts = hs.text(max_size=20)
@@ -122,3 +130,48 @@ def test_a_trigger_travels_without_its_pickle() -> None:
     out = TriggerOut.of(record)
     assert "spec" not in out.model_dump()
     assert TriggerOut.model_validate_json(out.model_dump_json()).record(spec=b"pickle") == record
+
+
+@given(hs.lists(nodes, max_size=5))
+def test_nodes_survive_the_wire_as_one_table(records: list[NodeRecord]) -> None:
+    sent = json.dumps(nodes_table(records))
+    assert nodes_from_table(json.loads(sent)) == records
+
+
+def test_a_node_table_of_another_shape_is_one_clear_error() -> None:
+    good = nodes_table([NodeRecord("d", 0, "task", "electron", "COMPLETED")])
+    foreign = {**good, "columns": good["columns"][:-1]}
+    short_row = {**good, "rows": [good["rows"][0][:-1]]}
+    bad_time = {**good, "rows": [[*good["rows"][0]]]}
+    bad_time["rows"][0][NODE_COLUMNS.index("start_time")] = "yesterday"
+    for table, message in [
+        (foreign, "other columns"),
+        ({**good, "rows": "x"}, "no list of rows"),
+        (short_row, "not 24 values"),
+        (bad_time, "time in the server's node table is invalid"),
+        ([], "other columns"),
+    ]:
+        with pytest.raises(WireFormatError, match=message):
+            nodes_from_table(table)
+
+
+blob_maps = hs.dictionaries(hs.text("0123456789abcdef", min_size=64, max_size=64), hs.binary())
+
+
+@given(blob_maps, hs.lists(texts, max_size=3), hs.lists(texts, max_size=3))
+def test_a_blob_batch_survives_the_wire_as_framed_bytes(
+    found: dict[str, bytes], missing: list[str], omitted: list[str]
+) -> None:
+    assert unpack_blobs(pack_blobs(found, missing, omitted)) == (found, missing, omitted)
+
+
+@given(blob_maps.filter(bool), hs.data())
+def test_a_truncated_or_padded_blob_batch_is_one_clear_error(
+    found: dict[str, bytes], data: hs.DataObject
+) -> None:
+    packed = pack_blobs(found, [], [])
+    cut = data.draw(hs.integers(0, len(packed) - 1))
+    with pytest.raises(WireFormatError, match=r"truncated|no header"):
+        unpack_blobs(packed[:cut])
+    with pytest.raises(WireFormatError, match="truncated or damaged"):
+        unpack_blobs(packed + b"\0")

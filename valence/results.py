@@ -224,6 +224,8 @@ class Result:
         return {f"{n.name}({n.node_id})": self._node_output(n) for n in self.nodes}
 
     def get_all_node_results(self) -> list[dict[str, Any]]:
+        if self._nodes is None:  # not read yet: read them with their streams, in one go
+            self._nodes = self._reader.get_nodes(self.dispatch_id)
         self._read_outputs()
         if any(n.stdout is None for n in self.nodes):  # every stream in one read, not one each
             full = {n.node_id: n for n in self._reader.get_nodes(self.dispatch_id)}

@@ -6,14 +6,19 @@ dataclasses (:func:`record_model`: same fields, types and defaults), so a client
 rebuilds the records (``.record()``) and reads a ``Result`` exactly as in
 embedded mode.
 Values never travel inside JSON: a value is a ``ValueOut`` (preview string +
-digest + download URL); bytes come from ``GET /api/v1/blobs/{digest}``.
+digest + download URL); bytes come from ``GET /api/v1/blobs/{digest}``, or many
+at once from ``POST /api/v1/blobs/batch`` (framed bytes: :func:`pack_blobs`).
+Many node records travel as one table (:func:`nodes_table`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import MISSING, fields
 from dataclasses import Field as Field_
+from datetime import datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, create_model
@@ -251,10 +256,13 @@ class PlanOut(BaseModel):
     decisions: list[DecisionOut]
 
 
+BLOB_BATCH_MAX = 20_000  # digests per batch request: every output of a 10,000-task fan
+
+
 class BlobsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    digests: list[str] = Field(max_length=1000)
+    digests: list[str] = Field(max_length=BLOB_BATCH_MAX)
 
 
 class BlobsOut(BaseModel):
@@ -269,3 +277,99 @@ class PurgeOut(BaseModel):
     blobs_deleted: int
     note: str | None = None
     dry_run: bool
+
+
+# ---- compact forms for large reads ------------------------------------------------------
+# A 10,000-task dispatch has 20,000 node records and as many outputs: as pydantic
+# models per node and base64 JSON they cost seconds. Nodes travel as one table
+# (column names once, a row of plain JSON values per node); a batch of blobs as
+# bytes framed by a small JSON header. Both are checked whole by the reader.
+
+NODE_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(NodeRecord))
+_TIME_COLUMNS = frozenset(
+    name for name, hint in get_type_hints(NodeRecord).items() if "datetime" in str(hint)
+)
+BLOBS_MEDIA_TYPE = "application/vnd.valence.blobs"
+
+
+class WireFormatError(ValueError):
+    """A compact response that is not what the contract says (truncated, damaged, foreign)."""
+
+
+def nodes_table(records: Sequence[NodeRecord]) -> dict[str, Any]:
+    """``records`` as one table: ``{"columns": [...], "rows": [[...], ...]}`` (JSON-ready)."""
+    times = [i for i, name in enumerate(NODE_COLUMNS) if name in _TIME_COLUMNS]
+    values = attrgetter(*NODE_COLUMNS)
+    table = []
+    for record in records:
+        row = list(values(record))
+        for i in times:
+            if row[i] is not None:
+                row[i] = row[i].isoformat()
+        table.append(row)
+    return {"columns": list(NODE_COLUMNS), "rows": table}
+
+
+def nodes_from_table(table: Any) -> list[NodeRecord]:
+    """The records of a :func:`nodes_table`; WireFormatError if it is not one."""
+    if not isinstance(table, dict) or table.get("columns") != list(NODE_COLUMNS):
+        raise WireFormatError(
+            "the server's node table has other columns than this client's NodeRecord "
+            f"({NODE_COLUMNS}); use a client of the server's valence version"
+        )
+    rows = table.get("rows")
+    if not isinstance(rows, list):
+        raise WireFormatError("the server's node table has no list of rows")
+    times = [i for i, name in enumerate(NODE_COLUMNS) if name in _TIME_COLUMNS]
+    width = len(NODE_COLUMNS)
+    records = []
+    for row in rows:
+        if not isinstance(row, list) or len(row) != width:
+            raise WireFormatError(f"a row of the server's node table is not {width} values")
+        try:
+            for i in times:
+                if row[i] is not None:
+                    row[i] = datetime.fromisoformat(row[i])
+        except (TypeError, ValueError) as exc:
+            raise WireFormatError(f"a time in the server's node table is invalid: {exc}") from exc
+        records.append(NodeRecord(*row))
+    return records
+
+
+def pack_blobs(found: dict[str, bytes], missing: Sequence[str], omitted: Sequence[str]) -> bytes:
+    """A blob batch as bytes: a 4-byte header length, the JSON header, then every blob.
+
+    The header lists ``[digest, size]`` in the order the bytes follow, and the
+    digests that are ``missing`` or ``omitted`` (as in :class:`BlobsOut`).
+    """
+    header = {
+        "blobs": [[digest, len(data)] for digest, data in found.items()],
+        "missing": list(missing),
+        "omitted": list(omitted),
+    }
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return b"".join([len(head).to_bytes(4, "big"), head, *found.values()])
+
+
+def unpack_blobs(data: bytes) -> tuple[dict[str, bytes], list[str], list[str]]:
+    """``(found, missing, omitted)`` of :func:`pack_blobs` bytes; WireFormatError if damaged."""
+    if len(data) < 4:
+        raise WireFormatError(f"a blob batch of {len(data)} bytes has no header (truncated)")
+    end = 4 + int.from_bytes(data[:4], "big")
+    try:
+        header = json.loads(data[4:end])
+        sizes = [(str(digest), int(size)) for digest, size in header["blobs"]]
+        missing, omitted = list(header["missing"]), list(header["omitted"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise WireFormatError(f"a blob batch's header is damaged or truncated: {exc}") from exc
+    if end + sum(size for _, size in sizes) != len(data):
+        raise WireFormatError(
+            f"a blob batch is {len(data)} bytes, its header describes "
+            f"{end + sum(size for _, size in sizes)} (truncated or damaged in transit)"
+        )
+    found: dict[str, bytes] = {}
+    view = memoryview(data)
+    for digest, size in sizes:
+        found[digest] = bytes(view[end : end + size])
+        end += size
+    return found, missing, omitted

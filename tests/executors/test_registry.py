@@ -115,3 +115,15 @@ def test_an_unknown_name_is_looked_up_among_plugins() -> None:
 
     assert not is_registered("slurm")
     assert not is_registered("")
+def test_an_executor_installed_while_running_is_seen(tmp_path, monkeypatch) -> None:
+    assert "late" not in registered_names()  # read once: kept while sys.path is unchanged
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "late" not in registered_names()
+    info = tmp_path / "late_executor-1.0.dist-info"
+    info.mkdir()  # as pip installs a distribution: a new directory on sys.path
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: late-executor\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[valence.executors]\nlate = valence.executors.local:InlineExecutor\n"
+    )
+    assert "late" in registered_names()
+    assert isinstance(get_executor("late"), InlineExecutor)

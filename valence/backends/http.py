@@ -8,7 +8,6 @@ mode raises: the server names the exception type, and the client raises it.
 
 from __future__ import annotations
 
-import base64
 import builtins
 import threading
 import time
@@ -26,18 +25,32 @@ from valence.backends import RedispatchRequest
 from valence.config import Settings, load_token
 from valence.engine.purge import PurgeReport
 from valence.engine.redispatch import Decision, Plan
-from valence.errors import SerializationError, ServerError, ServerUnavailableError
+from valence.errors import (
+    BlobMissingError,
+    SerializationError,
+    ServerError,
+    ServerUnavailableError,
+)
 from valence.ids import dispatch_prefix
 from valence.results import Result
 from valence.store import NodeNotFoundError
 from valence.store.blobs import check_digest
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord, TriggerRecord
-from valence.wire import DispatchOut, DispatchSummary, NodeOut, TriggerOut
+from valence.wire import (
+    BLOBS_MEDIA_TYPE,
+    DispatchOut,
+    DispatchSummary,
+    TriggerOut,
+    WireFormatError,
+    nodes_from_table,
+    unpack_blobs,
+)
 from valence.workflow.lattice import Lattice
 
 API = "/api/v1"
 POLL_S = 30.0  # longest single long-poll; the client repeats it until its own deadline
-BATCH = 256  # node outputs fetched per batch request
+BATCH = 256  # node outputs fetched ahead when a Result reads them one at a time
+BLOBS_PER_REQUEST = 4096  # a ~300 KB request body, far below any sensible body limit
 
 _ERRORS: dict[str, type[Exception]] = {
     cls.__name__: cls
@@ -250,19 +263,16 @@ class HttpBackend:
         ).record()
 
     def get_nodes(self, dispatch_id: str, *, streams: bool = True) -> list[NodeRecord]:
-        """The nodes; ``streams=False`` leaves their stdout/stderr out (None)."""
-        if not streams:
-            return self._dispatch_with_nodes(dispatch_id)[1]
-        rows = self._json("GET", f"/dispatches/{_segment(dispatch_id)}/nodes")
-        return [NodeOut.model_validate(row).record() for row in rows]
-
-    def _dispatch_with_nodes(self, dispatch_id: str) -> tuple[DispatchRecord, list[NodeRecord]]:
-        """The dispatch and its nodes without their stdout/stderr, in one request."""
-        data = self._json(
-            "GET", f"/dispatches/{_segment(dispatch_id)}", params={"nodes": True, "streams": False}
+        """The nodes, as one table; ``streams=False`` leaves their stdout/stderr out (None)."""
+        table = self._json(
+            "GET",
+            f"/dispatches/{_segment(dispatch_id)}/nodes",
+            params={"layout": "table", "streams": streams},
         )
-        nodes = [NodeOut.model_validate(node).record() for node in data["nodes"] or []]
-        return DispatchOut.model_validate({**data, "nodes": None}).record(), nodes
+        try:
+            return nodes_from_table(table)
+        except WireFormatError as exc:
+            raise ServerError(f"server at {self.url}: {exc}") from exc
 
     def get_edges(self, dispatch_id: str) -> list[EdgeRecord]:
         graph = self._json("GET", f"/dispatches/{_segment(dispatch_id)}/graph?edges=true")
@@ -278,14 +288,33 @@ class HttpBackend:
         return self.request("GET", f"/blobs/{check_digest(digest)}").content
 
     def get_blobs(self, digests: Sequence[str]) -> dict[str, bytes]:
-        """Several blobs in one request (those that fit; missing ones are left out)."""
-        data = self._json("POST", "/blobs/batch", json={"digests": list(digests)})
-        return {digest: base64.b64decode(text) for digest, text in data["blobs"].items()}
+        """Several blobs in few requests (framed bytes); missing ones are left out."""
+        wanted = list(dict.fromkeys(check_digest(d) for d in digests))
+        found: dict[str, bytes] = {}
+        while wanted:
+            batch, wanted = wanted[:BLOBS_PER_REQUEST], wanted[BLOBS_PER_REQUEST:]
+            response = self.request(
+                "POST",
+                "/blobs/batch",
+                json={"digests": batch},
+                headers={"Accept": BLOBS_MEDIA_TYPE},
+            )
+            try:
+                got, _, omitted = unpack_blobs(response.content)
+            except WireFormatError as exc:
+                raise ServerError(f"server at {self.url}: {exc}") from exc
+            asked = set(batch)
+            found.update((d, data) for d, data in got.items() if d in asked)
+            omitted = [d for d in omitted if d in asked and d not in found]
+            if omitted and not got:
+                raise ServerError(f"server at {self.url} sent none of the blobs asked for")
+            wanted = omitted + wanted  # left out to bound one response: ask again
+        return found
 
     def result(self, dispatch_id: str) -> Result:
-        """The Result, read with the dispatch and all its nodes in one request."""
-        record, nodes = self._dispatch_with_nodes(dispatch_id)  # streams: read when asked
-        return Result(_Reader(self, nodes), record, nodes)
+        """The Result; its nodes and values are read when first asked for, as embedded."""
+        record = self.get_dispatch(dispatch_id)
+        return Result(_Reader(self, record.result_digest), record)
 
     def list_dispatches(
         self,
@@ -321,19 +350,25 @@ class HttpBackend:
 
 
 class _Reader:
-    """What a Result reads through: blobs cached, node outputs fetched in batches."""
+    """What a Result reads through: blobs cached; node outputs read one at a time are
+    fetched a batch ahead (a loop over ``get_node_result`` costs a few requests)."""
 
-    def __init__(self, backend: HttpBackend, nodes: list[NodeRecord]) -> None:
+    def __init__(self, backend: HttpBackend, result_digest: str | None = None) -> None:
         self._backend = backend
-        self._nodes = nodes
-        self._outputs = list(dict.fromkeys(n.output_digest for n in nodes if n.output_digest))
+        self._result_digest = result_digest
+        self._nodes: list[NodeRecord] = []
+        self._outputs: list[str] = []  # output digests of the nodes read, in node order
         self._cache: dict[str, bytes] = {}
 
     def get_dispatch(self, dispatch_id: str) -> DispatchRecord:
         return self._backend.get_dispatch(dispatch_id)
 
     def get_nodes(self, dispatch_id: str, *, streams: bool = True) -> list[NodeRecord]:
-        return self._backend.get_nodes(dispatch_id, streams=streams)
+        nodes = self._backend.get_nodes(dispatch_id, streams=streams)
+        if not self._nodes:
+            self._nodes = nodes
+            self._outputs = list(dict.fromkeys(n.output_digest for n in nodes if n.output_digest))
+        return nodes
 
     def get_node(self, dispatch_id: str, node_id: int) -> NodeRecord:
         """The node with its stdout and stderr (two small requests)."""
@@ -350,11 +385,23 @@ class _Reader:
     def get_edges(self, dispatch_id: str) -> list[EdgeRecord]:
         return self._backend.get_edges(dispatch_id)
 
+    def get_blobs(self, digests: Sequence[str]) -> dict[str, bytes]:
+        """Every one of ``digests`` (BlobMissingError if the server has one not)."""
+        wanted = [d for d in dict.fromkeys(digests) if d not in self._cache]
+        self._cache.update(self._backend.get_blobs(wanted))
+        for digest in digests:
+            if digest not in self._cache:
+                raise BlobMissingError(
+                    f"no blob {digest} on the server at {self._backend.url}; "
+                    "it was never stored or was garbage-collected"
+                )
+        return {digest: self._cache[digest] for digest in digests}
+
     def get_blob(self, digest: str) -> bytes:
         data = self._cache.get(digest)
         if data is not None:
             return data
-        if digest in self._outputs:
+        if digest != self._result_digest and digest in self._outputs:
             others = [d for d in self._outputs if d not in self._cache and d != digest]
             self._cache.update(self._backend.get_blobs([digest, *others[: BATCH - 1]]))
             if digest in self._cache:

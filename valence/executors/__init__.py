@@ -9,6 +9,8 @@ and instances deduplicated by equality, so two unpickled copies of
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from importlib import import_module
 
@@ -43,11 +45,35 @@ _by_config: dict[Executor, Executor] = {}
 _unhashable: list[Executor] = []  # plugin instances that define __eq__ but not __hash__
 
 
-def registered_names() -> list[str]:
-    """The executor names installed in this environment, sorted."""
-    from importlib.metadata import entry_points
+_names: tuple[tuple[float, ...], list[str]] | None = None  # (sys.path mtimes, names)
 
-    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+
+def registered_names() -> list[str]:
+    """The executor names installed in this environment, sorted.
+
+    Scanning every installed distribution's metadata costs tens of milliseconds, and a
+    server checks names on every dispatch: the names are kept until a directory on
+    ``sys.path`` changes (installing or removing a distribution changes its directory).
+    """
+    global _names
+    stamp = _path_stamp()
+    known = _names
+    if known is None or known[0] != stamp:
+        from importlib.metadata import entry_points
+
+        names = sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+        known = _names = (stamp, names)
+    return list(known[1])
+
+
+def _path_stamp() -> tuple[float, ...]:
+    stamps = []
+    for entry in sys.path:
+        try:
+            stamps.append(os.stat(entry or ".").st_mtime)
+        except OSError:
+            stamps.append(-1.0)
+    return tuple(stamps)
 
 
 def is_registered(name: str) -> bool:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from valence.backends.local import LocalBackend
 from valence.engine.runtime import Runtime
@@ -18,12 +19,16 @@ from valence.server.guard import TOKEN_MESSAGE
 _bearer = HTTPBearer(auto_error=False, description="the server's token (VALENCE_TOKEN)")
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies that do no I/O are ``async``: FastAPI runs a plain ``def`` one in a
+# worker thread, a hop that costs more than the lookup itself.
+
+
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_backend(request: Request) -> LocalBackend:
+async def get_backend(request: Request) -> LocalBackend:
     """The backend triggers run through (they redispatch like a client does)."""
     backend: LocalBackend = request.app.state.backend
     return backend
@@ -47,11 +52,22 @@ async def verify_token(
         )
 
 
-def resolved_id(
+async def resolved_id(
     dispatch_id: Annotated[str, Path(description="a dispatch id or a unique prefix of one")],
     runtime: Annotated[Runtime, Depends(get_runtime)],
 ) -> str:
-    """The full dispatch id for a path parameter (404 if unknown, 400 if ambiguous)."""
+    """The full dispatch id for a path parameter (404 if unknown, 400 if ambiguous).
+
+    The full id of a dispatch this server runs is answered from memory; any other
+    is looked up in the store (in a worker thread).
+    """
+    dispatcher = runtime.dispatcher
+    if dispatcher is not None and dispatcher.owns(dispatch_id):
+        return dispatch_id
+    return await run_in_threadpool(_resolve, runtime, dispatch_id)
+
+
+def _resolve(runtime: Runtime, dispatch_id: str) -> str:
     try:
         return runtime.resolve_id(dispatch_id)
     except DispatchNotFoundError:

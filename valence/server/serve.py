@@ -70,7 +70,7 @@ def _config(app: Any, *, access_log: bool = False) -> uvicorn.Config:
         access_log=access_log,
         lifespan="on",
         ws="none",
-        http="h11",
+        http="auto",  # httptools when installed (the server extra), else h11
         timeout_graceful_shutdown=3,
     )
 

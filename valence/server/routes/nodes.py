@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, Response
 
 from valence.server.errors import RequestError
 from valence.server.params import DispatchId, NodeId, RuntimeDep
 from valence.server.values import value_out
-from valence.wire import PICKLE_MEDIA_TYPE, ErrorTextOut, NodeDetail, NodeOut, node_out
+from valence.wire import PICKLE_MEDIA_TYPE, ErrorTextOut, NodeDetail, NodeOut, node_out, nodes_table
 
 router = APIRouter(tags=["nodes"])
 
@@ -16,9 +19,26 @@ NODE = "/dispatches/{dispatch_id}/nodes/{node_id}"
 
 
 @router.get("/dispatches/{dispatch_id}/nodes", response_model=list[NodeOut])
-def list_nodes(dispatch_id: DispatchId, runtime: RuntimeDep) -> list[NodeOut]:
+def list_nodes(
+    dispatch_id: DispatchId,
+    runtime: RuntimeDep,
+    streams: Annotated[
+        bool, Query(description="false: without stdout/stderr (null; read them per node)")
+    ] = True,
+    layout: Annotated[
+        Literal["records", "table"],
+        Query(
+            description="records: a list of node objects; table: one object "
+            '{"columns": [field names], "rows": [[values], ...]} (compact, for large graphs)'
+        ),
+    ] = "records",
+) -> list[NodeOut] | Response:
     """Every node record of the dispatch, by node id."""
-    return [node_out(node) for node in runtime.store.get_nodes(dispatch_id)]
+    found = runtime.store.get_nodes(dispatch_id, streams=streams)
+    if layout == "table":
+        body = json.dumps(nodes_table(found), separators=(",", ":"))
+        return Response(body, media_type="application/json")
+    return [node_out(node, streams=streams) for node in found]
 
 
 @router.get(NODE, response_model=NodeDetail)
