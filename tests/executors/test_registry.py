@@ -115,6 +115,8 @@ def test_an_unknown_name_is_looked_up_among_plugins() -> None:
 
     assert not is_registered("slurm")
     assert not is_registered("")
+
+
 def test_an_executor_installed_while_running_is_seen(tmp_path, monkeypatch) -> None:
     assert "late" not in registered_names()  # read once: kept while sys.path is unchanged
     monkeypatch.syspath_prepend(str(tmp_path))
