@@ -55,6 +55,7 @@ from valence.errors import LeaseLostError, StoreWriteError
 from valence.executors.base import Outcome, TaskSpec
 from valence.executors.outputs import blob_target, read_stored
 from valence.executors.policy import canceller, error_text, submit_with_policy, task_options
+from valence.executors.poolthread import after_call, in_call
 from valence.store import INLINE_LIMIT, Store
 from valence.workflow.graph import Node, NodeKind
 
@@ -72,6 +73,9 @@ KEY_BATCH = 512
 # only what is written: nothing unwritten is ever reported. A crash loses at most the
 # last GROUP_COMMIT_S of results, which run again on resume (at-least-once, as before).
 GROUP_COMMIT_S = 0.02
+# While dispatches run, the loop thread wakes at least this often: a task's start seen by
+# a pool thread is queued without waking it (see _listener), and is written by then.
+QUIET_WAKE_S = 0.25
 FIRST_RETRY_S = 0.05
 MAX_RETRY_S = 2.0
 
@@ -111,6 +115,11 @@ class Dispatcher:
         self._executors = executors
         self._clock = clock
         self._queue: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        # One token per wake-up wanted: the loop blocks on the bell, never on the queue, so
+        # events posted by a pool thread that applies them itself (_help) wake nobody.
+        self._bell: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._round_lock = threading.Lock()  # held by whichever thread runs a round
+        self._sleep_until = 0.0  # time.monotonic() the loop thread's wait ends at the latest
         self._runs: dict[str, Run] = {}
         self._events: dict[str, Completion] = {}
         self._batch = Batch()
@@ -152,7 +161,7 @@ class Dispatcher:
         prepared.record.status = st.RUNNING  # accepted to run: NEW_OBJECT means disable_run
         record_new_dispatch(self.store, prepared)
         self._track(prepared.record.dispatch_id)
-        self._queue.put(Start(prepared))
+        self._post(Start(prepared))
         self._ensure_thread()
 
     def resume_unfinished(self, only: str | None = None) -> list[str]:
@@ -194,7 +203,7 @@ class Dispatcher:
                 continue
             log.info("resuming dispatch %s", record.dispatch_id)
             self._track(record.dispatch_id)
-            self._queue.put(Start(prepared, resume=True))
+            self._post(Start(prepared, resume=True))
             resumed.append(record.dispatch_id)
         if resumed:
             self._ensure_thread()
@@ -230,7 +239,7 @@ class Dispatcher:
         record.owner = self.owner
         prepared = rebuild(self.store, record)
         self._track(dispatch_id)
-        self._queue.put(Start(prepared, resume=True))
+        self._post(Start(prepared, resume=True))
         self._ensure_thread()
         return True
 
@@ -250,16 +259,21 @@ class Dispatcher:
             and thread is not threading.current_thread()
         ):
             drained = threading.Event()
-            self._queue.put(Freeze(drained))
+            self._post(Freeze(drained))
             drained.wait(drain)
         self._frozen = True
 
     def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> threading.Event:
         """Request a cancellation; the event is set once it is applied and written."""
         applied = threading.Event()
-        self._queue.put(Cancel(dispatch_id, task_ids, applied))
+        self._post(Cancel(dispatch_id, task_ids, applied))
         self._ensure_thread()
         return applied
+
+    def _post(self, event: Event) -> None:
+        """Queue ``event`` for the loop and wake it (any thread)."""
+        self._queue.put(event)
+        self._bell.put(None)
 
     def _track(self, dispatch_id: str) -> None:
         """Waiters of ``dispatch_id`` block until this dispatcher has finished it."""
@@ -323,26 +337,49 @@ class Dispatcher:
         if wake is not None and timeout != 0.0:  # wake up for the next write (attempt)
             left = max(0.0, wake - time.monotonic())
             timeout = left if timeout is None else min(timeout, left)
+        if self._threaded and self._runs and timeout != 0.0:  # events posted without a ring
+            timeout = QUIET_WAKE_S if timeout is None else min(timeout, QUIET_WAKE_S)
+        self._sleep_until = time.monotonic() + (timeout if timeout is not None else 1e9)
         try:
-            events = [
-                self._queue.get(timeout=timeout) if timeout != 0.0 else self._queue.get_nowait()
-            ]
+            self._bell.get(timeout=timeout) if timeout != 0.0 else self._bell.get_nowait()
         except queue.Empty:
-            self._retired.clear()
-            if (self._stall is not None or self._commit_due() is not None) and not self._frozen:
-                self._pump_and_flush()
-            return 0
-        # Runs finished last round are torn down now, not before their waiters
-        # woke: freeing a big graph holds the GIL for milliseconds.
+            if not self._threaded:
+                return self._idle()
+        while True:  # one round answers every ring so far
+            try:
+                self._bell.get_nowait()
+            except queue.Empty:
+                break
+        with self._round_lock:
+            events = self._drain()
+            if not events:
+                return self._idle()
+            # A round driven by hand (step() without a timeout) is written at once; the
+            # loop's rounds are group-committed (GROUP_COMMIT_S).
+            return self._round(events, urgent=timeout == 0.0)
+
+    def _idle(self) -> int:
+        """A round without events: write the pending batch once it is due."""
         self._retired.clear()
+        if (self._stall is not None or self._commit_due() is not None) and not self._frozen:
+            self._pump_and_flush()
+        return 0
+
+    def _drain(self) -> list[Event]:
+        events: list[Event] = []
         while len(events) < 50_000:
             try:
                 events.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        # A round driven by hand (step() without a timeout) is written at once; the
-        # loop's rounds are group-committed (GROUP_COMMIT_S).
-        self._urgent = timeout == 0.0 or any(isinstance(e, (Cancel, Freeze)) for e in events)
+        return events
+
+    def _round(self, events: list[Event], *, urgent: bool) -> int:
+        """Apply ``events`` in order, start what became ready, write (group commit)."""
+        # Runs finished last round are torn down now, not before their waiters
+        # woke: freeing a big graph holds the GIL for milliseconds.
+        self._retired.clear()
+        self._urgent = urgent or any(isinstance(e, (Cancel, Freeze)) for e in events)
         if not self._frozen:
             for event in events:
                 if isinstance(event, Freeze):  # record what came before, then nothing
@@ -358,6 +395,33 @@ class Dispatcher:
             elif isinstance(event, Freeze):
                 event.drained.set()
         return len(events)
+
+    def _help(self, able: bool) -> None:
+        """A pool thread whose task just ended applies the queued events itself.
+
+        Called by ``executors.local`` after the task's future resolved (its TaskDone
+        is queued, unrung). If another thread runs a round (or the thread cannot help,
+        ``able`` False), the loop is rung instead. A chain thus runs without waking the
+        loop thread: the task the round starts is run next by this same thread.
+        """
+        if not able or not self._round_lock.acquire(blocking=False):
+            self._bell.put(None)
+            return
+        ring = False
+        try:
+            events = self._drain()
+            if events:
+                self._round(events, urgent=False)
+            stall = self._stall
+            due = stall.next_try if stall is not None else self._commit_due()
+            ring = due is not None and due < self._sleep_until  # the loop writes it then
+        except BaseException:  # the pool thread must survive anything a round raises
+            log.exception("valence dispatcher round error")
+            ring = True
+        finally:
+            self._round_lock.release()
+        if ring:
+            self._bell.put(None)
 
     def _apply(self, event: DispatchEvent) -> None:
         try:
@@ -558,11 +622,25 @@ class Dispatcher:
 
     def _on_done(self, dispatch_id: str, node_id: int) -> Callable[[Future[Outcome]], None]:
         """Where a task's resolved future goes: the loop, as an event."""
-        return lambda future: self._queue.put(TaskDone(dispatch_id, node_id, future))
+
+        def done(future: Future[Outcome]) -> None:
+            self._queue.put(TaskDone(dispatch_id, node_id, future))
+            if not (self._threaded and after_call(self._help)):
+                self._bell.put(None)
+
+        return done
 
     def _listener(self, key: tuple[str, int]) -> Callable[[str, Any], None]:
         """Where a task's start and live output go: the loop, as events."""
-        return lambda kind, value: self._queue.put(Live(key[0], key[1], kind, value))
+
+        def heard(kind: str, value: Any) -> None:
+            self._queue.put(Live(key[0], key[1], kind, value))
+            # A start seen by a pool thread is applied by its _help, or by the loop within
+            # QUIET_WAKE_S: waking the loop for it would cost every short task a thread hop.
+            if not (kind == "started" and self._threaded and in_call()):
+                self._bell.put(None)
+
+        return heard
 
     def _lattice_executor(self, run: Run) -> Any:
         return run.prepared.lattice.metadata.get("executor")
