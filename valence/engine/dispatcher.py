@@ -581,10 +581,14 @@ class Dispatcher:
         now = self._clock()
         try:
             metadata = node.metadata or node.electron.metadata  # inherited at trace time
-            executor = self._executors(
-                metadata.get("executor") or self._lattice_executor(run),
-                default=self.default_executor,
-            )
+            known = run.submits.get(id(metadata))
+            if known is None or known[0] is not metadata:
+                executor = self._executors(
+                    metadata.get("executor") or self._lattice_executor(run),
+                    default=self.default_executor,
+                )
+                known = run.submits[id(metadata)] = (metadata, executor, task_options(metadata))
+            executor, options = known[1], known[2]
             args, kwargs = values.inputs(self.store, run, node)
             key = (run.dispatch_id, node.id)
             fn_digest = run.prepared.fn_blobs[node.id]
@@ -600,7 +604,7 @@ class Dispatcher:
                 fn_digest,
                 tuple(args),
                 kwargs,
-                task_options(metadata),
+                options,  # shared by the tasks of one electron: read, never changed
                 blob_target(self.store.blob_location) if executor.writes_blobs else None,
                 self._listener(key) if executor.reports_start else None,
             )

@@ -175,7 +175,7 @@ class DaemonThreadPool:
     def __init__(self, workers: int) -> None:
         self._workers = workers
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)  # one release per thread waiting for work
+        self._idle = 0  # threads waiting for work that no queued call is promised to yet
         self._lock = threading.Lock()
         self._threads: dict[threading.Thread, Future[Any] | None] = {}  # thread -> its call
         self._closed = False
@@ -188,7 +188,9 @@ class DaemonThreadPool:
             if poolthread.keep(self, (future, fn, args)):
                 return future
             self._queue.put((future, fn, args))
-            if not self._idle.acquire(blocking=False):
+            if self._idle:
+                self._idle -= 1
+            else:
                 self._grow()
         return future
 
@@ -235,7 +237,8 @@ class DaemonThreadPool:
             if not stays:
                 return
             if local.kept is None:
-                self._idle.release()
+                with self._lock:
+                    self._idle += 1
 
     @staticmethod
     def _after(stays: bool) -> None:
