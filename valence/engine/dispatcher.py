@@ -32,8 +32,8 @@ from valence import serialize
 from valence import status as st
 from valence.clock import utcnow
 from valence.config import write_retry_seconds
+from valence.engine import collector, sublattices, values
 from valence.engine import state as transitions
-from valence.engine import sublattices, values
 from valence.engine.completion import Completion
 from valence.engine.events import (
     Cancel,
@@ -64,7 +64,7 @@ log = logging.getLogger("valence.dispatcher")
 # Index rows (node_keys) wait for this many, or for a round that changes a dispatch
 # (a start or a finish): one statement per round would cost a chain ~10 %. Rows lost
 # in a crash only make reuse from the store miss those results.
-KEY_BATCH = 512
+KEY_BATCH = 4096
 # Group commit: node transitions are written at most once per GROUP_COMMIT_S (at once
 # when nothing was written for that long), so a fast chain commits once per many tasks.
 # A dispatch's start, finish, a cancel, a freeze and an output too large to be inline
@@ -72,7 +72,7 @@ KEY_BATCH = 512
 # only after their dispatch's final state is written, and readers (any process) see
 # only what is written: nothing unwritten is ever reported. A crash loses at most the
 # last GROUP_COMMIT_S of results, which run again on resume (at-least-once, as before).
-GROUP_COMMIT_S = 0.02
+GROUP_COMMIT_S = 0.05
 # While dispatches run, the loop thread wakes at least this often: a task's start seen by
 # a pool thread is queued without waking it (see _listener), and is written by then.
 QUIET_WAKE_S = 0.25
@@ -159,9 +159,17 @@ class Dispatcher:
             )
             return
         prepared.record.status = st.RUNNING  # accepted to run: NEW_OBJECT means disable_run
-        record_new_dispatch(self.store, prepared)
+        large = len(prepared.graph.nodes) >= collector.LARGE
+        if large:
+            collector.hold()  # from here: recording it allocates as much as running it
+        try:
+            record_new_dispatch(self.store, prepared)
+        except BaseException:
+            if large:
+                collector.release()
+            raise
         self._track(prepared.record.dispatch_id)
-        self._post(Start(prepared))
+        self._post(Start(prepared, held=large))
         self._ensure_thread()
 
     def resume_unfinished(self, only: str | None = None) -> list[str]:
@@ -433,7 +441,7 @@ class Dispatcher:
                 case Start(resume=True):
                     self._resume(event.prepared)
                 case Start():
-                    self._start(event.prepared)
+                    self._start(event.prepared, held=event.held)
                 case Cancel():
                     self._on_cancel(event.dispatch_id, event.task_ids)
         except BaseException as exc:  # user code (a value's methods) may raise anything
@@ -492,9 +500,20 @@ class Dispatcher:
         self._touched.add(dispatch_id)
 
     # ---- transitions with side effects -------------------------------------
-    def _start(self, prepared: Prepared, parent: tuple[str, int] | None = None) -> None:
+    def _start(
+        self, prepared: Prepared, parent: tuple[str, int] | None = None, *, held: bool = False
+    ) -> None:
+        """Run ``prepared``; ``held``: its submit already holds the collector (see collector)."""
+        large = len(prepared.graph.nodes) >= collector.LARGE
+        if large and not held:
+            collector.hold()  # released by _retire
         did = prepared.record.dispatch_id
-        state = transitions.start_state(did, prepared.graph, prepared.done)
+        try:
+            state = transitions.start_state(did, prepared.graph, prepared.done)
+        except BaseException:
+            if large:
+                collector.release()
+            raise
         run = Run(prepared, state, parent=parent)
         self._runs[did] = run
         start = prepared.record.start_time or self._clock()
@@ -818,6 +837,8 @@ class Dispatcher:
     def _retire(self, run: Run) -> None:
         """Forget a finished run; its waiters wake once its final state is durable."""
         self._retired.append(self._runs.pop(run.dispatch_id))  # freed after waiters woke
+        if len(run.state.status) >= collector.LARGE:
+            collector.release()
         self._finished.append(run.dispatch_id)
 
     def _failure_text(self, run: Run) -> str:
@@ -830,6 +851,8 @@ class Dispatcher:
         return "\n\n".join(lines)
 
     def _signal(self) -> None:
+        if not self._finished:
+            return
         finished, self._finished = self._finished, []
         with self._lock:
             for did in finished:
