@@ -368,7 +368,7 @@ class Dispatcher:
 
     def _idle(self) -> int:
         """A round without events: write the pending batch once it is due."""
-        self._retired.clear()
+        self._free_retired()
         if (self._stall is not None or self._commit_due() is not None) and not self._frozen:
             self._pump_and_flush()
         return 0
@@ -386,7 +386,7 @@ class Dispatcher:
         """Apply ``events`` in order, start what became ready, write (group commit)."""
         # Runs finished last round are torn down now, not before their waiters
         # woke: freeing a big graph holds the GIL for milliseconds.
-        self._retired.clear()
+        self._free_retired()
         self._urgent = urgent or any(isinstance(e, (Cancel, Freeze)) for e in events)
         if not self._frozen:
             for event in events:
@@ -837,9 +837,20 @@ class Dispatcher:
     def _retire(self, run: Run) -> None:
         """Forget a finished run; its waiters wake once its final state is durable."""
         self._retired.append(self._runs.pop(run.dispatch_id))  # freed after waiters woke
-        if len(run.state.status) >= collector.LARGE:
-            collector.release()
         self._finished.append(run.dispatch_id)
+
+    def _free_retired(self) -> None:
+        """Free the runs finished last round, then let the collector run fully again.
+
+        In that order: a full collection while a large run is still referenced would
+        walk all of it, and one started just after its end would delay its waiters.
+        """
+        if not self._retired:
+            return
+        large = sum(len(run.state.status) >= collector.LARGE for run in self._retired)
+        self._retired.clear()
+        for _ in range(large):
+            collector.release()
 
     def _failure_text(self, run: Run) -> str:
         lines = [] if run.internal_error is None else [run.internal_error]
