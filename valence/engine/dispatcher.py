@@ -1,13 +1,15 @@
-"""The dispatcher: one loop thread that owns all scheduling state and all writes.
+"""The dispatcher: rounds, one at a time, own all scheduling state and all writes.
 
-Executor callbacks only enqueue events (``engine.events``); the loop drains
+Executor callbacks only enqueue events (``engine.events``); a round drains
 whatever has arrived, applies the transitions in ``engine.state`` (the only code
 that changes scheduling state), starts newly ready nodes (helper nodes are
 resolved inline, tasks go to their executor, sublattices become child
-dispatches, see ``engine.sublattices``) and then writes every change of that
-round to the store in one batch. Inputs are loaded by ``engine.values``.
-Waiters are woken only after their dispatch's final state is durable.
-``step()`` runs one round, so tests can drive the loop without a thread.
+dispatches, see ``engine.sublattices``) and then writes the changes to the
+store in one batch (group-committed). Rounds run in the loop thread, or in a
+thread-pool thread whose task just ended (``_help``): a lock lets one round run
+at a time, so either way the state has one writer. Inputs are loaded by
+``engine.values``. Waiters are woken only after their dispatch's final state is
+durable. ``step()`` runs one round, so tests can drive the loop without a thread.
 
 A batch the store refuses (a full disk, an I/O error) is never dropped: it is
 kept, later changes merge into it, and it is retried with backoff while
