@@ -1,13 +1,15 @@
-"""The dispatcher: one loop thread that owns all scheduling state and all writes.
+"""The dispatcher: rounds, one at a time, own all scheduling state and all writes.
 
-Executor callbacks only enqueue events (``engine.events``); the loop drains
+Executor callbacks only enqueue events (``engine.events``); a round drains
 whatever has arrived, applies the transitions in ``engine.state`` (the only code
 that changes scheduling state), starts newly ready nodes (helper nodes are
 resolved inline, tasks go to their executor, sublattices become child
-dispatches, see ``engine.sublattices``) and then writes every change of that
-round to the store in one batch. Inputs are loaded by ``engine.values``.
-Waiters are woken only after their dispatch's final state is durable.
-``step()`` runs one round, so tests can drive the loop without a thread.
+dispatches, see ``engine.sublattices``) and then writes the changes to the
+store in one batch (group-committed). Rounds run in the loop thread, or in a
+thread-pool thread whose task just ended (``_help``): a lock lets one round run
+at a time, so either way the state has one writer. Inputs are loaded by
+``engine.values``. Waiters are woken only after their dispatch's final state is
+durable. ``step()`` runs one round, so tests can drive the loop without a thread.
 
 A batch the store refuses (a full disk, an I/O error) is never dropped: it is
 kept, later changes merge into it, and it is retried with backoff while
@@ -32,8 +34,8 @@ from valence import serialize
 from valence import status as st
 from valence.clock import utcnow
 from valence.config import write_retry_seconds
+from valence.engine import collector, sublattices, values
 from valence.engine import state as transitions
-from valence.engine import sublattices, values
 from valence.engine.completion import Completion
 from valence.engine.events import (
     Cancel,
@@ -55,6 +57,7 @@ from valence.errors import LeaseLostError, StoreWriteError
 from valence.executors.base import Outcome, TaskSpec
 from valence.executors.outputs import blob_target, read_stored
 from valence.executors.policy import canceller, error_text, submit_with_policy, task_options
+from valence.executors.poolthread import after_call, in_call
 from valence.store import INLINE_LIMIT, Store
 from valence.workflow.graph import Node, NodeKind
 
@@ -63,7 +66,7 @@ log = logging.getLogger("valence.dispatcher")
 # Index rows (node_keys) wait for this many, or for a round that changes a dispatch
 # (a start or a finish): one statement per round would cost a chain ~10 %. Rows lost
 # in a crash only make reuse from the store miss those results.
-KEY_BATCH = 512
+KEY_BATCH = 4096
 # Group commit: node transitions are written at most once per GROUP_COMMIT_S (at once
 # when nothing was written for that long), so a fast chain commits once per many tasks.
 # A dispatch's start, finish, a cancel, a freeze and an output too large to be inline
@@ -71,7 +74,10 @@ KEY_BATCH = 512
 # only after their dispatch's final state is written, and readers (any process) see
 # only what is written: nothing unwritten is ever reported. A crash loses at most the
 # last GROUP_COMMIT_S of results, which run again on resume (at-least-once, as before).
-GROUP_COMMIT_S = 0.02
+GROUP_COMMIT_S = 0.05
+# While dispatches run, the loop thread wakes at least this often: a task's start seen by
+# a pool thread is queued without waking it (see _listener), and is written by then.
+QUIET_WAKE_S = 0.25
 FIRST_RETRY_S = 0.05
 MAX_RETRY_S = 2.0
 
@@ -111,6 +117,11 @@ class Dispatcher:
         self._executors = executors
         self._clock = clock
         self._queue: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        # One token per wake-up wanted: the loop blocks on the bell, never on the queue, so
+        # events posted by a pool thread that applies them itself (_help) wake nobody.
+        self._bell: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._round_lock = threading.Lock()  # held by whichever thread runs a round
+        self._sleep_until = 0.0  # time.monotonic() the loop thread's wait ends at the latest
         self._runs: dict[str, Run] = {}
         self._events: dict[str, Completion] = {}
         self._batch = Batch()
@@ -150,9 +161,17 @@ class Dispatcher:
             )
             return
         prepared.record.status = st.RUNNING  # accepted to run: NEW_OBJECT means disable_run
-        record_new_dispatch(self.store, prepared)
+        large = len(prepared.graph.nodes) >= collector.LARGE
+        if large:
+            collector.hold()  # from here: recording it allocates as much as running it
+        try:
+            record_new_dispatch(self.store, prepared)
+        except BaseException:
+            if large:
+                collector.release()
+            raise
         self._track(prepared.record.dispatch_id)
-        self._queue.put(Start(prepared))
+        self._post(Start(prepared, held=large))
         self._ensure_thread()
 
     def resume_unfinished(self, only: str | None = None) -> list[str]:
@@ -194,7 +213,7 @@ class Dispatcher:
                 continue
             log.info("resuming dispatch %s", record.dispatch_id)
             self._track(record.dispatch_id)
-            self._queue.put(Start(prepared, resume=True))
+            self._post(Start(prepared, resume=True))
             resumed.append(record.dispatch_id)
         if resumed:
             self._ensure_thread()
@@ -230,7 +249,7 @@ class Dispatcher:
         record.owner = self.owner
         prepared = rebuild(self.store, record)
         self._track(dispatch_id)
-        self._queue.put(Start(prepared, resume=True))
+        self._post(Start(prepared, resume=True))
         self._ensure_thread()
         return True
 
@@ -250,16 +269,21 @@ class Dispatcher:
             and thread is not threading.current_thread()
         ):
             drained = threading.Event()
-            self._queue.put(Freeze(drained))
+            self._post(Freeze(drained))
             drained.wait(drain)
         self._frozen = True
 
     def cancel(self, dispatch_id: str, task_ids: list[int] | None = None) -> threading.Event:
         """Request a cancellation; the event is set once it is applied and written."""
         applied = threading.Event()
-        self._queue.put(Cancel(dispatch_id, task_ids, applied))
+        self._post(Cancel(dispatch_id, task_ids, applied))
         self._ensure_thread()
         return applied
+
+    def _post(self, event: Event) -> None:
+        """Queue ``event`` for the loop and wake it (any thread)."""
+        self._queue.put(event)
+        self._bell.put(None)
 
     def _track(self, dispatch_id: str) -> None:
         """Waiters of ``dispatch_id`` block until this dispatcher has finished it."""
@@ -323,26 +347,49 @@ class Dispatcher:
         if wake is not None and timeout != 0.0:  # wake up for the next write (attempt)
             left = max(0.0, wake - time.monotonic())
             timeout = left if timeout is None else min(timeout, left)
+        if self._threaded and self._runs and timeout != 0.0:  # events posted without a ring
+            timeout = QUIET_WAKE_S if timeout is None else min(timeout, QUIET_WAKE_S)
+        self._sleep_until = time.monotonic() + (timeout if timeout is not None else 1e9)
         try:
-            events = [
-                self._queue.get(timeout=timeout) if timeout != 0.0 else self._queue.get_nowait()
-            ]
+            self._bell.get(timeout=timeout) if timeout != 0.0 else self._bell.get_nowait()
         except queue.Empty:
-            self._retired.clear()
-            if (self._stall is not None or self._commit_due() is not None) and not self._frozen:
-                self._pump_and_flush()
-            return 0
-        # Runs finished last round are torn down now, not before their waiters
-        # woke: freeing a big graph holds the GIL for milliseconds.
-        self._retired.clear()
+            if not self._threaded:
+                return self._idle()
+        while True:  # one round answers every ring so far
+            try:
+                self._bell.get_nowait()
+            except queue.Empty:
+                break
+        with self._round_lock:
+            events = self._drain()
+            if not events:
+                return self._idle()
+            # A round driven by hand (step() without a timeout) is written at once; the
+            # loop's rounds are group-committed (GROUP_COMMIT_S).
+            return self._round(events, urgent=timeout == 0.0)
+
+    def _idle(self) -> int:
+        """A round without events: write the pending batch once it is due."""
+        self._free_retired()
+        if (self._stall is not None or self._commit_due() is not None) and not self._frozen:
+            self._pump_and_flush()
+        return 0
+
+    def _drain(self) -> list[Event]:
+        events: list[Event] = []
         while len(events) < 50_000:
             try:
                 events.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        # A round driven by hand (step() without a timeout) is written at once; the
-        # loop's rounds are group-committed (GROUP_COMMIT_S).
-        self._urgent = timeout == 0.0 or any(isinstance(e, (Cancel, Freeze)) for e in events)
+        return events
+
+    def _round(self, events: list[Event], *, urgent: bool) -> int:
+        """Apply ``events`` in order, start what became ready, write (group commit)."""
+        # Runs finished last round are torn down now, not before their waiters
+        # woke: freeing a big graph holds the GIL for milliseconds.
+        self._free_retired()
+        self._urgent = urgent or any(isinstance(e, (Cancel, Freeze)) for e in events)
         if not self._frozen:
             for event in events:
                 if isinstance(event, Freeze):  # record what came before, then nothing
@@ -359,6 +406,33 @@ class Dispatcher:
                 event.drained.set()
         return len(events)
 
+    def _help(self, able: bool) -> None:
+        """A pool thread whose task just ended applies the queued events itself.
+
+        Called by ``executors.local`` after the task's future resolved (its TaskDone
+        is queued, unrung). If another thread runs a round (or the thread cannot help,
+        ``able`` False), the loop is rung instead. A chain thus runs without waking the
+        loop thread: the task the round starts is run next by this same thread.
+        """
+        if not able or not self._round_lock.acquire(blocking=False):
+            self._bell.put(None)
+            return
+        ring = False
+        try:
+            events = self._drain()
+            if events:
+                self._round(events, urgent=False)
+            stall = self._stall
+            due = stall.next_try if stall is not None else self._commit_due()
+            ring = due is not None and due < self._sleep_until  # the loop writes it then
+        except BaseException:  # the pool thread must survive anything a round raises
+            log.exception("valence dispatcher round error")
+            ring = True
+        finally:
+            self._round_lock.release()
+        if ring:
+            self._bell.put(None)
+
     def _apply(self, event: DispatchEvent) -> None:
         try:
             match event:  # most frequent first; class patterns without captures are cheapest
@@ -369,7 +443,7 @@ class Dispatcher:
                 case Start(resume=True):
                     self._resume(event.prepared)
                 case Start():
-                    self._start(event.prepared)
+                    self._start(event.prepared, held=event.held)
                 case Cancel():
                     self._on_cancel(event.dispatch_id, event.task_ids)
         except BaseException as exc:  # user code (a value's methods) may raise anything
@@ -428,9 +502,20 @@ class Dispatcher:
         self._touched.add(dispatch_id)
 
     # ---- transitions with side effects -------------------------------------
-    def _start(self, prepared: Prepared, parent: tuple[str, int] | None = None) -> None:
+    def _start(
+        self, prepared: Prepared, parent: tuple[str, int] | None = None, *, held: bool = False
+    ) -> None:
+        """Run ``prepared``; ``held``: its submit already holds the collector (see collector)."""
+        large = len(prepared.graph.nodes) >= collector.LARGE
+        if large and not held:
+            collector.hold()  # released by _retire
         did = prepared.record.dispatch_id
-        state = transitions.start_state(did, prepared.graph, prepared.done)
+        try:
+            state = transitions.start_state(did, prepared.graph, prepared.done)
+        except BaseException:
+            if large:
+                collector.release()
+            raise
         run = Run(prepared, state, parent=parent)
         self._runs[did] = run
         start = prepared.record.start_time or self._clock()
@@ -517,10 +602,14 @@ class Dispatcher:
         now = self._clock()
         try:
             metadata = node.metadata or node.electron.metadata  # inherited at trace time
-            executor = self._executors(
-                metadata.get("executor") or self._lattice_executor(run),
-                default=self.default_executor,
-            )
+            known = run.submits.get(id(metadata))
+            if known is None or known[0] is not metadata:
+                executor = self._executors(
+                    metadata.get("executor") or self._lattice_executor(run),
+                    default=self.default_executor,
+                )
+                known = run.submits[id(metadata)] = (metadata, executor, task_options(metadata))
+            executor, options = known[1], known[2]
             args, kwargs = values.inputs(self.store, run, node)
             key = (run.dispatch_id, node.id)
             fn_digest = run.prepared.fn_blobs[node.id]
@@ -536,7 +625,7 @@ class Dispatcher:
                 fn_digest,
                 tuple(args),
                 kwargs,
-                task_options(metadata),
+                options,  # shared by the tasks of one electron: read, never changed
                 blob_target(self.store.blob_location) if executor.writes_blobs else None,
                 self._listener(key) if executor.reports_start else None,
             )
@@ -558,11 +647,25 @@ class Dispatcher:
 
     def _on_done(self, dispatch_id: str, node_id: int) -> Callable[[Future[Outcome]], None]:
         """Where a task's resolved future goes: the loop, as an event."""
-        return lambda future: self._queue.put(TaskDone(dispatch_id, node_id, future))
+
+        def done(future: Future[Outcome]) -> None:
+            self._queue.put(TaskDone(dispatch_id, node_id, future))
+            if not (self._threaded and after_call(self._help)):
+                self._bell.put(None)
+
+        return done
 
     def _listener(self, key: tuple[str, int]) -> Callable[[str, Any], None]:
         """Where a task's start and live output go: the loop, as events."""
-        return lambda kind, value: self._queue.put(Live(key[0], key[1], kind, value))
+
+        def heard(kind: str, value: Any) -> None:
+            self._queue.put(Live(key[0], key[1], kind, value))
+            # A start seen by a pool thread is applied by its _help, or by the loop within
+            # QUIET_WAKE_S: waking the loop for it would cost every short task a thread hop.
+            if not (kind == "started" and self._threaded and in_call()):
+                self._bell.put(None)
+
+        return heard
 
     def _lattice_executor(self, run: Run) -> Any:
         return run.prepared.lattice.metadata.get("executor")
@@ -738,6 +841,19 @@ class Dispatcher:
         self._retired.append(self._runs.pop(run.dispatch_id))  # freed after waiters woke
         self._finished.append(run.dispatch_id)
 
+    def _free_retired(self) -> None:
+        """Free the runs finished last round, then let the collector run fully again.
+
+        In that order: a full collection while a large run is still referenced would
+        walk all of it, and one started just after its end would delay its waiters.
+        """
+        if not self._retired:
+            return
+        large = sum(len(run.state.status) >= collector.LARGE for run in self._retired)
+        self._retired.clear()
+        for _ in range(large):
+            collector.release()
+
     def _failure_text(self, run: Run) -> str:
         lines = [] if run.internal_error is None else [run.internal_error]
         for node_id in run.state.failed:
@@ -748,6 +864,8 @@ class Dispatcher:
         return "\n\n".join(lines)
 
     def _signal(self) -> None:
+        if not self._finished:
+            return
         finished, self._finished = self._finished, []
         with self._lock:
             for did in finished:

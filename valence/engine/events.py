@@ -23,6 +23,7 @@ class Start:
 
     prepared: Prepared
     resume: bool = False
+    held: bool = False  # the submitter holds the collector for it (engine.collector)
 
     @property
     def dispatch_id(self) -> str:

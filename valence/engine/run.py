@@ -34,6 +34,8 @@ class Run:
     internal_error: str | None = None  # set when valence itself failed this dispatch
     # node id -> whether it is downstream of a node that is not reusable (early cutoff's memo)
     unsafe: dict[int, bool] = field(default_factory=dict)
+    # id(metadata) -> (metadata, executor, task options): resolved once per electron
+    submits: dict[int, tuple[dict[str, Any], Any, dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def dispatch_id(self) -> str:

@@ -20,6 +20,7 @@ and workers of the pool are not affected (``executors.pool``).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import multiprocessing
 import os
 import queue
@@ -32,12 +33,15 @@ from typing import Any
 
 from valence.clock import utcnow
 from valence.errors import ExecutorError
+from valence.executors import poolthread
 from valence.executors.base import Executor, Outcome, TaskSpec, failed
 from valence.executors.options import OPTIONS_KEY, conda_python, reject_unsupported
 from valence.executors.pool import ProcessPool
 from valence.executors.worker import run_task
 
 __all__ = ["InlineExecutor", "LocalExecutor", "ThreadExecutor"]
+
+log = logging.getLogger("valence.executors")
 
 
 def _resolved(outcome: Outcome) -> Future[Outcome]:
@@ -163,12 +167,15 @@ class DaemonThreadPool:
 
     A call given up on (:meth:`abandon`) keeps its thread, which leaves the pool
     (another one may start in its place) and is not waited for by ``shutdown``.
+    After each call a thread runs the hooks its future's callbacks registered
+    (``executors.poolthread``); the first call those hooks submit here is run
+    next by the same thread, without a hand-over.
     """
 
     def __init__(self, workers: int) -> None:
         self._workers = workers
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)  # one release per thread waiting for work
+        self._idle = 0  # threads waiting for work that no queued call is promised to yet
         self._lock = threading.Lock()
         self._threads: dict[threading.Thread, Future[Any] | None] = {}  # thread -> its call
         self._closed = False
@@ -178,8 +185,12 @@ class DaemonThreadPool:
         with self._lock:
             if self._closed:
                 raise RuntimeError("cannot submit to a pool that was shut down")
+            if poolthread.keep(self, (future, fn, args)):
+                return future
             self._queue.put((future, fn, args))
-            if not self._idle.acquire(blocking=False):
+            if self._idle:
+                self._idle -= 1
+            else:
                 self._grow()
         return future
 
@@ -200,23 +211,49 @@ class DaemonThreadPool:
 
     def _work(self) -> None:
         me = threading.current_thread()
+        local = poolthread.state
+        local.pool = self
         while True:
-            item = self._queue.get()
+            item, local.kept = local.kept, None
             if item is None:
-                return
+                item = self._queue.get()
+                if item is None:
+                    return
             future, fn, args = item
             with self._lock:
                 self._threads[me] = future
+            local.calling = True
             if future.set_running_or_notify_cancel():
                 try:
                     future.set_result(fn(*args))
                 except BaseException as exc:  # reported through the future
                     future.set_exception(exc)
+            local.calling = False
             with self._lock:
-                if me not in self._threads:
-                    return  # abandoned: the pool has replaced this thread
-                self._threads[me] = None
-            self._idle.release()
+                stays = me in self._threads  # else abandoned: the pool has replaced it
+                if stays:
+                    self._threads[me] = None
+            self._after(stays)
+            if not stays:
+                return
+            if local.kept is None:
+                with self._lock:
+                    self._idle += 1
+
+    @staticmethod
+    def _after(stays: bool) -> None:
+        """Run the hooks the call registered; a thread that stays may keep a new call."""
+        local = poolthread.state
+        hooks, local.hooks = local.hooks, []
+        local.helping = stays
+        try:
+            for hook in hooks:
+                try:
+                    hook(stays)
+                except Exception:  # a hook's bug must not end the pool thread
+                    log.exception("valence pool thread hook failed")
+        finally:
+            local.helping = False
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop the threads once the queued calls are done; ``wait`` joins them."""

@@ -9,7 +9,9 @@ paramstyles, e.g. SQLite) or dicts (named ones, e.g. psycopg). The SQL is still
 SQLAlchemy's, so casts and quoting stay dialect-correct.
 
 ``None`` is bound as SQL NULL without calling a converter: every column type in
-:mod:`valence.store.tables` maps ``None`` to NULL.
+:mod:`valence.store.tables` maps ``None`` to NULL. On SQLite an aware datetime
+column (``UTCDateTime``) binds through :func:`_sqlite_utc`, one call instead of
+SQLAlchemy's two (same text, same refusal of naive datetimes; tested against it).
 
 :func:`update_many` does the same for ``UPDATE ... WHERE key = ?`` batches (the
 dispatcher's transitions): one compiled statement per set of changed fields.
@@ -21,6 +23,7 @@ import functools
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Column, Connection, Insert, Table, Update, bindparam, update
@@ -53,12 +56,31 @@ def _plan(conn: Connection, statement: Insert | Update, names: Sequence[str]) ->
     converters = []
     for position, name in enumerate(order):
         bind_type = compiled.binds[name].type
-        converter = bind_type.dialect_impl(dialect).bind_processor(dialect)
+        converter = _fast_converter(bind_type, dialect)
+        if converter is None:
+            converter = bind_type.dialect_impl(dialect).bind_processor(dialect)
         if converter is not None:
             converters.append((position, converter))
     plan = _Plan(str(compiled), order, tuple(converters), positional)
     _plans[cache_key] = (statement, plan)
     return plan
+
+
+def _fast_converter(bind_type: Any, dialect: Any) -> Converter | None:
+    from valence.store.tables import UTCDateTime  # tables imports nothing from here
+
+    if isinstance(bind_type, UTCDateTime) and dialect.name == "sqlite":
+        return _sqlite_utc
+    return None
+
+
+def _sqlite_utc(value: datetime) -> str:
+    """An aware datetime as SQLite's DATETIME text in UTC (``UTCDateTime`` + SQLAlchemy)."""
+    if value.tzinfo is not timezone.utc:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the store needs timezone-aware times")
+        value = value.astimezone(timezone.utc)
+    return value.isoformat(" ", "microseconds")[:26]  # drops "+00:00"
 
 
 def insert_many(
@@ -127,15 +149,28 @@ def update_many(
     table: Table,
     keys: Sequence[Column[Any]],
     fields: Sequence[str],
-    rows: Iterable[Mapping[str, Any]],
+    rows: Sequence[tuple[tuple[Any, ...], Mapping[str, Any]]],
 ) -> int:
     """Set ``fields`` of the row named by ``keys`` for each row, in one executemany.
 
-    Each row maps every field name to its new value and ``"_key_" + name`` of each
-    key column to the row's key. Returns how many rows matched (as the driver counts).
+    Each row is ``(key, changes)``: the key columns' values, in the order of ``keys``,
+    and a mapping of every name in ``fields`` to its new value. Returns how many rows
+    matched (as the driver counts).
     """
     statement = _update_by(table, tuple(keys))
-    result = _execute(conn, _plan(conn, statement, fields), rows)
+    plan = _plan(conn, statement, fields)
+    key_names = tuple(key_param(column) for column in keys)
+    split = len(plan.names) - len(key_names)
+    if plan.names[split:] == key_names:  # SET values, then the key: the usual layout
+        pick = operator.itemgetter(*plan.names[:split])
+        if split == 1:
+            params = [(pick(change), *key) for key, change in rows]
+        else:
+            params = [pick(change) + tuple(key) for key, change in rows]
+    else:
+        pick = operator.itemgetter(*plan.names)
+        params = [pick({**dict(zip(key_names, key, strict=True)), **c}) for key, c in rows]
+    result = _execute_tuples(conn, plan, params)
     return 0 if result is None else result.rowcount
 
 
@@ -186,6 +221,11 @@ def _execute(conn: Connection, plan: _Plan, rows: Iterable[Mapping[str, Any]]) -
         params: list[Any] = [(pick(row),) for row in rows]
     else:
         params = [pick(row) for row in rows]
+    return _execute_tuples(conn, plan, params)
+
+
+def _execute_tuples(conn: Connection, plan: _Plan, params: list[Any]) -> Any:
+    """Run ``plan`` once per tuple of values (in ``plan.names`` order), converted first."""
     if plan.converters:
         memo: dict[tuple[int, int], Any] = {}  # rows keep their values alive: ids are stable
         params = [_convert(values, plan.converters, memo) for values in params]

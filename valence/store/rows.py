@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from valence.store.blobs import is_digest
-from valence.store.bulk import insert_many, insert_tuples, key_param, update_many
+from valence.store.bulk import insert_many, insert_tuples, update_many
 from valence.store.records import EdgeRecord
 from valence.store.tables import (
     DIGEST_COLUMNS,
@@ -144,10 +144,9 @@ def merge_changes(changes: Iterable[tuple[Target, dict[str, Any]]]) -> dict[Targ
 def check_fields(kind: str, changes: dict[Target, dict[str, Any]], allowed: frozenset[str]) -> None:
     """ValueError naming the first change that sets a field outside ``allowed``."""
     for target, change in changes.items():
-        unknown = change.keys() - allowed
-        if unknown:
+        if not allowed.issuperset(change):
             raise ValueError(
-                f"{kind} {target!r}: cannot change field(s) {sorted(unknown)}; "
+                f"{kind} {target!r}: cannot change field(s) {sorted(change.keys() - allowed)}; "
                 f"changeable {kind} fields are {sorted(allowed)}"
             )
 
@@ -159,15 +158,17 @@ def apply_updates(
     changes: dict[Target, dict[str, Any]],
 ) -> list[Target]:
     """Apply ``changes`` with one executemany per field set; return targets not found."""
-    names = [key_param(col) for col in keys]
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, ...], list[tuple[Target, dict[str, Any]]]] = {}
+    field_sets: dict[tuple[str, ...], tuple[str, ...]] = {}  # as given -> sorted
     for target, change in changes.items():
-        params = dict(zip(names, target, strict=True))
-        params.update(change)
-        groups.setdefault(tuple(sorted(change)), []).append(params)
+        given = tuple(change)
+        fields = field_sets.get(given)
+        if fields is None:
+            fields = field_sets[given] = tuple(sorted(given))
+        groups.setdefault(fields, []).append((target, change))
     matched = 0
-    for fields, params_list in groups.items():
-        matched += update_many(conn, table, keys, fields, params_list)
+    for fields, pairs in groups.items():
+        matched += update_many(conn, table, keys, fields, pairs)
     if matched == len(changes) or not conn.dialect.supports_sane_multi_rowcount:
         return []
     return [target for target in changes if not _exists(conn, keys, target)]
