@@ -215,15 +215,6 @@ def _convert_column(column: Sequence[Any], convert: Converter) -> list[Any]:
     return out
 
 
-def _execute(conn: Connection, plan: _Plan, rows: Iterable[Mapping[str, Any]]) -> Any:
-    pick = operator.itemgetter(*plan.names)
-    if len(plan.names) == 1:
-        params: list[Any] = [(pick(row),) for row in rows]
-    else:
-        params = [pick(row) for row in rows]
-    return _execute_tuples(conn, plan, params)
-
-
 def _execute_tuples(conn: Connection, plan: _Plan, params: list[Any]) -> Any:
     """Run ``plan`` once per tuple of values (in ``plan.names`` order), converted first."""
     if plan.converters:
