@@ -9,9 +9,14 @@ here, when the executor is first used.
 
 A task travels as bytes (``local._pack``) to :func:`run_on_dask` on a worker,
 which runs it like every executor (``worker.run_serialized``: deps, hooks,
-output capture) and returns the :class:`Outcome`. Tasks submitted together (a
-fan-out) go to the scheduler together, as one ``client.map``, and results are
-gathered concurrently on the client's event loop. A worker that can see the
+output capture). Tasks submitted together (a fan-out) go to the scheduler
+together, as one ``client.map``. A small :class:`Outcome` comes back as a Dask
+event on a topic of this executor (worker, scheduler, client: the messages Dask
+sends anyway), so the client fetches nothing from the worker; a larger one
+(over :data:`EVENT_LIMIT`: much printed output, or a large value the worker
+could not store) is the task's result, fetched as usual. A task's start is
+reported once it has run for :data:`START_DELAY` (a shorter task needs only
+its Outcome, which carries its start time). A worker that can see the
 store's blob directory writes a large output there itself and returns only its
 digest (``executors.outputs``). A task with ``timeout=`` runs in a child process of
 the worker that is killed at the limit (``executors.isolate``).
