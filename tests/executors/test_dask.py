@@ -309,3 +309,13 @@ def test_tasks_run_after_the_workers_restart(dask_executor: DaskExecutor) -> Non
     dask_executor.client.restart()  # new worker processes: nothing loaded, nothing cached
     outcomes = [submit(dask_executor, add, i, y=1) for i in range(4)]
     assert [serialize.loads(f.result(timeout=60).output_bytes) for f in outcomes] == [1, 2, 3, 4]
+
+
+def test_done_tasks_release_their_dask_futures(dask_executor: DaskExecutor) -> None:
+    futures = [submit(dask_executor, add, i) for i in range(20)]
+    assert all(f.result(timeout=30).ok for f in futures)
+    client = dask_executor.client
+    deadline = time.monotonic() + 30  # released together, a moment after they are done
+    while client.futures and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not client.futures  # nothing of ours stays on the cluster
