@@ -393,9 +393,11 @@ class DaskExecutor(_Configured):
     def _hold(self, client: Any, dask_future: Any) -> None:
         """On the client's loop: keep a done task's Dask future (its result is None) a moment.
 
-        Releasing a key makes the scheduler message its worker, and the next
-        message to that worker then waits out Dask's 5 ms batching window: in a
-        chain, the next task's. Futures done meanwhile are released together.
+        Releasing a key costs a message to the scheduler, transitions there and
+        a message to the worker, in a chain on the next task's path: futures done
+        meanwhile are released together. (A worker dying in that moment loses
+        their None results, which Dask may recompute: the task runs again and its
+        second outcome is ignored, its token being gone.)
         """
         self._held.append(dask_future)
         if len(self._held) == 1:
