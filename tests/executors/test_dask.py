@@ -319,3 +319,27 @@ def test_done_tasks_release_their_dask_futures(dask_executor: DaskExecutor) -> N
     while client.futures and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not client.futures  # nothing of ours stays on the cluster
+
+
+def _mark_worker(path: str) -> int:
+    from distributed import get_worker
+
+    with open(path, "a") as fh:
+        fh.write(get_worker().address + "\n")
+    return 1
+
+
+@pytest.mark.slow
+def test_a_finished_task_is_not_run_again_when_its_worker_dies(
+    dask_executor: DaskExecutor, tmp_path: Path
+) -> None:
+    marks = tmp_path / "marks"
+    assert run(dask_executor, _mark_worker, str(marks)).ok
+    worker = marks.read_text().split()[0]
+    client = dask_executor.client
+    killer = client.submit(os._exit, 1, workers=[worker], pure=False)  # right after it ended
+    with pytest.raises(Exception, match=r"KilledWorker|died"):
+        killer.result(timeout=60)
+    time.sleep(2)  # time for Dask to recompute a result it still held for us
+    assert marks.read_text().split() == [worker]  # ran once: nothing kept it wanted
+    assert run(dask_executor, add, 1).ok  # the nanny replaced the worker

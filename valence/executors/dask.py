@@ -53,7 +53,6 @@ __all__ = ["DaskExecutor", "run_on_dask"]
 SCATTER_LIMIT = 1 << 20  # task payloads above this many bytes go straight to a worker
 EVENT_LIMIT = 32 * 1024  # an Outcome up to this many bytes (pickled) returns as an event
 START_DELAY = 0.1  # seconds a task runs before its start is reported (the Outcome has it)
-RELEASE_DELAY = 0.2  # seconds a done task's Dask future is kept, to release several at once
 SUBMIT_INTERVAL = 0.001  # seconds the client may hold a submission to batch it with others
 DASK_WORKER_PROCESS = "Dask Worker process"  # how Dask's nannies name their worker processes
 PRELOAD = "valence.executors.worker"  # what a worker needs to run valence tasks
@@ -226,7 +225,6 @@ class DaskExecutor(_Configured):
         self._arrivals: list[_Submission] = []  # not yet sent to the scheduler
         self._topic = f"valence-live-{uuid.uuid4().hex}"
         self._routes: dict[str, _Submission] = {}  # token -> its task, until it is resolved
-        self._held: list[Any] = []  # Dask futures of done tasks, released together (_hold)
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -380,7 +378,6 @@ class DaskExecutor(_Configured):
             if state is not None:
                 await state.wait()
             if s.outer.done():
-                self._hold(client, dask_future)
                 return
             outcome = await client.gather(dask_future, asynchronous=True)
             if outcome is None and not s.outer.done():
@@ -389,19 +386,6 @@ class DaskExecutor(_Configured):
             outcome = _describe(exc, s.name, s.start)
         if outcome is not None:
             self._finish(s, outcome)
-
-    def _hold(self, client: Any, dask_future: Any) -> None:
-        """On the client's loop: keep a done task's Dask future (its result is None) a moment.
-
-        Releasing a key costs a message to the scheduler, transitions there and
-        a message to the worker, in a chain on the next task's path: futures done
-        meanwhile are released together. (A worker dying in that moment loses
-        their None results, which Dask may recompute: the task runs again and its
-        second outcome is ignored, its token being gone.)
-        """
-        self._held.append(dask_future)
-        if len(self._held) == 1:
-            client.loop.call_later(RELEASE_DELAY, self._held.clear)
 
     def _finish(self, s: _Submission, outcome: Outcome) -> None:
         with self._lock:
