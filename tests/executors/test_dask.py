@@ -7,19 +7,29 @@ import pickle
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import valence as ct
-from tests.executor_contract import ExecutorContract, add, large_output, make_spec, run
+from tests.executor_contract import (
+    ExecutorContract,
+    add,
+    chatter,
+    large_output,
+    make_spec,
+    run,
+    submit,
+)
 from valence import serialize
 from valence.blobfiles import digest_of, open_blob_files
 from valence.executors import get_executor
 from valence.executors.base import BlobTarget, Executor
-from valence.executors.dask import DaskExecutor
-from valence.executors.local import LocalExecutor
+from valence.executors.dask import EVENT_LIMIT, DaskExecutor, run_on_dask
+from valence.executors.local import LocalExecutor, _pack
 from valence.executors.outputs import blob_target, read_stored
 from valence.store.blobs import INLINE_LIMIT, LocalBlobFiles
 
@@ -225,3 +235,111 @@ def test_a_dispatch_on_dask_keeps_large_outputs_at_the_blob_url(
     output = digest_of(serialize.dumps(b"v" * (2 * INLINE_LIMIT)))
     assert files.exists(output) and output not in written  # the worker wrote it, only it
     assert not list(LocalBlobFiles(Path(os.environ["VALENCE_HOME"]) / "blobs").iterate())
+
+
+# -- how outcomes travel back, and functions of the same name --------------------------
+
+
+def test_a_small_outcome_is_an_event_and_a_large_one_the_result(
+    dask_executor: DaskExecutor,
+) -> None:
+    client = dask_executor.client
+    topic = f"valence-test-{uuid.uuid4().hex}"
+    small = _pack(make_spec(dask_executor, add, 1, y=2))
+    large = _pack(make_spec(dask_executor, large_output, 2 * EVENT_LIMIT))
+    routed = client.submit(run_on_dask, small, "add", None, [topic, "small", False], pure=False)
+    assert routed.result(timeout=30) is None  # nothing to fetch from the worker
+    kept = client.submit(run_on_dask, large, "large", None, [topic, "large", False], pure=False)
+    outcome = kept.result(timeout=30)
+    assert outcome.ok and pickle.loads(outcome.output_bytes) == b"v" * (2 * EVENT_LIMIT)
+    events = [event for _, event in client.get_events(topic)]
+    assert [tuple(event[:2]) for event in events] == [("small", "outcome")]  # no start: not live
+    sent = pickle.loads(events[0][2])
+    assert sent.ok and serialize.loads(sent.output_bytes) == 3
+
+
+def test_a_large_outcome_comes_back_whole(dask_executor: DaskExecutor) -> None:
+    outcome = run(dask_executor, large_output, 2 * EVENT_LIMIT)
+    assert outcome.ok and pickle.loads(outcome.output_bytes) == b"v" * (2 * EVENT_LIMIT)
+    printed = run(dask_executor, chatter, "x" * 1000, 40)  # 80 KB of output, no big value
+    assert printed.ok and printed.stdout == ("x" * 1000 + "\n") * 40
+
+
+def test_a_lost_outcome_event_fails_the_task_instead_of_hanging(
+    dask_executor: DaskExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handlers = dask_executor.client._event_handlers
+    topic = dask_executor._topic
+
+    def drop_outcomes(event: tuple[float, list[Any]]) -> None:
+        if event[1][1] != "outcome":
+            dask_executor._on_event(event)
+
+    monkeypatch.setitem(handlers, topic, drop_outcomes)
+    outcome = run(dask_executor, add, 1)
+    assert not outcome.ok and outcome.error == "ExecutorError: the outcome of task 'add' was lost"
+
+
+def _same_name_source(value: int) -> Callable[[], int]:
+    namespace: dict[str, Any] = {}
+    exec(f"def answer():\n    return {value}\n", namespace)  # new code, same name, same module
+    return namespace["answer"]
+
+
+def test_functions_of_the_same_name_are_never_confused(dask_executor: DaskExecutor) -> None:
+    def scaled(factor: int) -> Callable[[int], int]:
+        def answer(x: int) -> int:
+            return x * factor
+
+        return answer
+
+    functions = [scaled(2), scaled(3), _same_name_source(7), _same_name_source(8)]
+    for _ in range(2):  # the second round runs functions the workers have loaded already
+        futures = [
+            submit(dask_executor, fn, 5) if i < 2 else submit(dask_executor, fn)
+            for i, fn in enumerate(functions)
+        ]
+        outputs = [serialize.loads(f.result(timeout=30).output_bytes) for f in futures]
+        assert outputs == [10, 15, 7, 8]
+
+
+@pytest.mark.slow
+def test_tasks_run_after_the_workers_restart(dask_executor: DaskExecutor) -> None:
+    assert run(dask_executor, add, 1, y=1).ok  # workers hold this function now
+    dask_executor.client.restart()  # new worker processes: nothing loaded, nothing cached
+    outcomes = [submit(dask_executor, add, i, y=1) for i in range(4)]
+    assert [serialize.loads(f.result(timeout=60).output_bytes) for f in outcomes] == [1, 2, 3, 4]
+
+
+def test_done_tasks_release_their_dask_futures(dask_executor: DaskExecutor) -> None:
+    futures = [submit(dask_executor, add, i) for i in range(20)]
+    assert all(f.result(timeout=30).ok for f in futures)
+    client = dask_executor.client
+    deadline = time.monotonic() + 30  # released together, a moment after they are done
+    while client.futures and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not client.futures  # nothing of ours stays on the cluster
+
+
+def _mark_worker(path: str) -> int:
+    from distributed import get_worker
+
+    with open(path, "a") as fh:
+        fh.write(get_worker().address + "\n")
+    return 1
+
+
+@pytest.mark.slow
+def test_a_finished_task_is_not_run_again_when_its_worker_dies(
+    dask_executor: DaskExecutor, tmp_path: Path
+) -> None:
+    marks = tmp_path / "marks"
+    assert run(dask_executor, _mark_worker, str(marks)).ok
+    worker = marks.read_text().split()[0]
+    client = dask_executor.client
+    killer = client.submit(os._exit, 1, workers=[worker], pure=False)  # right after it ended
+    with pytest.raises(Exception, match=r"KilledWorker|died"):
+        killer.result(timeout=60)
+    time.sleep(2)  # time for Dask to recompute a result it still held for us
+    assert marks.read_text().split() == [worker]  # ran once: nothing kept it wanted
+    assert run(dask_executor, add, 1).ok  # the nanny replaced the worker

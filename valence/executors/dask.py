@@ -9,9 +9,14 @@ here, when the executor is first used.
 
 A task travels as bytes (``local._pack``) to :func:`run_on_dask` on a worker,
 which runs it like every executor (``worker.run_serialized``: deps, hooks,
-output capture) and returns the :class:`Outcome`. Tasks submitted together (a
-fan-out) go to the scheduler together, as one ``client.map``, and results are
-gathered concurrently on the client's event loop. A worker that can see the
+output capture). Tasks submitted together (a fan-out) go to the scheduler
+together, as one ``client.map``. A small :class:`Outcome` comes back as a Dask
+event on a topic of this executor (worker, scheduler, client: the messages Dask
+sends anyway), so the client fetches nothing from the worker; a larger one
+(over :data:`EVENT_LIMIT`: much printed output, or a large value the worker
+could not store) is the task's result, fetched as usual. A task's start is
+reported once it has run for :data:`START_DELAY` (a shorter task needs only
+its Outcome, which carries its start time). A worker that can see the
 store's blob directory writes a large output there itself and returns only its
 digest (``executors.outputs``). A task with ``timeout=`` runs in a child process of
 the worker that is killed at the limit (``executors.isolate``).
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import pickle
 import threading
 import uuid
 from concurrent.futures import Future, InvalidStateError
@@ -45,6 +51,8 @@ from valence.extras import needs_extra
 __all__ = ["DaskExecutor", "run_on_dask"]
 
 SCATTER_LIMIT = 1 << 20  # task payloads above this many bytes go straight to a worker
+EVENT_LIMIT = 32 * 1024  # an Outcome up to this many bytes (pickled) returns as an event
+START_DELAY = 0.1  # seconds a task runs before its start is reported (the Outcome has it)
 SUBMIT_INTERVAL = 0.001  # seconds the client may hold a submission to batch it with others
 DASK_WORKER_PROCESS = "Dask Worker process"  # how Dask's nannies name their worker processes
 PRELOAD = "valence.executors.worker"  # what a worker needs to run valence tasks
@@ -57,38 +65,87 @@ CLUSTER_CONFIG = {"distributed.scheduler.allowed-failures": 0, "valence.ignore-s
 
 
 def run_on_dask(
-    payload: bytes, name: str, timeout: float | None = None, live: list[str] | None = None
-) -> Outcome:
+    payload: bytes,
+    name: str,
+    timeout: float | None = None,
+    route: list[Any] | None = None,
+) -> Outcome | None:
     """Worker side: run one serialized task (in a killable child if it has a timeout).
 
-    ``live`` is ``[topic, token]``: the task's start and output go to the client
-    as Dask events of that topic while it runs (not from a timeout's child process).
+    ``route`` is ``[topic, token, live]``: the Outcome goes back to the client
+    as a Dask event of that topic when it is small (this returns None), so the
+    client need not fetch it from the worker; a larger one is the task's result.
+    With ``live``, the task's start (once it has run for :data:`START_DELAY`)
+    and its output while it runs are events too (not from a timeout's child).
     """
-    listener = _live_sender(live) if live else None
-    if timeout is None:
-        from valence.executors.worker import run_serialized
+    channel = _Channel(route) if route else None
+    listener = channel.listen if channel is not None and channel.live else None
+    try:
+        if timeout is None:
+            from valence.executors.worker import run_serialized
 
-        return run_serialized(payload, name, listener)
-    from valence.executors.isolate import run_isolated
+            outcome = run_serialized(payload, name, listener)
+        else:
+            from valence.executors.isolate import run_isolated
 
-    if listener is not None:  # started here; its output arrives with the outcome
-        listener("started", datetime.now(timezone.utc))
-    return run_isolated(payload, name, timeout)
+            if channel is not None and channel.live:  # a child starts slowly: reported now
+                channel.start = datetime.now(timezone.utc).timestamp()
+                channel.send_start()
+            outcome = run_isolated(payload, name, timeout)
+    finally:
+        if channel is not None:
+            channel.end()
+    return channel.deliver(outcome) if channel is not None else outcome
 
 
-def _live_sender(live: list[str]) -> Any:
-    """A listener that sends ``[token, kind, value]`` events from this Dask worker."""
-    from distributed import get_worker
+class _Channel:
+    """One task's events to the client, from the Dask worker running it.
 
-    worker = get_worker()  # here, on the task's thread; log_event works from any thread
-    topic, token = live
+    A task's start is held back for :data:`START_DELAY` and sent only if the
+    task still runs then (or prints first): a short task goes from queued to
+    done with one event, its Outcome (which carries its start time).
+    """
 
-    def send(kind: str, value: Any) -> None:
-        if isinstance(value, datetime):
-            value = value.timestamp()
-        worker.log_event(topic, [token, kind, value])
+    def __init__(self, route: list[Any]) -> None:
+        from distributed import get_worker
 
-    return send
+        self.worker = get_worker()  # here, on the task's thread; log_event works from any
+        self.topic, self.token, self.live = route
+        self.lock = threading.Lock()
+        self.start: float | None = None  # a start not sent yet
+        self.ended = False
+
+    def listen(self, kind: str, value: Any) -> None:
+        """``worker.run_task``'s listener: the start (held back) and live output."""
+        if kind == "started":
+            with self.lock:
+                self.start = value.timestamp()
+            self.worker.loop.add_callback(self._send_start_later)
+            return
+        self.send_start()  # output implies a start: sent before it
+        self.worker.log_event(self.topic, [self.token, kind, value])
+
+    def _send_start_later(self) -> None:
+        self.worker.loop.call_later(START_DELAY, self.send_start)
+
+    def send_start(self) -> None:
+        with self.lock:
+            start, self.start = self.start, None
+            if start is None or self.ended:
+                return
+        self.worker.log_event(self.topic, [self.token, "started", start])
+
+    def end(self) -> None:
+        with self.lock:
+            self.ended = True
+
+    def deliver(self, outcome: Outcome) -> Outcome | None:
+        """Send a small Outcome as an event (returning None); return a larger one."""
+        data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        if len(data) > EVENT_LIMIT:
+            return outcome
+        self.worker.log_event(self.topic, [self.token, "outcome", data])
+        return None
 
 
 @dataclass
@@ -100,7 +157,8 @@ class _Submission:
     name: str
     timeout: float | None
     start: datetime
-    token: str | None = None  # routes live events to the task's listener
+    token: str  # routes the task's events (its outcome, start, live output) back to it
+    listener: Any = None  # TaskSpec.listener
 
 
 class _DaskFuture(Future):  # type: ignore[type-arg]
@@ -166,7 +224,7 @@ class DaskExecutor(_Configured):
         self._pending: set[_DaskFuture] = set()
         self._arrivals: list[_Submission] = []  # not yet sent to the scheduler
         self._topic = f"valence-live-{uuid.uuid4().hex}"
-        self._listeners: dict[str, Any] = {}  # token -> TaskSpec.listener
+        self._routes: dict[str, _Submission] = {}  # token -> its task, until it is resolved
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -227,13 +285,26 @@ class DaskExecutor(_Configured):
         return client
 
     def _on_event(self, event: tuple[float, Any]) -> None:
-        """On the client's loop: a running task's start or output, for its listener."""
+        """On the client's loop: a task's Outcome, or its start or output for its listener."""
         token, kind, value = event[1]
-        listener = self._listeners.get(token)
-        if listener is not None:
+        s = self._routes.get(token)
+        if s is None:
+            return  # resolved already (cancelled, or the executor was shut down)
+        if kind == "outcome":
+            try:
+                outcome = pickle.loads(value)
+            except Exception as exc:
+                outcome = failed(
+                    f"ExecutorError: cannot load the outcome of task {s.name!r}: "
+                    f"{type(exc).__name__}: {exc}",
+                    s.start,
+                )
+            self._finish(s, outcome)
+            return
+        if s.listener is not None:
             if kind == "started":
                 value = datetime.fromtimestamp(value, timezone.utc)
-            listener(kind, value)
+            s.listener(kind, value)
 
     # ---- the seam ---------------------------------------------------------------
     def submit(self, task: TaskSpec) -> Future[Outcome]:
@@ -250,14 +321,12 @@ class DaskExecutor(_Configured):
             error = f"ExecutorError: cannot submit task {task.name!r} to Dask: {exc}"
             return _resolved(failed(error, start))
         outer = _DaskFuture()
-        token = uuid.uuid4().hex if task.listener is not None else None
+        timeout = task.metadata.get("timeout")
+        s = _Submission(outer, data, task.name, timeout, start, uuid.uuid4().hex, task.listener)
         with self._lock:
             self._pending.add(outer)
-            if token is not None:
-                self._listeners[token] = task.listener
-            self._arrivals.append(
-                _Submission(outer, data, task.name, task.metadata.get("timeout"), start, token)
-            )
+            self._routes[s.token] = s
+            self._arrivals.append(s)
             wake = len(self._arrivals) == 1  # else a drain is already on its way
         if wake:
             client.loop.add_callback(self._drain, client)
@@ -275,7 +344,7 @@ class DaskExecutor(_Configured):
             for s in arrivals:
                 if s.outer.cancelled():
                     self._pending.discard(s.outer)
-                    self._listeners.pop(s.token, None)
+                    self._routes.pop(s.token, None)
         if not batch:
             return
         try:
@@ -284,32 +353,45 @@ class DaskExecutor(_Configured):
                 [s.data for s in batch],
                 [s.name for s in batch],
                 [s.timeout for s in batch],
-                [[self._topic, s.token] if s.token else None for s in batch],
+                [[self._topic, s.token, s.listener is not None] for s in batch],
                 key=[f"{s.name}-{uuid.uuid4().hex}" for s in batch],
                 pure=False,
             )
         except Exception as exc:
             for s in batch:
                 error = f"ExecutorError: cannot submit task {s.name!r} to Dask: {exc}"
-                self._finish(s.outer, failed(error, s.start), s.token)
+                self._finish(s, failed(error, s.start))
             return
         for s, dask_future in zip(batch, futures, strict=True):
             s.outer.dask_future = dask_future  # the future keeps its collector alive:
             s.outer.collector = asyncio.ensure_future(self._collect(client, s, dask_future))
 
     async def _collect(self, client: Any, s: _Submission, dask_future: Any) -> None:
-        """On the client's loop: wait for the task, fetch its Outcome, resolve the future."""
+        """On the client's loop: wait for the task; fetch its Outcome unless an event brought it.
+
+        A small Outcome arrives as an event before Dask reports the task done
+        (both travel in order on the worker's and the scheduler's streams), so
+        only a failure around the task or a large Outcome needs a fetch.
+        """
         try:
+            state = getattr(dask_future, "_state", None)  # Dask's own wait, without a fetch
+            if state is not None:
+                await state.wait()
+            if s.outer.done():
+                return
             outcome = await client.gather(dask_future, asynchronous=True)
+            if outcome is None and not s.outer.done():
+                outcome = failed(f"ExecutorError: the outcome of task {s.name!r} was lost", s.start)
         except BaseException as exc:  # every end, even cancellation, resolves the future
             outcome = _describe(exc, s.name, s.start)
-        self._finish(s.outer, outcome, s.token)
+        if outcome is not None:
+            self._finish(s, outcome)
 
-    def _finish(self, outer: _DaskFuture, outcome: Outcome, token: str | None = None) -> None:
+    def _finish(self, s: _Submission, outcome: Outcome) -> None:
         with self._lock:
-            self._pending.discard(outer)
-            self._listeners.pop(token, None)
-        outer.resolve(outcome)
+            self._pending.discard(s.outer)
+            self._routes.pop(s.token, None)
+        s.outer.resolve(outcome)
 
     def shutdown(self, wait: bool = True) -> None:
         """Close the client and the cluster valence started; fail tasks still pending."""
@@ -317,7 +399,7 @@ class DaskExecutor(_Configured):
             client, cluster = self._client, self._cluster
             self._client = self._cluster = None
             pending, self._pending = self._pending, set()
-            self._listeners.clear()
+            self._routes.clear()
         for future in pending:
             future.resolve(failed("ExecutorError: the Dask executor was shut down first"))
         if client is not None:
