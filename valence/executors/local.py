@@ -35,7 +35,7 @@ from valence.errors import ExecutorError
 from valence.executors.base import Executor, Outcome, TaskSpec, failed
 from valence.executors.options import OPTIONS_KEY, conda_python, reject_unsupported
 from valence.executors.pool import ProcessPool
-from valence.executors.worker import run_task
+from valence.executors.worker import pack_task, run_task
 
 __all__ = ["InlineExecutor", "LocalExecutor", "ThreadExecutor"]
 
@@ -366,7 +366,8 @@ class LocalExecutor(_Pooled):
         if options:
             task = dataclasses.replace(task, metadata={**task.metadata, OPTIONS_KEY: options})
         try:
-            payload = _pack(task)
+            task = _with_function_bytes(task)
+            payload = pack_task(task, fn_bytes=bool(self.conda_env))
         except Exception as exc:
             error = (
                 f"SerializationError: task {task.name!r} cannot be sent to a worker process: "
@@ -375,7 +376,10 @@ class LocalExecutor(_Pooled):
             return _resolved(failed(error))
         if self.conda_env:
             return self._submit_conda(task, payload)
-        return self._submit(task, payload, task.name, task.metadata.get("timeout"), task.listener)
+        assert task.fn_bytes is not None
+        timeout = task.metadata.get("timeout")
+        function = (task.fn_digest, task.fn_bytes)
+        return self._submit(task, payload, task.name, timeout, task.listener, function)
 
     def _submit_conda(self, task: TaskSpec, payload: bytes) -> Future[Outcome]:
         try:
@@ -449,8 +453,8 @@ def run_in_interpreter(python: str, payload: bytes, name: str, timeout: float | 
             return loads(fh.read())
 
 
-def _pack(task: TaskSpec) -> bytes:
-    """The task as bytes for a worker: function by value, no live function object."""
+def _with_function_bytes(task: TaskSpec) -> TaskSpec:
+    """``task`` with its function as bytes (serialized here if it has only the function)."""
     from valence.serialize import digest, dumps
 
     if task.fn_bytes is None:
@@ -458,4 +462,12 @@ def _pack(task: TaskSpec) -> bytes:
             raise ValueError("the task carries neither a function nor its bytes")
         fn_bytes = dumps(task.fn)
         task = dataclasses.replace(task, fn_bytes=fn_bytes, fn_digest=digest(fn_bytes))
+    return task
+
+
+def _pack(task: TaskSpec) -> bytes:
+    """The task as bytes for a worker: function by value, no live function object."""
+    from valence.serialize import dumps
+
+    task = _with_function_bytes(task)
     return dumps(dataclasses.replace(task, fn=None, listener=None))
