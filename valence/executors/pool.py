@@ -398,7 +398,7 @@ class ProcessPool:
             for worker in list(self._workers):
                 if worker.conn in ready:
                     self._receive(worker, calls)
-                if worker.process.sentinel in ready and worker in self._workers:
+                if worker in self._workers and worker.process.sentinel in ready:
                     self._reap(worker, calls)
             self._expire(calls)
         _call(calls)
