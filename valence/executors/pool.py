@@ -454,18 +454,16 @@ class ProcessPool:
             starting += 1
 
     def _balance(self) -> None:
-        """Nothing queued but a worker idle: take back half of the unstarted jobs of
-        the busiest worker, to be handed to it (lock held)."""
+        """Nothing queued but a worker idle: take back the unstarted jobs of the busiest
+        worker, to be shared out again (lock held)."""
         if not any(w.idle for w in self._workers):
             return
         busiest = max(self._workers, key=lambda w: len(w.inflight))
-        jobs = sorted(busiest.inflight.values(), key=lambda j: j.seq)
-        if len(jobs) < 3 or busiest.doomed:
+        if len(busiest.inflight) < 2 or busiest.doomed:
             return
-        tail = jobs[len(jobs) // 2 + 1 :]
-        self._take_back(busiest, tail)
-        back = [j for j in tail if j.worker is None]
-        self._queue.extend(back)
+        jobs = sorted(busiest.inflight.values(), key=lambda j: j.seq)
+        self._take_back(busiest, jobs[1:])  # the first one is running (or about to)
+        self._queue.extend(j for j in jobs[1:] if j.worker is None)
 
     def _start_worker(self) -> _Worker:
         state, lock = self._context.RawArray("q", 2 + SLOTS), self._context.Lock()
