@@ -39,6 +39,7 @@ import logging
 import math
 import os
 import pickle
+import select
 import signal
 import threading
 import time
@@ -46,7 +47,7 @@ import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Any
 
 from valence.clock import utcnow
@@ -146,6 +147,7 @@ class _Worker:
     __slots__ = (
         "conn",
         "doomed",
+        "fds",
         "inflight",
         "known",
         "lock",
@@ -160,6 +162,7 @@ class _Worker:
         self.conn = conn
         self.state = state  # shared with the process: TAKEN, DONE, skip flags (batch.py)
         self.lock = lock  # shared with the process, guards ``state``
+        self.fds = (conn.fileno(), process.sentinel)  # what the manager polls
         self.inflight: dict[int, _Job] = {}  # sent, not reported, by sequence number
         self.known: OrderedDict[str, None] = OrderedDict()  # digests whose bytes it holds
         self.next_seq = 1
@@ -198,6 +201,8 @@ class ProcessPool:
         self._wake_lock = threading.Lock()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(wake_w, False)
+        self._poller = select.poll()  # the wake-up pipe, every worker's pipe and sentinel
+        self._poller.register(self._wake_r, select.POLLIN)
         self._thread = threading.Thread(target=self._manage, name="valence-pool", daemon=True)
         self._thread.start()
         _live.add(self)
@@ -383,22 +388,19 @@ class ProcessPool:
                 stop = True
             else:
                 stop = False
-                waitables: list[Any] = [self._wake_r]
-                for worker in self._workers:
-                    waitables.append(worker.conn)
-                    waitables.append(worker.process.sentinel)
                 timeout = self._until_deadline()
         _call(calls)
         if stop:
             return False
-        ready = set(wait(waitables, timeout))
+        wait_ms = None if timeout is None else math.ceil(timeout * 1000)
+        ready = {fd for fd, _ in self._poller.poll(wait_ms)}
         with self._lock:
             if self._wake_r in ready:
                 self._drain_wake()
             for worker in list(self._workers):
-                if worker.conn in ready:
+                if worker.fds[0] in ready:
                     self._receive(worker, calls)
-                if worker in self._workers and worker.process.sentinel in ready:
+                if worker in self._workers and worker.fds[1] in ready:
                     self._reap(worker, calls)
             self._expire(calls)
         _call(calls)
@@ -472,6 +474,8 @@ class ProcessPool:
         process.start()
         child_conn.close()
         worker = _Worker(process, parent_conn, state, lock)
+        for fd in worker.fds:
+            self._poller.register(fd, select.POLLIN)
         self._workers.append(worker)
         return worker
 
@@ -550,6 +554,8 @@ class ProcessPool:
         if worker.process.is_alive():
             worker.process.kill()
         worker.process.join()
+        for fd in worker.fds:
+            self._poller.unregister(fd)
         worker.conn.close()
         worker.process.close()
         self._workers.remove(worker)
