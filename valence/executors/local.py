@@ -14,7 +14,8 @@ caller's main script, which keeps scripts without an ``if __name__ ==
 "__main__":`` guard (as Covalent examples are written) working. A worker that
 dies (``os._exit``, a crash in native code, the out-of-memory killer) fails the
 task it was running with ``WorkerDiedError`` and is replaced; the other tasks
-and workers of the pool are not affected (``executors.pool``).
+and workers of the pool are not affected (``executors.pool``, which sends
+queued tasks to a worker in batches).
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ loaded once per process and cached by ``fn_digest``), calls it, times it with
 aware UTC datetimes, captures what it prints, turns any exception (even
 ``SystemExit``) into a failed :class:`Outcome`, and serializes the output.
 :func:`run_serialized` is the entry point for out-of-process executors: it takes
-the whole spec as bytes and returns an Outcome without the live value.
+the spec as bytes (``serialize.dumps(TaskSpec)``, or :func:`pack_task`'s lean
+tuple, whose function may travel apart) and returns an Outcome without the
+live value.
 
 Output capture works per task even when many tasks share the threads of one
 process: on first use, ``sys.stdout`` and ``sys.stderr`` are replaced once by
