@@ -64,6 +64,15 @@ def _dispatch(kernel) -> str:
     return out.strip().splitlines()[-1]
 
 
+def _bar_shown(kernel, msg_id: str) -> None:
+    """Wait until the cell ``msg_id`` shows its progress bar (a widget, or text)."""
+    while True:
+        msg = kernel.client.get_iopub_msg(timeout=60)
+        shown = msg["msg_type"] in ("display_data", "stream")
+        if shown and msg["parent_header"].get("msg_id") == msg_id:
+            return
+
+
 def _completed(store: Store, did: str) -> dict[int, object]:
     return {
         n.node_id: n.end_time
@@ -76,6 +85,7 @@ def _completed(store: Store, did: str) -> dict[int, object]:
 def test_interrupt_only_stops_waiting(kernel):
     _dispatch(kernel)  # the kernel's `did`
     msg_id = kernel.start("ct.get_result(did, wait=True)")
+    _bar_shown(kernel, msg_id)  # an Interrupt while the progress bar is built can be lost
     wait_for(lambda: len(_runs(kernel)) >= 3, what="tasks to start")
     kernel.interrupt()
     reply = kernel.reply(msg_id)

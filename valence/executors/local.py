@@ -14,7 +14,8 @@ caller's main script, which keeps scripts without an ``if __name__ ==
 "__main__":`` guard (as Covalent examples are written) working. A worker that
 dies (``os._exit``, a crash in native code, the out-of-memory killer) fails the
 task it was running with ``WorkerDiedError`` and is replaced; the other tasks
-and workers of the pool are not affected (``executors.pool``).
+and workers of the pool are not affected (``executors.pool``, which sends
+queued tasks to a worker in batches).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from valence.executors import poolthread
 from valence.executors.base import Executor, Outcome, TaskSpec, failed
 from valence.executors.options import OPTIONS_KEY, conda_python, reject_unsupported
 from valence.executors.pool import ProcessPool
-from valence.executors.worker import run_task
+from valence.executors.worker import pack_task, run_task
 
 __all__ = ["InlineExecutor", "LocalExecutor", "ThreadExecutor"]
 
@@ -403,7 +404,8 @@ class LocalExecutor(_Pooled):
         if options:
             task = dataclasses.replace(task, metadata={**task.metadata, OPTIONS_KEY: options})
         try:
-            payload = _pack(task)
+            task = _with_function_bytes(task)
+            payload = pack_task(task, fn_bytes=bool(self.conda_env))
         except Exception as exc:
             error = (
                 f"SerializationError: task {task.name!r} cannot be sent to a worker process: "
@@ -412,7 +414,10 @@ class LocalExecutor(_Pooled):
             return _resolved(failed(error))
         if self.conda_env:
             return self._submit_conda(task, payload)
-        return self._submit(task, payload, task.name, task.metadata.get("timeout"), task.listener)
+        assert task.fn_bytes is not None
+        timeout = task.metadata.get("timeout")
+        function = (task.fn_digest, task.fn_bytes)
+        return self._submit(task, payload, task.name, timeout, task.listener, function)
 
     def _submit_conda(self, task: TaskSpec, payload: bytes) -> Future[Outcome]:
         try:
@@ -486,8 +491,8 @@ def run_in_interpreter(python: str, payload: bytes, name: str, timeout: float | 
             return loads(fh.read())
 
 
-def _pack(task: TaskSpec) -> bytes:
-    """The task as bytes for a worker: function by value, no live function object."""
+def _with_function_bytes(task: TaskSpec) -> TaskSpec:
+    """``task`` with its function as bytes (serialized here if it has only the function)."""
     from valence.serialize import digest, dumps
 
     if task.fn_bytes is None:
@@ -495,4 +500,12 @@ def _pack(task: TaskSpec) -> bytes:
             raise ValueError("the task carries neither a function nor its bytes")
         fn_bytes = dumps(task.fn)
         task = dataclasses.replace(task, fn_bytes=fn_bytes, fn_digest=digest(fn_bytes))
+    return task
+
+
+def _pack(task: TaskSpec) -> bytes:
+    """The task as bytes for a worker: function by value, no live function object."""
+    from valence.serialize import dumps
+
+    task = _with_function_bytes(task)
     return dumps(dataclasses.replace(task, fn=None, listener=None))

@@ -5,7 +5,9 @@ loaded once per process and cached by ``fn_digest``), calls it, times it with
 aware UTC datetimes, captures what it prints, turns any exception (even
 ``SystemExit``) into a failed :class:`Outcome`, and serializes the output.
 :func:`run_serialized` is the entry point for out-of-process executors: it takes
-the whole spec as bytes and returns an Outcome without the live value.
+the spec as bytes (``serialize.dumps(TaskSpec)``, or :func:`pack_task`'s lean
+tuple, whose function may travel apart) and returns an Outcome without the
+live value.
 
 Output capture works per task even when many tasks share the threads of one
 process: on first use, ``sys.stdout`` and ``sys.stderr`` are replaced once by
@@ -41,7 +43,7 @@ from valence.executors.options import OPTIONS_KEY
 from valence.executors.sources import restore_source
 from valence.workflow.deps import HOOK_OPTIONS
 
-__all__ = ["TaskContext", "get_context", "run_serialized", "run_task"]
+__all__ = ["TaskContext", "get_context", "pack_task", "run_serialized", "run_task"]
 
 _FUNCTION_CACHE_SIZE = 256
 log = logging.getLogger("valence.executors")
@@ -361,17 +363,57 @@ def _serialize_output(spec: TaskSpec, outcome: Outcome) -> None:
     outcome.output_digest = digest(data)
 
 
-def run_serialized(payload: bytes, name: str = "?", listener: Listener | None = None) -> Outcome:
+def pack_task(spec: TaskSpec, fn_bytes: bool = True) -> bytes:
+    """``spec`` as lean bytes for :func:`run_serialized` (no live function, no listener).
+
+    A tuple of its fields, pickled with plain ``pickle`` when they are builtin data
+    (cloudpickle otherwise). Without ``fn_bytes`` the function travels apart: the
+    process pool sends each function's bytes once per worker.
+    """
+    from valence.serialize import dumps
+
+    return dumps(
+        (
+            spec.dispatch_id,
+            spec.node_id,
+            spec.name,
+            spec.fn_bytes if fn_bytes else None,
+            spec.fn_digest,
+            spec.args,
+            spec.kwargs,
+            spec.metadata,
+            spec.blob_target,
+        )
+    )
+
+
+def _unpack(payload: bytes, fn_bytes: bytes | None) -> TaskSpec:
+    from valence.serialize import loads
+
+    spec = loads(payload)
+    if isinstance(spec, TaskSpec):  # serialize.dumps(TaskSpec): Dask, older callers
+        return spec
+    dispatch_id, node_id, name, packed_fn, fn_digest, args, kwargs, metadata, target = spec
+    fn = packed_fn if packed_fn is not None else fn_bytes
+    return TaskSpec(dispatch_id, node_id, name, None, fn, fn_digest, args, kwargs, metadata, target)
+
+
+def run_serialized(
+    payload: bytes,
+    name: str = "?",
+    listener: Listener | None = None,
+    fn_bytes: bytes | None = None,
+) -> Outcome:
     """Worker entry for out-of-process executors.
 
-    ``payload`` is ``serialize.dumps(TaskSpec)`` with ``fn=None``; the Outcome
-    carries the output as bytes only, never the live value. ``listener`` hears
-    the task start and its output while it runs (see :func:`run_task`).
+    ``payload`` is ``serialize.dumps(TaskSpec)`` with ``fn=None``, or
+    :func:`pack_task`'s bytes (``fn_bytes`` then gives the function if the payload
+    lacks it); the Outcome carries the output as bytes only, never the live
+    value. ``listener`` hears the task start and its output while it runs (see
+    :func:`run_task`).
     """
     try:
-        from valence.serialize import loads
-
-        spec = loads(payload)
+        spec = _unpack(payload, fn_bytes)
     except BaseException as exc:
         now = utcnow()
         return Outcome(
