@@ -22,7 +22,7 @@ from valence.clock import utcnow
 from valence.errors import SerializationError, UnknownExecutorError
 from valence.fingerprint import Unhashable, user_imports
 from valence.fs.digest import tracking as files_read
-from valence.gcpause import gc_paused as gc_paused  # (also imported from here)
+from valence.gcpause import gc_paused
 from valence.store.copy import RowCopy
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
 from valence.workflow.graph import NodeKind, TransportGraph

@@ -30,7 +30,6 @@ from valence.engine.prepare import (
     AllReused,
     Prepared,
     environment,
-    gc_paused,
     new_dispatch_id,
     prepare_dispatch,
 )
@@ -43,6 +42,7 @@ from valence.engine.reuse import (
 )
 from valence.engine.stored import StoredDispatch
 from valence.errors import ReplacementError
+from valence.gcpause import gc_paused
 from valence.store import Store
 from valence.store.copy import RowCopy, as_ranges, record_dispatch_copying
 from valence.store.records import DispatchRecord, EdgeRecord, NodeRecord
