@@ -516,7 +516,7 @@ class Dispatcher:
             if large:
                 collector.release()
             raise
-        run = Run(prepared, state, parent=parent)
+        run = Run(prepared, state, parent=parent, holds_collector=large)
         self._runs[did] = run
         start = prepared.record.start_time or self._clock()
         self._batch.dispatch(did, status=st.RUNNING, start_time=start)
@@ -849,7 +849,7 @@ class Dispatcher:
         """
         if not self._retired:
             return
-        large = sum(len(run.state.status) >= collector.LARGE for run in self._retired)
+        large = sum(run.holds_collector for run in self._retired)
         self._retired.clear()
         for _ in range(large):
             collector.release()

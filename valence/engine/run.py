@@ -36,6 +36,7 @@ class Run:
     unsafe: dict[int, bool] = field(default_factory=dict)
     # id(metadata) -> (metadata, executor, task options): resolved once per electron
     submits: dict[int, tuple[dict[str, Any], Any, dict[str, Any]]] = field(default_factory=dict)
+    holds_collector: bool = False  # a large run: released (engine.collector) once it is freed
 
     @property
     def dispatch_id(self) -> str:
